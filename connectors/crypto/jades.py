@@ -1,0 +1,150 @@
+"""JAdES-style seal of ELM credentials: a JWS JSON serialisation with an X.509 chain.
+
+The sealed document is ``{"payload": "<credential JSON>", "signatures": [{"protected",
+"signature"}]}``, the form of the Commission's signed sample. The payload is unencoded
+(RFC 7797 ``b64: false``), so the credential is readable as-is; the signing input is
+``BASE64URL(protected) || "." || UTF-8(payload)``. The protected header carries ``alg``,
+``typ: jose+json``, ``cty``, ``x5c`` (leaf first), ``x5t#S256``, ``sigT`` (signing time,
+UTC, JAdES) and ``crit: ["b64", "sigT"]``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from cryptography import x509
+
+from connectors.crypto.jose import (
+    SUPPORTED_ALGS,
+    VerificationError,
+    check_thumbprint,
+    parse_x5c,
+    sign,
+    validate_chain,
+    verify_signature,
+)
+from connectors.crypto.keys import Signer, b64url, b64url_decode
+
+JADES_TYP: Final = "jose+json"
+ELM_CTY: Final = "ld+json"
+CRIT: Final = ("b64", "sigT")
+#: critical headers this verifier understands; ``adoTst`` (JAdES archive timestamps, used
+#: by EDC's own seals) is accepted but its timestamp tokens are not validated
+KNOWN_CRIT: Final = frozenset({"b64", "sigT", "x5t#S256", "adoTst"})
+
+
+def canonical_payload(credential: dict[str, Any]) -> str:
+    """The credential serialised once for sealing: compact JSON, UTF-8, key order kept."""
+    return json.dumps(credential, ensure_ascii=False, separators=(",", ":"))
+
+
+def seal(
+    credential: dict[str, Any], signer: Signer, *, signed_at: datetime | None = None
+) -> dict[str, Any]:
+    """Seal an ELM credential; returns the JWS JSON document (general serialisation)."""
+    moment = (signed_at or datetime.now(UTC)).astimezone(UTC)
+    header = {
+        "alg": signer.alg,
+        "typ": JADES_TYP,
+        "cty": ELM_CTY,
+        "b64": False,
+        "crit": list(CRIT),
+        "sigT": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "x5t#S256": signer.x5t_s256(),
+        "x5c": signer.x5c(),
+    }
+    protected = b64url(json.dumps(header, separators=(",", ":")).encode("utf-8"))
+    payload = canonical_payload(credential)
+    signature = sign(signer, protected.encode("ascii") + b"." + payload.encode("utf-8"))
+    return {
+        "payload": payload,
+        "signatures": [{"protected": protected, "signature": b64url(signature)}],
+    }
+
+
+@dataclass(frozen=True)
+class SealInfo:
+    """What a valid seal tells: the credential, the signer's certificate, the signing time."""
+
+    credential: dict[str, Any]
+    certificate: x509.Certificate
+    signed_at: datetime
+    header: dict[str, Any]
+
+
+def verify_seal(
+    document: dict[str, Any],
+    anchors: Sequence[x509.Certificate],
+    *,
+    now: datetime | None = None,
+) -> SealInfo:
+    """Verify a sealed ELM credential; raise :class:`VerificationError` with the reason.
+
+    Checks the JWS structure and critical headers, ``x5t#S256`` against the leaf, the
+    signature with the leaf's key, and the chain against ``anchors`` at the signing time
+    (``sigT``, which must not lie in the future).
+    """
+    payload = document.get("payload")
+    sigs = document.get("signatures")
+    if not isinstance(payload, str) or not isinstance(sigs, list) or len(sigs) != 1:
+        raise VerificationError("malformed", "expected a JWS JSON document with one signature")
+    entry = sigs[0]
+    if not isinstance(entry, dict):
+        raise VerificationError("malformed", "signature entry is not an object")
+    protected = entry.get("protected")
+    signature = entry.get("signature")
+    if not isinstance(protected, str) or not isinstance(signature, str):
+        raise VerificationError("malformed", "signature entry lacks protected or signature")
+    try:
+        header = json.loads(b64url_decode(protected))
+        sig = b64url_decode(signature)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise VerificationError(
+            "malformed", f"unreadable protected header or signature: {exc}"
+        ) from exc
+    if not isinstance(header, dict):
+        raise VerificationError("malformed", "protected header is not a JSON object")
+    alg = header.get("alg")
+    if alg not in SUPPORTED_ALGS:
+        raise VerificationError("unsupported-alg", f"alg {alg!r} is not accepted")
+    crit = header.get("crit") or []
+    unknown = [c for c in crit if c not in KNOWN_CRIT]
+    if unknown:
+        raise VerificationError("malformed", f"unsupported critical header(s): {unknown}")
+    b64 = header.get("b64", True)
+    if b64 is False and "b64" not in crit:
+        raise VerificationError("malformed", "b64 false must be listed in crit")
+    signed_at = _sig_time(header.get("sigT"))
+    moment = now or datetime.now(UTC)
+    if signed_at > moment:
+        raise VerificationError(
+            "malformed", f"signing time {signed_at.isoformat()} lies in the future"
+        )
+    chain = parse_x5c(header.get("x5c"))
+    check_thumbprint(header, chain[0])
+    payload_bytes = payload.encode("utf-8") if b64 is False else payload.encode("ascii")
+    verify_signature(chain[0], str(alg), protected.encode("ascii") + b"." + payload_bytes, sig)
+    validate_chain(chain, anchors, signed_at)
+    try:
+        credential = json.loads(payload if b64 is False else b64url_decode(payload))
+    except ValueError as exc:
+        raise VerificationError("malformed", f"payload is not JSON: {exc}") from exc
+    if not isinstance(credential, dict):
+        raise VerificationError("malformed", "payload is not a JSON object")
+    return SealInfo(credential, chain[0], signed_at, header)
+
+
+def _sig_time(value: object) -> datetime:
+    if not isinstance(value, str):
+        raise VerificationError("malformed", "missing sigT (signing time)")
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise VerificationError("malformed", f"sigT {value!r} is not a date-time") from exc
+    if moment.tzinfo is None:
+        raise VerificationError("malformed", "sigT has no time zone")
+    return moment

@@ -1,0 +1,292 @@
+"""An HTTP sink on ``httpx.AsyncClient``: one request per item, idempotent by event id.
+
+Each item becomes the request its connector's :data:`RequestBuilder` describes (method,
+path, body, headers) plus ``Idempotency-Key: <event id>``, the same on every attempt.
+Items with the same key go one after the other; different keys go concurrently, at most
+``concurrency`` requests at a time. Transient failures are retried with the
+:class:`~connectors.delivery.policy.RetryPolicy` behind a shared
+:class:`~connectors.delivery.policy.CircuitBreaker`; the transport is injectable
+(``httpx.MockTransport`` in unit tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from connectors.delivery.policy import (
+    CircuitBreaker,
+    RetryPolicy,
+    classify_status,
+    classify_transport_error,
+)
+from connectors.delivery.sink import DeliveryItem, DeliveryResult, RetryHook, RetryNotice
+from hub.errors import (
+    DestinationRejected,
+    DestinationUnauthorised,
+    DestinationUnavailable,
+    MchubError,
+)
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """What to send for one item: method, path (relative to the base URL), body, headers.
+
+    Give ``json`` (serialised by httpx) or ``content`` (raw bytes), not both.
+    ``accept_status`` lists non-2xx answers that also mean "delivered" — e.g. EDC's
+    ``409`` for a credential id the wallet already holds, the answer to a redelivery.
+    """
+
+    method: str = "POST"
+    path: str = "/"
+    json: Any = None
+    content: bytes | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    accept_status: frozenset[int] = frozenset()
+
+
+RequestBuilder = Callable[[DeliveryItem], HttpRequest]
+ResponseIdReader = Callable[[httpx.Response], str | None]
+
+
+def json_post(path: str = "/") -> RequestBuilder:
+    """A request builder that POSTs the item's payload as JSON to ``path``."""
+
+    def build(item: DeliveryItem) -> HttpRequest:
+        return HttpRequest("POST", path, json=dict(item.payload))
+
+    return build
+
+
+def default_response_id(response: httpx.Response) -> str | None:
+    """The destination's id for what it stored: JSON ``id``, else ``Location``/``X-Request-Id``."""
+    if "json" in response.headers.get("content-type", ""):
+        try:
+            body = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = None
+        if isinstance(body, dict) and isinstance(body.get("id"), str | int):
+            return str(body["id"])
+    found = response.headers.get("location") or response.headers.get("x-request-id")
+    return str(found) if found else None
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class HttpSink:
+    """The :class:`~connectors.delivery.sink.Sink` of an HTTP destination.
+
+    Use as ``async with HttpSink(...) as sink`` (or call :meth:`aclose`). ``sleep``,
+    ``rng`` and ``now`` are injectable for tests; ``retry_4xx_with_retry_after`` makes a
+    4xx with ``Retry-After`` retriable (see :func:`~connectors.delivery.policy.classify_status`).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        destination: str = "destination",
+        build_request: RequestBuilder | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = 10.0,
+        concurrency: int = 8,
+        retry: RetryPolicy | None = None,
+        breaker: CircuitBreaker | None = None,
+        response_id: ResponseIdReader = default_response_id,
+        on_retry: RetryHook | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
+        now: Callable[[], datetime] = _utcnow,
+        retry_4xx_with_retry_after: bool = False,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.destination = destination
+        self.build_request = build_request or json_post()
+        self.retry = retry or RetryPolicy()
+        self.breaker = breaker or CircuitBreaker()
+        self.response_id = response_id
+        self.on_retry = on_retry
+        self.concurrency = concurrency
+        self.retry_4xx_with_retry_after = retry_4xx_with_retry_after
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._now = now
+        self._client = httpx.AsyncClient(
+            base_url=base_url,
+            transport=transport,
+            headers=dict(headers or {}),
+            timeout=timeout,
+            limits=httpx.Limits(max_connections=concurrency),
+        )
+        self._buffer: list[DeliveryItem] = []
+        self._slots = asyncio.Semaphore(concurrency)
+
+    async def __aenter__(self) -> HttpSink:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP client (its connections)."""
+        await self._client.aclose()
+
+    def add(self, item: DeliveryItem) -> None:
+        """Buffer one item for the next :meth:`flush`."""
+        self._buffer.append(item)
+
+    async def flush(self) -> list[DeliveryResult]:
+        """Deliver the buffered items (per key in order, keys concurrently); see the port.
+
+        Raises :class:`~hub.errors.DestinationUnauthorised` on 401/403 (the other keys'
+        requests are cancelled) and :class:`~hub.errors.DestinationUnavailable` when the
+        retry policy's ``max_attempts`` is exhausted. The buffer is emptied either way.
+        """
+        items, self._buffer = self._buffer, []
+        return await deliver_per_key(items, self.deliver)
+
+    async def deliver(self, item: DeliveryItem) -> DeliveryResult:
+        """Deliver one item now, retrying transient failures; see :meth:`flush` for errors."""
+        spec = self.build_request(item)
+        headers = {k: v for k, v in spec.headers.items() if k.lower() != "idempotency-key"}
+        headers[IDEMPOTENCY_HEADER] = item.event_id
+        attempts = 0
+        first: datetime | None = None
+        while True:
+            wait = self.breaker.permit()
+            while wait > 0:
+                await self._sleep(wait)
+                wait = self.breaker.permit()
+            attempts += 1
+            last = self._now()
+            first = first or last
+            status: int | None = None
+            error: MchubError | None
+            try:
+                async with self._slots:
+                    response = await self._client.request(
+                        spec.method,
+                        spec.path,
+                        json=spec.json,
+                        content=spec.content,
+                        headers=headers,
+                    )
+            except httpx.TransportError as exc:
+                error = classify_transport_error(exc, destination=self.destination)
+            except BaseException:
+                self.breaker.record_abandoned()
+                raise
+            else:
+                status = response.status_code
+                error = (
+                    None
+                    if status in spec.accept_status
+                    else classify_status(
+                        status,
+                        body=response.content,
+                        retry_after=response.headers.get("retry-after"),
+                        destination=self.destination,
+                        retry_4xx_with_retry_after=self.retry_4xx_with_retry_after,
+                    )
+                )
+            if isinstance(error, DestinationUnavailable):
+                self.breaker.record_failure()
+                if self.retry.exhausted(attempts):
+                    raise error
+                delay = self.retry.delay(attempts, error, self._rng)
+                if self.on_retry is not None:
+                    await self.on_retry(
+                        RetryNotice(item, attempts, error, delay, first, last, status)
+                    )
+                await self._sleep(delay)
+                continue
+            self.breaker.record_success()
+            if error is None:
+                return DeliveryResult(
+                    item,
+                    "delivered",
+                    attempts,
+                    first,
+                    last,
+                    status=status,
+                    response_id=self.response_id(response),
+                )
+            if isinstance(error, DestinationRejected):
+                return DeliveryResult(
+                    item,
+                    "failed",
+                    attempts,
+                    first,
+                    last,
+                    status=error.status,
+                    reason=str(error),
+                    body_digest=error.body_digest,
+                )
+            raise error
+
+
+async def deliver_per_key(
+    items: list[DeliveryItem],
+    deliver: Callable[[DeliveryItem], Awaitable[DeliveryResult]],
+) -> list[DeliveryResult]:
+    """Run ``deliver`` over ``items``: one key's items in order, different keys concurrently.
+
+    Results come back in the order of ``items``. When any delivery fails, the other keys'
+    tasks are cancelled and the most telling error is raised: unauthorised first, then
+    hub errors (see :func:`most_telling`).
+    """
+    by_key: dict[str, list[int]] = {}
+    for index, item in enumerate(items):
+        by_key.setdefault(item.key, []).append(index)
+    results: list[DeliveryResult | None] = [None] * len(items)
+
+    async def in_order(indices: list[int]) -> None:
+        for index in indices:
+            results[index] = await deliver(items[index])
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            for indices in by_key.values():
+                group.create_task(in_order(indices))
+    except BaseExceptionGroup as errors:
+        raise most_telling(errors) from None
+    return [r for r in results if r is not None]
+
+
+def most_telling(errors: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The error to surface from a failed flush: unauthorised first, then hub errors."""
+    flat: list[BaseException] = []
+
+    def walk(group: BaseExceptionGroup[BaseException]) -> None:
+        for exc in group.exceptions:
+            if isinstance(exc, BaseExceptionGroup):
+                walk(exc)
+            else:
+                flat.append(exc)
+
+    walk(errors)
+    for kind in (DestinationUnauthorised, MchubError):
+        for exc in flat:
+            if isinstance(exc, kind):
+                return exc
+    return flat[0]

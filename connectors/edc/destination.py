@@ -1,0 +1,164 @@
+"""European platforms as a fan-out destination: sealed ELM 3 credentials into EDC wallets.
+
+===============================  =====================================================
+canonical event                  what happens
+===============================  =====================================================
+``issued``                       the credential gets its revocation entry (the same one
+                                 the wallet destination uses), is rendered as ELM 3
+                                 JSON-LD (``render_elm``) with ``credentialStatus`` =
+                                 ``<status list URL>#<index>``, sealed (JAdES-style
+                                 JWS JSON with ``x5c``, ``x5t#S256``, ``sigT``) and
+                                 deposited: ``POST {base}/v1/wallets/{userId}/credentials``
+                                 (or ``/v1/wallets/email/{email}/credentials``),
+                                 ``multipart/form-data`` with the file part
+                                 ``_credential`` (``<uuid>.jsonld``, the sealed JSON)
+``revoked``                      skipped — EDC has no revocation call. The status bit
+                                 is set (and the list re-signed) before the skip, so a
+                                 verifier following the credential's ``credentialStatus``
+                                 sees the revocation
+``enrolled|withdrawn|completed`` skipped
+===============================  =====================================================
+
+EDC answers ``409`` when the wallet already holds a credential with the same id. The
+hub's ELM ids are stable per credential (``urn:credential:<hub credential id>``), so a
+``409`` is the answer to a redelivery: the request lists it in ``accept_status`` and the
+ledger records the item as delivered.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from connectors.crypto.jades import seal
+from connectors.crypto.keys import Signer
+from connectors.delivery.http_sink import HttpRequest
+from connectors.edc.multipart import FilePart, encode_multipart
+from connectors.edc.registry import EdcRegistry
+from connectors.fanout.base import CanonicalItem
+from connectors.render import RenderInput
+from connectors.render.elm import IssuerProfile, render_elm
+from connectors.status import IssuingSettings, StatusPublisher, status_publisher
+from connectors.wallet.destination import issued_at
+from hub.errors import ConfigurationError
+
+NAME: Final = "edc"
+CREDENTIAL_PART: Final = "_credential"
+#: EDC's own sealed files are JWS JSON documents named ``*.jsonld``
+SEALED_MEDIA_TYPE: Final = "application/json"
+#: EDC's answer for a credential id the wallet holds already (a redelivery)
+DUPLICATE: Final = 409
+
+
+class EdcSettings(BaseSettings):
+    """The EDC destination's settings; each field maps to ``MCHUB_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="MCHUB_", extra="ignore")
+
+    edc_registry: Path | None = Field(
+        None, description="JSON registry: education ID -> EDC wallet userId or email"
+    )
+
+    def registry(self) -> EdcRegistry:
+        """The registry file's content (empty without a file: every learner skipped)."""
+        return EdcRegistry.load(self.edc_registry) if self.edc_registry else EdcRegistry()
+
+
+def seal_issuer(signer: Signer) -> IssuerProfile:
+    """The EDC issuer of sealed credentials: the seal certificate's organisation."""
+    ident = signer.organization_identifier()
+    if ident is None:
+        raise ConfigurationError("the seal certificate has no organizationIdentifier (2.5.4.97)")
+    name = signer.organization_name() or ident
+    return IssuerProfile(legal_name={"hu": name}, eidas_identifier=ident)
+
+
+@dataclass
+class EdcDestination:
+    """The EDC :class:`~connectors.fanout.base.Destination` (see the module docstring)."""
+
+    registry: EdcRegistry
+    publisher: StatusPublisher
+    name: str = NAME
+
+    def wants(self, item: CanonicalItem) -> bool:
+        """Issuances of learners with an EDC wallet; nothing else.
+
+        A revocation sets the credential's status bit here, then is skipped.
+        """
+        if item.credential_id is None:
+            return False
+        if item.event_type == "revoked":
+            reason = item.event.get("reason")
+            self.publisher.revoke(item.credential_id, str(reason) if reason else None)
+            return False
+        return (
+            item.event_type == "issued"
+            and item.elements is not None
+            and self.registry.for_learner(item.learner_id) is not None
+        )
+
+    def sealed_credential(self, item: CanonicalItem) -> dict[str, object]:
+        """The sealed ELM credential (JWS JSON document) of an issuance."""
+        if (
+            item.event_type != "issued"
+            or item.credential_id is None
+            or item.credential_key is None
+            or item.elements is None
+        ):
+            raise ValueError(f"EDC takes issuances only, not {item.event_type} {item.event_id}")
+        ref = self.publisher.allocate(item.credential_id)
+        inp = RenderInput(
+            item.credential_id, item.credential_key, item.elements, issued_at(item), ref
+        )
+        signer = self.publisher.signer
+        return seal(render_elm(inp, seal_issuer(signer)), signer)
+
+    def build_request(self, item: CanonicalItem) -> HttpRequest:
+        """The multipart deposit of the sealed credential into the learner's EDC wallet."""
+        wallet = self.registry.for_learner(item.learner_id)
+        if wallet is None:
+            raise ValueError(f"learner of {item.event_id} has no EDC wallet")
+        sealed = self.sealed_credential(item)
+        body, content_type = encode_multipart(
+            [
+                FilePart(
+                    CREDENTIAL_PART,
+                    f"{item.credential_id}.jsonld",
+                    SEALED_MEDIA_TYPE,
+                    json.dumps(sealed, ensure_ascii=False).encode("utf-8"),
+                )
+            ]
+        )
+        return HttpRequest(
+            "POST",
+            wallet.deposit_path(),
+            content=body,
+            headers={"Content-Type": content_type, "Accept": "application/json"},
+            accept_status=frozenset({DUPLICATE}),
+        )
+
+
+def edc_destination(
+    settings: EdcSettings | None = None,
+    *,
+    registry: EdcRegistry | None = None,
+    publisher: StatusPublisher | None = None,
+    issuing: IssuingSettings | None = None,
+) -> EdcDestination:
+    """The EDC destination, configured from ``MCHUB_*`` unless given explicitly.
+
+    ``registry`` (else ``MCHUB_EDC_REGISTRY``), ``publisher`` (else the status database,
+    seal and public URL of :class:`IssuingSettings`). The base URL and bearer token are
+    the connector's (``MCHUB_EDC_URL``, ``MCHUB_EDC_TOKEN``).
+    """
+    conf = settings or EdcSettings()
+    return EdcDestination(
+        registry=registry if registry is not None else conf.registry(),
+        publisher=publisher or status_publisher(issuing),
+    )

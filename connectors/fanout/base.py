@@ -1,0 +1,265 @@
+"""The fan-out interface: canonical log records as every destination sees them.
+
+Every destination connector reads the canonical log ``canon.events.log`` itself, with
+its own consumer group ``<group prefix>.deliver-<name>``, so a slow or failing
+destination never holds back the others (each has its own offsets). A destination is a
+:class:`Destination`: a name, a filter (:meth:`Destination.wants`) and a request builder
+(:meth:`Destination.build_request`). :func:`connector` wires one into the delivery
+runtime (:mod:`connectors.delivery`): decode → filter → HTTP (Idempotency-Key = event id,
+order per credential) → ledger + offsets in one Kafka transaction.
+
+Skipping: a record the destination does not want (``wants() is False``) is not sent; it
+gets a ``skipped`` record in the delivery ledger (``out.deliveries.receipts``) and its
+offset is committed with the rest of the batch, so ``mchub deliveries`` and the demo's
+table account for every event at every destination.
+
+Ordering key: the hub credential id (as on the canonical log), for enrolments the same
+pseudonymous learner key the log uses (``learner:<sha256 prefix>``), which is also what
+the ledger records as ``credentialId`` (no education ID in the ledger).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Protocol
+
+from connectors.delivery.http_sink import HttpRequest, HttpSink, deliver_per_key
+from connectors.delivery.runner import DeliveryRunner
+from connectors.delivery.sink import DeliveryItem, DeliveryResult, RetryHook
+from hub.contract.codec import AvroCodec
+from hub.contract.elements import model_to_elements
+from hub.contract.models import CredentialIssued, CredentialRevoked, EnrolmentRecorded
+from hub.errors import UndecodableInput
+from hub.settings import Settings
+from hub.topics import CANONICAL_LOG
+
+
+@dataclass(frozen=True)
+class CanonicalItem:
+    """One canonical log record, decoded, as every destination sees it."""
+
+    event_id: str
+    event_type: str  # issued | revoked | enrolled | withdrawn | completed
+    credential_id: str | None  # hub-wide credential id (None for enrolments)
+    credential_key: str | None
+    learner_id: str  # education ID
+    occurred_at: str | None
+    received_at: str
+    event: dict[str, Any]  # the canonical event in JSON form (camelCase, model_dump(mode="json"))
+    elements: dict[str, Any] | None  # §1.2 elements dict for issuances, else None
+
+    @property
+    def order_key(self) -> str:
+        """The delivery ordering key: credential id, else the pseudonymous learner key."""
+        if self.credential_id is not None:
+            return self.credential_id
+        return learner_order_key(self.learner_id)
+
+    @property
+    def source_system(self) -> str:
+        """The sector system of origin (``FIR``, ``KRETA``, ``FAR``)."""
+        return str(self.event["envelope"]["sourceSystem"])
+
+
+class Destination(Protocol):
+    """One fan-out destination: a name, a filter and a request builder."""
+
+    name: str  # "register" | "wallet" | "edc"
+
+    def wants(self, item: CanonicalItem) -> bool:
+        """False: acknowledged as skipped (ledger state ``skipped``), nothing sent."""
+        ...
+
+    def build_request(self, item: CanonicalItem) -> HttpRequest:
+        """The HTTP request delivering ``item`` (path relative to the base URL)."""
+        ...
+
+
+def learner_order_key(learner_id: str) -> str:
+    """The canonical log's pseudonymous key of a learner (enrolments are keyed by it)."""
+    return "learner:" + hashlib.sha256(learner_id.encode()).hexdigest()[:32]
+
+
+_codec: AvroCodec | None = None
+
+
+def _shared_codec() -> AvroCodec:
+    global _codec
+    if _codec is None:
+        _codec = AvroCodec()
+    return _codec
+
+
+def decode_canonical(data: bytes) -> CanonicalItem:
+    """Decode one canonical log record value; raises :class:`~hub.errors.UndecodableInput`."""
+    event = _shared_codec().decode(data)
+    envelope = event.envelope
+    elements: dict[str, Any] | None = None
+    if isinstance(event, CredentialIssued):
+        elements = model_to_elements(event.credential)
+        learner = event.credential.learner_identification.education_id
+    elif isinstance(event, EnrolmentRecorded):
+        learner = event.learner_identification.education_id
+    elif isinstance(event, CredentialRevoked):
+        learner = envelope.learner_key
+    else:  # pragma: no cover - the codec only yields the three event classes
+        raise UndecodableInput(f"not a canonical event: {type(event).__name__}")
+    return CanonicalItem(
+        event_id=envelope.event_id,
+        event_type=envelope.event_type,
+        credential_id=envelope.credential_id,
+        credential_key=envelope.credential_key,
+        learner_id=learner or envelope.learner_key,
+        occurred_at=envelope.occurred_at,
+        received_at=envelope.received_at.isoformat(),
+        event=event.model_dump(mode="json", by_alias=True),
+        elements=elements,
+    )
+
+
+@dataclass(frozen=True)
+class CanonicalDeliveryItem(DeliveryItem):
+    """A :class:`DeliveryItem` that carries its decoded :class:`CanonicalItem`."""
+
+    canonical: CanonicalItem | None = None
+
+
+def delivery_item(item: CanonicalItem) -> CanonicalDeliveryItem:
+    """The delivery item of a canonical item (key and ledger id: its ``order_key``)."""
+    return CanonicalDeliveryItem(
+        event_id=item.event_id,
+        key=item.order_key,
+        payload=item.event,
+        credential_id=item.order_key,
+        canonical=item,
+    )
+
+
+def decode_delivery_item(data: bytes) -> DeliveryItem:
+    """The runner's decoder: canonical bytes → :class:`CanonicalDeliveryItem`."""
+    return delivery_item(decode_canonical(data))
+
+
+def canonical_of(item: DeliveryItem) -> CanonicalItem:
+    """The canonical item a delivery item was decoded from (re-decoded if not carried)."""
+    if isinstance(item, CanonicalDeliveryItem) and item.canonical is not None:
+        return item.canonical
+    raise TypeError("not a canonical delivery item (decode with decode_delivery_item)")
+
+
+@dataclass
+class FilteringSink:
+    """A sink in front of an :class:`HttpSink` that skips what the destination does not want.
+
+    ``wants()`` is asked at delivery time, in order per key, right after the previous item
+    of the same key was delivered — so a destination may base the answer on what it sent
+    before (the wallet takes a revocation only when it delivered the issuance). Wanted
+    items are delivered by :meth:`HttpSink.deliver` (retries, breaker, Idempotency-Key);
+    unwanted ones become ``skipped`` results with no request. Keys go concurrently (the
+    HTTP sink bounds the requests in flight); results come back in the order added.
+    """
+
+    destination: Destination
+    inner: HttpSink
+    _buffer: list[DeliveryItem] = field(default_factory=list)
+
+    @property
+    def on_retry(self) -> RetryHook | None:
+        """The inner sink's retry hook (the runner records ``pending``)."""
+        return self.inner.on_retry
+
+    @on_retry.setter
+    def on_retry(self, hook: RetryHook | None) -> None:
+        self.inner.on_retry = hook
+
+    def add(self, item: DeliveryItem) -> None:
+        """Buffer ``item`` for the next :meth:`flush`."""
+        self._buffer.append(item)
+
+    async def flush(self) -> list[DeliveryResult]:
+        """Deliver or skip every buffered item (per key in order); see the Sink port.
+
+        Raises like :meth:`HttpSink.flush` (401/403 first, then other hub errors).
+        """
+        items, self._buffer = self._buffer, []
+        return await deliver_per_key(items, self._deliver_or_skip)
+
+    async def _deliver_or_skip(self, item: DeliveryItem) -> DeliveryResult:
+        if self.destination.wants(canonical_of(item)):
+            return await self.inner.deliver(item)
+        now = datetime.now(UTC)
+        return DeliveryResult(item, "skipped", 0, now, now)
+
+    async def aclose(self) -> None:
+        """Close the HTTP sink."""
+        await self.inner.aclose()
+
+
+class FanoutConnector(DeliveryRunner):
+    """A :class:`DeliveryRunner` over the canonical log that owns its HTTP sink.
+
+    Use as ``async with connector(...) as runner: await runner.run(stop)``.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        destination: Destination,
+        sink: FilteringSink,
+        **runner_options: Any,
+    ) -> None:
+        super().__init__(
+            settings,
+            destination=destination.name,
+            sink=sink,
+            decode=decode_delivery_item,
+            topic=settings.topic(CANONICAL_LOG),
+            **runner_options,
+        )
+        self.target = destination
+        self.filtering_sink = sink
+
+    async def __aenter__(self) -> FanoutConnector:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP client."""
+        await self.filtering_sink.aclose()
+
+
+def connector(
+    settings: Settings,
+    destination: Destination,
+    base_url: str,
+    *,
+    runner_options: Mapping[str, Any] | None = None,
+    **sink_options: Any,
+) -> FanoutConnector:
+    """The delivery runner of ``destination``: reads ``canon.events.log`` with group
+    ``settings.group(f"deliver-{destination.name}")`` and sends to ``base_url``.
+
+    ``sink_options`` go to :class:`~connectors.delivery.http_sink.HttpSink` (``headers``,
+    ``concurrency``, ``retry``, ``transport``, ``retry_4xx_with_retry_after``…);
+    ``runner_options`` to :class:`~connectors.delivery.runner.DeliveryRunner`
+    (``max_records``, ``before_commit``…). Must be called inside a running event loop.
+    """
+
+    def build(item: DeliveryItem) -> HttpRequest:
+        return destination.build_request(canonical_of(item))
+
+    http = HttpSink(base_url, destination=destination.name, build_request=build, **sink_options)
+    return FanoutConnector(
+        settings, destination, FilteringSink(destination, http), **dict(runner_options or {})
+    )

@@ -1,0 +1,48 @@
+"""Status lists of the hub's credentials: persistence, revocation and HTTP publication.
+
+- :mod:`connectors.status.store`     SQLite store (lists, credential → entry map, signed lists)
+- :mod:`connectors.status.publisher` :class:`StatusPublisher`: idempotent allocation,
+  revocation, signing
+- :mod:`connectors.status.server`    ``GET /v1/status/{list id}`` (FastAPI), thread runner
+- :mod:`connectors.status.client`    :class:`HttpStatusResolver` for the verifier
+- :mod:`connectors.status.settings`  ``MCHUB_STATUS_BASE_URL``, ``MCHUB_STATUS_DB``,
+  ``MCHUB_SEAL_KEY``/``MCHUB_SEAL_CERT``
+
+Run the server with ``python -m connectors.status [--host H] [--port P] [--db FILE]``.
+"""
+
+from __future__ import annotations
+
+from connectors.status.client import HttpStatusResolver, chain_resolvers
+from connectors.status.publisher import StatusPublisher, hub_issuer_id
+from connectors.status.server import (
+    STATUS_PATH,
+    create_status_app,
+    running_app,
+    running_status_server,
+)
+from connectors.status.settings import IssuingSettings
+from connectors.status.store import SqliteStatusStore
+
+
+def status_publisher(settings: IssuingSettings | None = None) -> StatusPublisher:
+    """A :class:`StatusPublisher` over the configured database, seal and public URL."""
+    conf = settings or IssuingSettings()
+    return StatusPublisher(
+        SqliteStatusStore(conf.status_db_path()), conf.signer(), conf.status_base_url
+    )
+
+
+__all__ = [
+    "STATUS_PATH",
+    "HttpStatusResolver",
+    "IssuingSettings",
+    "SqliteStatusStore",
+    "StatusPublisher",
+    "chain_resolvers",
+    "create_status_app",
+    "hub_issuer_id",
+    "running_app",
+    "running_status_server",
+    "status_publisher",
+]

@@ -1,0 +1,23 @@
+"""``python -m connectors.status``: serve the status lists in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from connectors.status.server import serve
+from connectors.status.settings import IssuingSettings
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse options and serve ``GET /v1/status/{list id}`` until interrupted."""
+    parser = argparse.ArgumentParser(prog="python -m connectors.status", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--db", type=Path, default=None, help="status database (MCHUB_STATUS_DB)")
+    args = parser.parse_args(argv)
+    serve(args.db or IssuingSettings().status_db_path(), host=args.host, port=args.port)
+
+
+if __name__ == "__main__":
+    main()

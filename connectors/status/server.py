@@ -1,0 +1,140 @@
+"""HTTP publication of the status lists: ``GET /v1/status/{list id}``.
+
+Serves the signed ``BitstringStatusListCredential`` (VC-JWT, media type
+``application/vc+jwt``) that :class:`~connectors.status.publisher.StatusPublisher` stored
+in the status database, so the server needs no private key. ``/status/{list id}`` is an
+alias. Answers carry an ``ETag`` (the list version) and ``Cache-Control: no-cache`` —
+caches may keep the list but must revalidate, so a revocation is visible at once — and
+``Access-Control-Allow-Origin: *`` for browser wallets. Unknown lists: ``404``.
+
+:func:`running_status_server` runs it in a background thread on a loopback port (tests,
+the demo); :func:`serve` runs it in the foreground (``python -m connectors.status``).
+:func:`running_app` is the thread runner shared by the local test servers.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Final
+
+import uvicorn
+from fastapi import FastAPI, Request, Response
+
+from connectors.status.store import SqliteStatusStore
+from hub.errors import ConfigurationError
+
+VC_JWT_MEDIA_TYPE: Final = "application/vc+jwt"
+#: the path prefix the hub serves lists under (``MCHUB_STATUS_BASE_URL`` ends with it)
+STATUS_PATH: Final = "/v1/status"
+
+
+def create_status_app(store: SqliteStatusStore) -> FastAPI:
+    """The status list application over ``store``."""
+    app = FastAPI(
+        title="mchub status lists",
+        description="W3C Bitstring Status List credentials (VC-JWT) of the hub's credentials",
+        version="1",
+    )
+
+    def serve_list(list_id: str, request: Request) -> Response:
+        found = store.signed(list_id)
+        headers = {"Access-Control-Allow-Origin": "*", "Cache-Control": "no-cache"}
+        if found is None:
+            return Response(
+                f"no status list {list_id}\n", 404, headers, media_type="text/plain"
+            )
+        etag = f'"{list_id}-{found.version}"'
+        headers["ETag"] = etag
+        if etag in request.headers.get("if-none-match", ""):
+            return Response(status_code=304, headers=headers)
+        return Response(found.token, 200, headers, media_type=VC_JWT_MEDIA_TYPE)
+
+    @app.get(STATUS_PATH + "/{list_id}", summary="A signed status list credential (VC-JWT)")
+    def get_list(list_id: str, request: Request) -> Response:
+        return serve_list(list_id, request)
+
+    @app.get("/status/{list_id}", include_in_schema=False)
+    def get_list_alias(list_id: str, request: Request) -> Response:
+        return serve_list(list_id, request)
+
+    @app.get("/v1/status", summary="The published lists")
+    def list_lists() -> dict[str, list[str]]:
+        return {"lists": store.list_ids()}
+
+    return app
+
+
+def _server(app: FastAPI) -> uvicorn.Server:
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5
+    )
+    return uvicorn.Server(config)
+
+
+@contextmanager
+def running_app(
+    app: FastAPI, *, name: str, host: str = "127.0.0.1", port: int = 0
+) -> Iterator[str]:
+    """Run an ASGI app with uvicorn in a daemon thread; yields ``http://host:port``.
+
+    ``port`` 0 picks a free port. The server stops when the block ends.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        server = _server(app)
+        thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name=name, daemon=True
+        )
+        thread.start()
+        while not server.started:
+            if not thread.is_alive():
+                raise ConfigurationError(f"the {name} server did not start")
+            thread.join(0.02)
+        bound_host, bound_port = sock.getsockname()[:2]
+        try:
+            yield f"http://{bound_host}:{bound_port}"
+        finally:
+            server.should_exit = True
+            thread.join(10)
+    finally:
+        sock.close()
+
+
+@contextmanager
+def running_status_server(
+    db: Path | str | SqliteStatusStore, *, host: str = "127.0.0.1", port: int = 0
+) -> Iterator[str]:
+    """The status server over a status database (path, or an open store left open).
+
+    Yields the server's base URL; the lists are at ``<base URL>/v1/status/<list id>``,
+    which is what ``MCHUB_STATUS_BASE_URL`` must be set to (``<base URL>/v1/status``).
+    """
+    store = db if isinstance(db, SqliteStatusStore) else SqliteStatusStore(db)
+    try:
+        app = create_status_app(store)
+        with running_app(app, name="mchub-status", host=host, port=port) as url:
+            yield url
+    finally:
+        if not isinstance(db, SqliteStatusStore):
+            store.close()
+
+
+def serve(db: Path, *, host: str = "127.0.0.1", port: int = 8080) -> None:
+    """Serve the status lists in the foreground until interrupted."""
+    store = SqliteStatusStore(db)
+    try:
+        config = uvicorn.Config(
+            create_status_app(store), host=host, port=port, log_level="info", lifespan="off"
+        )
+        server = uvicorn.Server(config)
+        server.run()
+        if not server.started:
+            raise ConfigurationError(f"the status server could not listen on {host}:{port}")
+    finally:
+        store.close()

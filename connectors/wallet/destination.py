@@ -1,0 +1,270 @@
+"""Learner wallets as a fan-out destination: Open Badges 3.0 ``upsertCredential``.
+
+===============================  =====================================================
+canonical event                  what happens
+===============================  =====================================================
+``issued``                       the credential gets its revocation entry (idempotent:
+                                 same credential, same index), is rendered as an OB 3.0
+                                 ``OpenBadgeCredential`` (``render_ob3``) with a
+                                 ``BitstringStatusListEntry``, signed as a VC-JWT
+                                 (``sign_vc``) and sent to the learner's wallet host:
+                                 ``POST {wallet}/ims/ob/v3p0/credentials``,
+                                 ``Content-Type: text/plain``, body = the compact JWS,
+                                 ``Authorization: Bearer <the host's token>``
+``revoked``                      the status bit is set and the list re-signed
+                                 (:meth:`StatusPublisher.revoke`); then the same signed
+                                 credential is upserted again to the host that holds
+                                 it, so the wallet re-checks its status now rather than
+                                 at its next refresh (OB 3.0 has no revocation call)
+``enrolled|withdrawn|completed`` skipped (``wants`` is False)
+===============================  =====================================================
+
+A learner with no registered wallet and no default host is skipped. A revocation of a
+credential no wallet received is skipped too — after its bit is set, so the revocation
+is published whatever the wallets hold.
+
+Redelivery: the signed credential is kept per credential (compressed, in
+``<data_dir>/wallet/issued.db``) with the event it came from; a redelivered issuance
+sends the very same JWT again, and a revocation re-sends it to the same host.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Final
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from connectors.crypto.vcjwt import sign_vc
+from connectors.delivery.http_sink import HttpRequest
+from connectors.fanout.base import CanonicalItem
+from connectors.render import RenderInput
+from connectors.render.ob3 import render_ob3
+from connectors.status import IssuingSettings, StatusPublisher, status_publisher
+from connectors.wallet.registry import WalletHost, WalletRegistry
+from hub.errors import ConfigurationError
+from hub.settings import load_settings
+
+NAME: Final = "wallet"
+#: the OB 3.0 API path of upsertCredential (relative to the host's base URL)
+CREDENTIALS_PATH: Final = "/ims/ob/v3p0/credentials"
+VC_JWT_CONTENT_TYPE: Final = "text/plain"
+#: OB 3.0 upsertCredential's answer when the host holds the identical credential
+NOT_MODIFIED: Final = 304
+
+
+class WalletSettings(BaseSettings):
+    """The wallet destination's settings; each field maps to ``MCHUB_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="MCHUB_", extra="ignore")
+
+    wallet_url: str | None = Field(None, description="base URL of the default wallet host")
+    wallet_token: SecretStr | None = Field(None, description="bearer token of that host")
+    wallet_registry: Path | None = Field(
+        None, description="JSON wallet registry (education ID -> host); see registry.py"
+    )
+    wallet_db: Path | None = Field(
+        None, description="SQLite file of the signed credentials sent (default "
+        "<data_dir>/wallet/issued.db)"
+    )
+
+    def registry(self) -> WalletRegistry:
+        """The registry: the file's, with ``MCHUB_WALLET_URL`` as host ``default``."""
+        token = self.wallet_token.get_secret_value() if self.wallet_token else None
+        fallback = WalletHost("default", self.wallet_url, token) if self.wallet_url else None
+        if self.wallet_registry is not None:
+            return WalletRegistry.load(self.wallet_registry, fallback=fallback)
+        if fallback is None:
+            raise ConfigurationError(
+                "the wallet destination needs MCHUB_WALLET_URL or MCHUB_WALLET_REGISTRY"
+            )
+        return WalletRegistry({fallback.name: fallback}, {}, fallback.name)
+
+    def db_path(self) -> Path:
+        """Where the signed credentials sent are kept."""
+        return self.wallet_db or load_settings().data_dir / "wallet" / "issued.db"
+
+
+@dataclass(frozen=True)
+class SentCredential:
+    """A signed credential the hub sent to a wallet host."""
+
+    credential_id: str
+    event_id: str
+    wallet: str
+    token: str
+
+
+class SentCredentials:
+    """The signed credentials sent to wallets, by credential id (SQLite, zlib-compressed)."""
+
+    def __init__(self, path: Path | str) -> None:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30.0)
+        self._lock = threading.Lock()
+        with self._lock, self._conn:
+            if str(path) != ":memory:":
+                # NORMAL: losing the last rows to a power cut only means a re-rendered
+                # badge on redelivery, or a skipped revocation notice (the list has it)
+                self._conn.execute("PRAGMA journal_mode = WAL")
+                self._conn.execute("PRAGMA synchronous = NORMAL")
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS wallet_credentials ("
+                " credential_id TEXT PRIMARY KEY, event_id TEXT NOT NULL,"
+                " wallet TEXT NOT NULL, token BLOB NOT NULL, sent_at TEXT NOT NULL)"
+            )
+
+    def get(self, credential_id: str) -> SentCredential | None:
+        """The credential last sent under this id, or None."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT event_id, wallet, token FROM wallet_credentials WHERE credential_id = ?",
+                (credential_id,),
+            ).fetchone()
+        if row is None:
+            return None
+        return SentCredential(credential_id, row[0], row[1], zlib.decompress(row[2]).decode())
+
+    def put(self, sent: SentCredential) -> None:
+        """Remember (replace) what was sent for a credential."""
+        with self._lock, self._conn:
+            self._conn.execute(
+                "INSERT OR REPLACE INTO wallet_credentials VALUES (?, ?, ?, ?, ?)",
+                (
+                    sent.credential_id,
+                    sent.event_id,
+                    sent.wallet,
+                    zlib.compress(sent.token.encode(), 6),
+                    datetime.now(UTC).isoformat(),
+                ),
+            )
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._conn.close()
+
+
+def issued_at(item: CanonicalItem) -> datetime:
+    """The moment of issuance: the source event time, else the hub's receive time."""
+    text = item.occurred_at or item.received_at
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def upsert_request(host: WalletHost, token: str) -> HttpRequest:
+    """OB 3.0 ``upsertCredential`` of a VC-JWT at ``host`` (absolute URL)."""
+    headers = {"Content-Type": VC_JWT_CONTENT_TYPE, "Accept": "text/plain, application/json"}
+    if host.token is not None:
+        headers["Authorization"] = f"Bearer {host.token}"
+    return HttpRequest(
+        "POST", host.url.rstrip("/") + CREDENTIALS_PATH, content=token.encode("ascii"),
+        headers=headers, accept_status=frozenset({NOT_MODIFIED}),
+    )
+
+
+@dataclass
+class WalletDestination:
+    """The wallet :class:`~connectors.fanout.base.Destination` (see the module docstring)."""
+
+    registry: WalletRegistry
+    publisher: StatusPublisher
+    sent: SentCredentials
+    name: str = NAME
+
+    def wants(self, item: CanonicalItem) -> bool:
+        """Issuances of learners with a wallet; revocations of credentials a wallet holds.
+
+        A revocation's status bit is set here, before the answer, so it is published even
+        when no wallet is to be notified.
+        """
+        if item.credential_id is None:
+            return False
+        if item.event_type == "issued":
+            host = self.registry.for_learner(item.learner_id)
+            return item.elements is not None and host is not None
+        if item.event_type == "revoked":
+            self.revoke(item)
+            held = self.sent.get(item.credential_id)
+            return held is not None and self.registry.host(held.wallet) is not None
+        return False
+
+    def build_request(self, item: CanonicalItem) -> HttpRequest:
+        """The upsert of the signed credential (issuance) or of the held one (revocation)."""
+        if item.credential_id is None:
+            raise ValueError(f"{item.event_type} event {item.event_id} has no credential id")
+        if item.event_type == "issued":
+            host, token = self.issue(item)
+            return upsert_request(host, token)
+        if item.event_type == "revoked":
+            self.revoke(item)
+            held = self.sent.get(item.credential_id)
+            holder = self.registry.host(held.wallet) if held is not None else None
+            if held is None or holder is None:
+                raise ValueError(f"no wallet holds credential {item.credential_id}")
+            return upsert_request(holder, held.token)
+        raise ValueError(f"the wallet takes no {item.event_type} events")
+
+    def issue(self, item: CanonicalItem) -> tuple[WalletHost, str]:
+        """The learner's host and the signed credential (the one sent before, if any)."""
+        assert item.credential_id is not None and item.credential_key is not None
+        if item.elements is None:
+            raise ValueError(f"issuance {item.event_id} carries no elements")
+        host = self.registry.for_learner(item.learner_id)
+        if host is None:
+            raise ValueError(f"learner of {item.event_id} has no wallet")
+        held = self.sent.get(item.credential_id)
+        if held is not None and held.event_id == item.event_id and held.wallet == host.name:
+            return host, held.token
+        ref = self.publisher.allocate(item.credential_id)
+        inp = RenderInput(
+            item.credential_id, item.credential_key, item.elements, issued_at(item), ref
+        )
+        badge = render_ob3(inp)
+        token = sign_vc(badge, self.publisher.signer)
+        self.sent.put(SentCredential(item.credential_id, item.event_id, host.name, token))
+        return host, token
+
+    def revoke(self, item: CanonicalItem) -> bool:
+        """Set the credential's revocation bit (idempotent); True when it changed now."""
+        assert item.credential_id is not None
+        reason = item.event.get("reason")
+        _, changed = self.publisher.revoke(item.credential_id, str(reason) if reason else None)
+        return changed
+
+
+def wallet_destination(
+    settings: WalletSettings | None = None,
+    *,
+    registry: WalletRegistry | None = None,
+    publisher: StatusPublisher | None = None,
+    issuing: IssuingSettings | None = None,
+    sent: SentCredentials | None = None,
+) -> WalletDestination:
+    """The wallet destination, configured from ``MCHUB_*`` unless given explicitly.
+
+    ``registry`` (else ``MCHUB_WALLET_REGISTRY`` / ``MCHUB_WALLET_URL``), ``publisher``
+    (else the status database, seal and public URL of :class:`IssuingSettings`), ``sent``
+    (else ``MCHUB_WALLET_DB``).
+    """
+    conf = settings or WalletSettings()
+    chosen = registry or conf.registry()
+    if len(chosen.hosts) > 1:
+        tokenless = sorted(h.name for h in chosen.hosts.values() if h.token is None)
+        if tokenless:
+            raise ConfigurationError(
+                f"wallet hosts {tokenless} have no token: with several hosts each needs its "
+                "own (the connector's default token must never go to another host)"
+            )
+    return WalletDestination(
+        registry=chosen,
+        publisher=publisher or status_publisher(issuing),
+        sent=sent or SentCredentials(conf.db_path()),
+    )

@@ -1,0 +1,1 @@
+"""Adapters: one module per technology, implementing the ports in ``hub.ports``."""

@@ -1,0 +1,175 @@
+"""Signed checkpoints of the canonical log's hash chains, on ``audit.checkpoints.log``.
+
+A checkpoint is a JWS (compact serialisation, ``ES256``/``RS256`` with the hub's seal key
+and its chain in ``x5c``) over this JSON payload::
+
+    {"v": 1, "typ": "mchub-checkpoint", "log": "canon.events.log", "n": 7,
+     "at": "2025-06-01T10:00:00.000000+00:00",
+     "heads": [{"partition": 0, "seq": 1200, "head": "<sha256 hex>"}, ...]}
+
+``n`` numbers checkpoints 1, 2, 3… (a gap or a repeat on the checkpoint topic is a
+finding), ``seq`` is the number of chained records in the partition when the checkpoint
+was taken and ``head`` the hash of the ``seq``-th one. Offsets are *not* used: the decide
+stage writes the checkpoint in the same transaction as the records it covers, before
+Kafka has assigned their offsets (transaction markers take offsets too); the verifier
+counts chained records per partition and reports the offset of any mismatch it finds.
+
+The decide stage signs with the key configured by ``MCHUB_AUDIT_KEY`` and
+``MCHUB_AUDIT_CERT`` (PEM; chain leaf first), else with the development seal in
+``<MCHUB_DATA_DIR>/keys`` (generated on first use, like ``mchub render --dev-keys``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from connectors.crypto.jose import (
+    VerificationError,
+    check_thumbprint,
+    parse_x5c,
+    sign,
+    validate_chain,
+    verify_signature,
+)
+from connectors.crypto.keys import (
+    CA_CERT_FILE,
+    Signer,
+    b64url,
+    b64url_decode,
+    dev_signer,
+    load_certificates,
+    load_signer,
+)
+from hub.audit.chain import ChainHead
+from hub.errors import ConfigurationError
+from hub.settings import Settings
+from hub.topics import CANONICAL_LOG
+
+CHECKPOINT_TYPE: Final = "mchub-checkpoint"
+JWS_TYPE: Final = "mchub-checkpoint+jws"
+
+
+class AuditSettings(BaseSettings):
+    """Checkpoint settings from ``MCHUB_*`` variables (beside :class:`hub.settings.Settings`)."""
+
+    model_config = SettingsConfigDict(env_prefix="MCHUB_", extra="ignore")
+
+    audit_key: Path | None = Field(None, description="PEM private key signing checkpoints")
+    audit_cert: Path | None = Field(None, description="PEM chain (leaf first) of audit_key")
+    audit_trust: Path | None = Field(
+        None, description="PEM trust anchors for verifying checkpoints (default: dev CA)"
+    )
+    checkpoint_every: int = Field(
+        1000, ge=1, description="a checkpoint at least every N canonical records"
+    )
+    checkpoint_interval_s: float = Field(
+        10.0, gt=0, description="and when idle, at most this long after the last change"
+    )
+
+
+def audit_signer(settings: Settings, audit: AuditSettings | None = None) -> Signer:
+    """The signer of checkpoints: configured key and chain, else the dev seal."""
+    audit = audit or AuditSettings()
+    if audit.audit_key is not None or audit.audit_cert is not None:
+        if audit.audit_key is None or audit.audit_cert is None:
+            raise ConfigurationError("set both MCHUB_AUDIT_KEY and MCHUB_AUDIT_CERT")
+        return load_signer(audit.audit_key, audit.audit_cert)
+    return dev_signer(settings.data_dir / "keys")
+
+
+def trust_anchors(settings: Settings, audit: AuditSettings | None = None) -> list[Any]:
+    """Trust anchors for checkpoint signatures: ``MCHUB_AUDIT_TRUST``, else the dev CA."""
+    audit = audit or AuditSettings()
+    if audit.audit_trust is not None:
+        return load_certificates(audit.audit_trust)
+    if audit.audit_cert is not None:
+        return load_certificates(audit.audit_cert)[-1:]
+    path = settings.data_dir / "keys" / CA_CERT_FILE
+    if not path.exists():
+        raise ConfigurationError(
+            f"no trust anchor for checkpoint signatures: {path} is missing "
+            "(set MCHUB_AUDIT_TRUST or pass --trust)"
+        )
+    return load_certificates(path)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The payload of one checkpoint."""
+
+    n: int
+    at: datetime
+    heads: tuple[ChainHead, ...]
+
+    def payload(self) -> dict[str, Any]:
+        """JSON payload (see the module docstring)."""
+        return {
+            "v": 1,
+            "typ": CHECKPOINT_TYPE,
+            "log": CANONICAL_LOG,
+            "n": self.n,
+            "at": self.at.isoformat(),
+            "heads": [h.to_json() for h in sorted(self.heads, key=lambda h: h.partition)],
+        }
+
+
+def sign_checkpoint(checkpoint: Checkpoint, signer: Signer) -> bytes:
+    """The checkpoint as a compact JWS (the value written to the checkpoint topic)."""
+    header = {"alg": signer.alg, "typ": JWS_TYPE, "x5c": signer.x5c()}
+    body = json.dumps(checkpoint.payload(), sort_keys=True, separators=(",", ":"))
+    signing_input = (
+        b64url(json.dumps(header, separators=(",", ":")).encode()) + "." + b64url(body.encode())
+    ).encode("ascii")
+    return signing_input + b"." + b64url(sign(signer, signing_input)).encode("ascii")
+
+
+@dataclass(frozen=True)
+class VerifiedCheckpoint:
+    """A checkpoint whose signature and certificate chain verified."""
+
+    n: int
+    at: datetime
+    heads: tuple[ChainHead, ...]
+    signer_subject: str
+
+
+def verify_checkpoint(
+    value: bytes, anchors: Sequence[Any], *, at: datetime | None = None
+) -> VerifiedCheckpoint:
+    """Check a checkpoint JWS: signature with the ``x5c`` leaf, chain to ``anchors``.
+
+    Raises :class:`~connectors.crypto.jose.VerificationError` (``malformed``,
+    ``bad-signature``, ``untrusted-chain``…) when anything does not hold. ``at`` is the
+    moment the chain must be valid (default: the checkpoint's own time).
+    """
+    try:
+        text = value.decode("ascii")
+        head_b64, body_b64, sig_b64 = text.split(".")
+        header = json.loads(b64url_decode(head_b64))
+        payload = json.loads(b64url_decode(body_b64))
+        sig = b64url_decode(sig_b64)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise VerificationError("malformed", f"not a compact JWS: {exc}") from exc
+    if not isinstance(header, dict) or not isinstance(payload, dict):
+        raise VerificationError("malformed", "header and payload must be JSON objects")
+    if header.get("typ") != JWS_TYPE or payload.get("typ") != CHECKPOINT_TYPE:
+        raise VerificationError("malformed", "not an mchub checkpoint")
+    chain = parse_x5c(header.get("x5c"))
+    check_thumbprint(header, chain[0])
+    verify_signature(chain[0], str(header.get("alg")), f"{head_b64}.{body_b64}".encode(), sig)
+    try:
+        moment = datetime.fromisoformat(str(payload["at"]))
+        heads = tuple(ChainHead.from_json(h) for h in payload["heads"])
+        n = int(payload["n"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise VerificationError("malformed", f"bad checkpoint payload: {exc}") from exc
+    validate_chain(chain, anchors, at or moment)
+    return VerifiedCheckpoint(n, moment, heads, chain[0].subject.rfc4514_string())

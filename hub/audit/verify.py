@@ -1,0 +1,322 @@
+"""``mchub audit verify``: recompute the hash chains and check the signed checkpoints.
+
+:class:`ChainVerifier` is pure: feed it the checkpoint records, then every record of
+each partition in offset order, then :meth:`~ChainVerifier.finish`. It reports per
+partition the **first broken link** (partition, offset, chain sequence, expected vs
+found) and every bad checkpoint. What each tampering looks like:
+
+=====================  ==================================================================
+tampering              what breaks
+=====================  ==================================================================
+a record altered       the next record's ``prevHash`` no longer matches (or, for the
+                       last record, the checkpoint head); altered bytes that no longer
+                       decode are reported ``undecodable``
+a record removed       the next record's ``prevHash`` names a record that is not there;
+                       a removed tail is caught by a checkpoint whose sequence lies
+                       beyond the end of the partition
+records reordered      a ``prevHash`` names a record that comes *later* (``reordered``)
+a record moved         its ``prevHash`` belongs to another partition's chain
+checkpoint forged      signature or certificate chain does not verify; numbering gaps
+=====================  ==================================================================
+
+Limits: removing the newest records *after* the last checkpoint cannot be detected (the
+decide stage checkpoints every ``MCHUB_CHECKPOINT_EVERY`` records and when idle); the
+trust anchor must be kept apart from the log (a forger who holds the seal key can re-sign).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from connectors.crypto.jose import VerificationError
+from hub.audit.chain import EnvelopeReader, genesis, record_hash
+from hub.audit.checkpoints import verify_checkpoint
+from hub.errors import UndecodableInput
+
+FindingKind = Literal[
+    "broken-link",
+    "reordered",
+    "missing-prev-hash",
+    "undecodable",
+    "checkpoint-mismatch",
+    "checkpoint-beyond-end",
+    "checkpoint-invalid",
+    "checkpoint-gap",
+]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One broken link or bad checkpoint."""
+
+    kind: FindingKind
+    message: str
+    partition: int | None = None
+    offset: int | None = None
+    seq: int | None = None
+    expected: str | None = None
+    found: str | None = None
+    checkpoint: int | None = None
+
+    def line(self) -> str:
+        """One human-readable line."""
+        where = []
+        if self.partition is not None:
+            where.append(f"partition {self.partition}")
+        if self.offset is not None:
+            where.append(f"offset {self.offset}")
+        if self.seq is not None:
+            where.append(f"seq {self.seq}")
+        if self.checkpoint is not None:
+            where.append(f"checkpoint #{self.checkpoint}")
+        text = f"{self.kind} at {', '.join(where)}: {self.message}"
+        if self.expected is not None or self.found is not None:
+            text += f" (expected {self.expected}, found {self.found})"
+        return text
+
+
+@dataclass
+class PartitionResult:
+    """The state of one partition's chain while (and after) verifying."""
+
+    partition: int
+    records: int = 0
+    unchained: int = 0
+    seq: int = 0
+    head: str | None = None
+    last_offset: int | None = None
+    checkpoints_matched: int = 0
+    first_break: Finding | None = None
+    findings: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form for ``--json``."""
+        data = asdict(self)
+        data["first_break"] = asdict(self.first_break) if self.first_break else None
+        return data
+
+
+@dataclass
+class VerifyReport:
+    """The result of a verification."""
+
+    partitions: list[PartitionResult]
+    checkpoints: int
+    checkpoints_valid: int
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when no link is broken and every checkpoint verified and matched."""
+        return not self.findings
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form for ``mchub audit verify --json`` (documented in docs/audit.md)."""
+        return {
+            "ok": self.ok,
+            "records": sum(p.records for p in self.partitions),
+            "checkpoints": self.checkpoints,
+            "checkpointsValid": self.checkpoints_valid,
+            "partitions": [p.to_json() for p in self.partitions],
+            "findings": [asdict(f) for f in self.findings],
+        }
+
+
+class ChainVerifier:
+    """Incremental verification of the chains of one copy of the canonical log."""
+
+    def __init__(self, partitions: Sequence[int], reader: EnvelopeReader | None = None) -> None:
+        """Start with the partitions of the log topic (all of them, even empty ones)."""
+        self.reader = reader or EnvelopeReader()
+        self.parts = {p: PartitionResult(p) for p in partitions}
+        #: (partition, seq) -> (expected head, checkpoint number)
+        self.expected: dict[tuple[int, int], tuple[str | None, int]] = {}
+        self.checkpoints = 0
+        self.checkpoints_valid = 0
+        self.findings: list[Finding] = []
+        #: partition -> the unknown prevHash of its first break (to spot reordering)
+        self._pending: dict[int, str] = {}
+
+    # -- checkpoints ---------------------------------------------------------------
+    def add_checkpoints(self, records: Iterable[tuple[int, bytes]], anchors: Sequence[Any]) -> None:
+        """Verify checkpoint records ``(offset, value)`` in topic order; remember their heads."""
+        last_n = 0
+        for offset, value in records:
+            self.checkpoints += 1
+            try:
+                checkpoint = verify_checkpoint(value, anchors)
+            except VerificationError as exc:
+                self.findings.append(
+                    Finding(
+                        "checkpoint-invalid",
+                        f"checkpoint at offset {offset} does not verify: {exc}",
+                        offset=offset,
+                    )
+                )
+                continue
+            self.checkpoints_valid += 1
+            if checkpoint.n != last_n + 1:
+                self.findings.append(
+                    Finding(
+                        "checkpoint-gap",
+                        f"checkpoint #{checkpoint.n} follows #{last_n}: checkpoints are "
+                        "missing or repeated",
+                        offset=offset,
+                        checkpoint=checkpoint.n,
+                    )
+                )
+            last_n = checkpoint.n
+            for head in checkpoint.heads:
+                if head.seq > 0:
+                    self.expected[(head.partition, head.seq)] = (head.head, checkpoint.n)
+                    self.parts.setdefault(head.partition, PartitionResult(head.partition))
+
+    # -- records -------------------------------------------------------------------
+    def add(self, partition: int, offset: int, value: bytes | None) -> None:
+        """The next record of ``partition`` (offset order)."""
+        part = self.parts.setdefault(partition, PartitionResult(partition))
+        part.records += 1
+        part.last_offset = offset
+        if value is None:
+            self._break(part, Finding("undecodable", "a null value on the log", partition, offset))
+            return
+        digest = record_hash(value)
+        pending = self._pending.get(partition)
+        if pending is not None and pending == digest and part.first_break is not None:
+            # the record the first break pointed to comes later: records were reordered
+            part.first_break = Finding(
+                "reordered",
+                "a record links to a record that comes after it: records were reordered",
+                partition,
+                part.first_break.offset,
+                part.first_break.seq,
+                part.first_break.expected,
+                part.first_break.found,
+            )
+            self._replace_first(partition, part.first_break)
+            del self._pending[partition]
+        try:
+            prev = self.reader.prev_hash(value)
+        except UndecodableInput as exc:
+            self._break(part, Finding("undecodable", str(exc), partition, offset, part.seq + 1))
+            part.seq += 1
+            part.head = digest
+            return
+        if prev is None:
+            if part.seq == 0:
+                part.unchained += 1  # written before chaining was enabled
+                return
+            self._break(
+                part,
+                Finding(
+                    "missing-prev-hash",
+                    "a record without prevHash inside a chain",
+                    partition,
+                    offset,
+                    part.seq + 1,
+                ),
+            )
+        else:
+            expected = part.head if part.seq > 0 else genesis(partition)
+            if prev != expected:
+                self._break(
+                    part,
+                    Finding(
+                        "broken-link",
+                        "prevHash does not match the previous record: a record before it "
+                        "was altered or removed",
+                        partition,
+                        offset,
+                        part.seq + 1,
+                        expected,
+                        prev,
+                    ),
+                    pending=prev,
+                )
+        part.seq += 1
+        part.head = digest
+        wanted = self.expected.pop((partition, part.seq), None)
+        if wanted is not None:
+            head, number = wanted
+            if head == digest:
+                part.checkpoints_matched += 1
+            else:
+                self._break(
+                    part,
+                    Finding(
+                        "checkpoint-mismatch",
+                        "the record at this sequence is not the one the checkpoint signed: "
+                        "it was altered, or records before it were removed or reordered",
+                        partition,
+                        offset,
+                        part.seq,
+                        head,
+                        digest,
+                        number,
+                    ),
+                )
+
+    def finish(self) -> VerifyReport:
+        """Checkpoints beyond the end of a partition, then the report."""
+        for (partition, seq), (head, number) in sorted(self.expected.items()):
+            part = self.parts.setdefault(partition, PartitionResult(partition))
+            self._break(
+                part,
+                Finding(
+                    "checkpoint-beyond-end",
+                    f"checkpoint #{number} covers {seq} chained records but the partition "
+                    f"has {part.seq}: records were removed from its end",
+                    partition,
+                    part.last_offset,
+                    seq,
+                    head,
+                    part.head,
+                    number,
+                ),
+            )
+        self.expected.clear()
+        return VerifyReport(
+            sorted(self.parts.values(), key=lambda p: p.partition),
+            self.checkpoints,
+            self.checkpoints_valid,
+            list(self.findings),
+        )
+
+    def _break(
+        self, part: PartitionResult, finding: Finding, *, pending: str | None = None
+    ) -> None:
+        part.findings += 1
+        if part.first_break is None:
+            part.first_break = finding
+            self.findings.append(finding)
+            if pending is not None:
+                self._pending[part.partition] = pending
+
+    def _replace_first(self, partition: int, finding: Finding) -> None:
+        for i, existing in enumerate(self.findings):
+            if existing.partition == partition and existing.kind == "broken-link":
+                self.findings[i] = finding
+                return
+
+
+async def verify_topics(
+    settings: Any,
+    log_topic: str,
+    checkpoint_topic: str | None,
+    anchors: Sequence[Any],
+    *,
+    progress: Any = None,
+) -> VerifyReport:
+    """Verify a log topic (and its checkpoint topic) on the broker, read_committed."""
+    from hub.audit.logread import partitions_of, read_all, read_topic
+
+    verifier = ChainVerifier(await partitions_of(settings, log_topic))
+    if checkpoint_topic is not None:
+        records = await read_all(settings, checkpoint_topic)
+        verifier.add_checkpoints(((r.offset, bytes(r.value)) for r in records), anchors)
+    async for batch in read_topic(settings, log_topic, progress=progress):
+        for record in batch:
+            verifier.add(record.partition, record.offset, record.value)
+    return verifier.finish()

@@ -1,0 +1,263 @@
+"""``mchub bench fanout``: the fan-out against a plain consume-and-PUT loop, on the real broker.
+
+Measured in one run, against real local servers (:mod:`connectors.fanout.local`: the
+reference register over a SQLite file, and — when installed — the wallet host and the
+EDC endpoint), on a canonical log the core stream built from generated ``he`` issuances:
+
+- ``all_destinations``: events/s one worker process delivers to every available
+  destination at once (one connector each, all reading the canonical log, each with its
+  own consumer group, HTTP, ledger and offsets in one transaction per batch);
+- ``register_only``: events/s of the register connector alone;
+- ``baseline_register``: a plain aiokafka consumer + httpx ``PUT`` of the same requests
+  to the same register, offsets committed per batch, no ledger, no transactions, no
+  retries — the ceiling the delivery runtime is compared with;
+- ``latency_at_500_per_s``: p50/p99 milliseconds from producing a source event to the
+  register applying it (the register's 2xx), with the whole hub running (ingest,
+  decide, projection, register connector), events paced at 500/s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import resource
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from connectors.fanout.base import decode_canonical
+from connectors.fanout.local import local_destinations
+from connectors.fanout.progress import log_end_offsets, wait_caught_up
+from connectors.fanout.register import RegisterDestination
+from connectors.fanout.settings import FanoutSettings
+from connectors.fanout.workers import fanout_workers
+from connectors.register.models import ApplyResult, Change
+from connectors.register.service import running_register
+from connectors.register.sqlite_store import SqliteRegisterStore
+from hub.adapters.kafka import make_consumer, make_producer
+from hub.bench import machine_info
+from hub.bench.pipeline import _percentile, count_receipts, he_events, preload
+from hub.settings import Settings
+from hub.stream.runner import core_stages, run_stages
+from hub.topics import CANONICAL_LOG, SOURCE_TOPICS, apply_topics
+
+
+class TimedStore(SqliteRegisterStore):
+    """A register store that notes when each credential key was first applied."""
+
+    def __init__(self, path: Path, clock: Callable[[], float] = time.perf_counter) -> None:
+        super().__init__(path)
+        self.applied: dict[str, float] = {}
+        self._clock = clock
+
+    def apply_change(self, change: Change, *, snapshot: bool = False) -> ApplyResult:
+        """Apply, then note the time (before the HTTP answer is sent: the 2xx moment)."""
+        result = super().apply_change(change, snapshot=snapshot)
+        key = getattr(change, "credential_key", None)
+        if key is not None:
+            self.applied.setdefault(key, self._clock())
+        return result
+
+
+def _isolated(settings: Settings, name: str) -> Settings:
+    tag = uuid.uuid4().hex[:8]
+    return settings.model_copy(
+        update={
+            "topic_prefix": f"bench-{name}-{tag}.",
+            "consumer_group": f"bench-{name}-{tag}",
+            "client_id": f"bench-{name}-{tag}",
+        }
+    )
+
+
+async def build_log(settings: Settings, payloads: list[bytes]) -> None:
+    """Run the core stream over ``payloads`` until each has its receipt (not timed)."""
+    await preload(settings, settings.topic(SOURCE_TOPICS["he"]), payloads)
+    stop = asyncio.Event()
+    runner = asyncio.create_task(run_stages(core_stages(settings), stop))
+    try:
+        await count_receipts(settings, len(payloads), timeout=600)
+    finally:
+        stop.set()
+        await runner
+
+
+async def deliver_rate(
+    settings: Settings, urls: dict[str, str], destinations: dict[str, Any], events: int
+) -> float:
+    """Events/s until every connector in ``urls`` committed the whole canonical log."""
+    ends = await log_end_offsets(settings)
+    stop = asyncio.Event()
+    async with fanout_workers(
+        settings, FanoutSettings(), urls=urls, destinations=destinations, projection=False
+    ) as workers:
+        task = asyncio.create_task(run_stages(workers, stop))
+        try:
+            await asyncio.wait_for(asyncio.gather(*(w.ready.wait() for w in workers)), 60)
+            started = time.perf_counter()  # from the partition assignment on
+            behind = await wait_caught_up(
+                settings,
+                [settings.group(f"deliver-{n}") for n in urls],
+                ends,
+                timeout=600,
+                interval=0.05,
+            )
+            elapsed = time.perf_counter() - started
+        finally:
+            stop.set()
+            await task
+    if any(behind.values()):
+        raise RuntimeError(f"the connectors did not catch up: {behind}")
+    return events / elapsed
+
+
+async def baseline_rate(settings: Settings, url: str, events: int, concurrency: int) -> float:
+    """Events/s of a plain consume + httpx PUT loop to the register (no delivery runtime)."""
+    destination = RegisterDestination()
+    consumer = make_consumer(
+        settings,
+        settings.topic(CANONICAL_LOG),
+        group=settings.group("bench-baseline"),
+        max_poll_records=200,
+    )
+    limits = httpx.Limits(max_connections=concurrency)
+    seen = 0
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+        slots = asyncio.Semaphore(concurrency)
+
+        async def put(value: bytes) -> None:
+            item = decode_canonical(value)
+            spec = destination.build_request(item)
+            async with slots:
+                response = await client.request(
+                    spec.method,
+                    spec.path,
+                    json=spec.json,
+                    headers={"Idempotency-Key": item.event_id},
+                )
+            response.raise_for_status()
+
+        await consumer.start()
+        started: float | None = None
+        try:
+            while seen < events:
+                batch = await consumer.getmany(timeout_ms=100, max_records=200)
+                if started is None and consumer.assignment():
+                    started = time.perf_counter()  # from the partition assignment on
+                values = [r.value for rs in batch.values() for r in rs if r.value is not None]
+                await asyncio.gather(*(put(v) for v in values))
+                seen += len(values)
+                if batch:
+                    await consumer.commit()
+            assert started is not None
+            return events / (time.perf_counter() - started)
+        finally:
+            await consumer.stop()
+
+
+async def latency_at(
+    settings: Settings, payloads: list[bytes], rate: float, db: Path
+) -> dict[str, float]:
+    """p50/p99 ms from producing a source event to the register applying it, paced."""
+    store = TimedStore(db)
+    try:
+        with running_register(store) as url:
+            async with fanout_workers(settings, FanoutSettings(), urls={"register": url}) as fan:
+                workers = [*core_stages(settings), *fan]
+                stop = asyncio.Event()
+                task = asyncio.create_task(run_stages(workers, stop))
+                sent: dict[str, float] = {}
+                producer = make_producer(settings, linger_ms=0)
+                try:
+                    await asyncio.wait_for(asyncio.gather(*(w.ready.wait() for w in workers)), 60)
+                    await producer.start()
+                    topic = settings.topic(SOURCE_TOPICS["he"])
+                    started = time.perf_counter()
+                    for i, payload in enumerate(payloads):
+                        delay = started + i / rate - time.perf_counter()
+                        if delay > 0:
+                            await asyncio.sleep(delay)
+                        doc = json.loads(payload)
+                        key = f"he:{doc['intezmeny']['kod']}:{doc['oklevel']['azonosito']}"
+                        sent[key] = time.perf_counter()
+                        await producer.send(topic, payload, key=str(i % 64).encode())
+                    deadline = time.perf_counter() + 120
+                    while len(store.applied) < len(sent) and time.perf_counter() < deadline:
+                        await asyncio.sleep(0.1)
+                finally:
+                    await producer.stop()
+                    stop.set()
+                    await task
+        latencies = sorted(
+            (store.applied[k] - at) * 1000 for k, at in sent.items() if k in store.applied
+        )
+    finally:
+        store.close()
+    return {
+        "p50_ms": round(_percentile(latencies, 50), 2),
+        "p99_ms": round(_percentile(latencies, 99), 2),
+        "samples": len(latencies),
+        "sent": len(sent),
+    }
+
+
+async def run(
+    settings: Settings, *, events: int, samples_dir: Path, latency_seconds: float = 10.0
+) -> dict[str, Any]:
+    """Run every measurement in one go and return the JSON-ready result."""
+    template = json.loads(
+        (samples_dir / "he" / "01_kiallitas_tesztvezerelt_python.json").read_text()
+    )
+    concurrency = FanoutSettings().fanout_concurrency
+    with tempfile.TemporaryDirectory(prefix="mchub-bench-fanout-") as tmp:
+        work = Path(tmp)
+        bench = _isolated(settings, "fanout")
+        await apply_topics(bench)
+        await build_log(bench, he_events(template, events))
+
+        with local_destinations(work, register_db=work / "all.db") as local:
+            everywhere = await deliver_rate(bench, local.urls, local.destinations, events)
+            names, missing = list(local.urls), dict(local.missing)
+        with local_destinations(work, register_db=work / "one.db", wallet=False, edc=False) as one:
+            only = await deliver_rate(
+                _regroup(bench, "one"), {"register": one.urls["register"]}, {}, events
+            )
+        with local_destinations(work, register_db=work / "base.db", wallet=False, edc=False) as b:
+            baseline = await baseline_rate(bench, b.urls["register"], events, concurrency)
+
+        paced = _isolated(settings, "latency")
+        await apply_topics(paced)
+        latency = await latency_at(
+            paced, he_events(template, int(500 * latency_seconds), seed=11), 500.0, work / "l.db"
+        )
+    rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {
+        "benchmark": "fanout",
+        "events": events,
+        "destinations": names,
+        "destinations_missing": missing,
+        "workers": 1,
+        "concurrency_per_destination": concurrency,
+        "all_destinations_events_per_s": round(everywhere, 1),
+        "register_only_events_per_s": round(only, 1),
+        "baseline_register_events_per_s": round(baseline, 1),
+        "register_to_baseline_ratio": round(only / baseline, 3),
+        "latency_source_to_register_2xx_at_500_per_s": latency,
+        "peak_rss_mib": round(rss_mib, 1),
+        "machine": machine_info(),
+    }
+
+
+def _regroup(settings: Settings, name: str) -> Settings:
+    """Same topics, fresh consumer groups and transactional ids (another reading of the log)."""
+    return settings.model_copy(
+        update={
+            "consumer_group": f"{settings.consumer_group}-{name}",
+            "client_id": f"{settings.client_id}-{name}",
+        }
+    )

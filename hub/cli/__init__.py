@@ -1,0 +1,1 @@
+"""The ``mchub`` command line: thin shells around the hub's core and adapters."""

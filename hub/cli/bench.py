@@ -1,0 +1,125 @@
+"""``mchub bench <name>``: benchmarks, each printing one JSON object (thin dispatcher).
+
+Implementations live in :mod:`hub.bench`; add one command per benchmark here.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="Benchmarks; each prints one JSON object.", no_args_is_help=True, add_completion=False
+)
+
+
+@app.callback()
+def bench() -> None:
+    """Benchmarks; each prints one JSON object with its baseline and machine info."""
+
+
+@app.command("codec")
+def codec(
+    events: Annotated[int, typer.Option(min=1, help="events per round")] = 3000,
+    rounds: Annotated[int, typer.Option(min=1, help="rounds (best counts)")] = 7,
+) -> None:
+    """Canonical codec vs raw fastavro: encode+decode events/s and their ratio."""
+    from hub.bench.codec import run
+
+    typer.echo(json.dumps(run(events=events, rounds=rounds)))
+
+
+@app.command("normalise")
+def normalise_bench(
+    events: Annotated[int, typer.Option(min=100, help="pre-loaded he events")] = 20000,
+    latency_seconds: Annotated[float, typer.Option(help="seconds paced at 1,000 ev/s")] = 10.0,
+) -> None:
+    """Core stream vs a plain aiokafka relay vs the pure normaliser, on the local broker."""
+    import asyncio
+
+    from hub.bench.pipeline import run
+    from hub.cli.demo import ensure_broker
+    from hub.settings import load_settings
+
+    settings = load_settings()
+    settings = settings.model_copy(update={"bootstrap": ensure_broker(settings)})
+    result = asyncio.run(
+        run(
+            settings,
+            events=events,
+            samples_dir=settings.shared_dir / "feeds" / "samples",
+            latency_seconds=latency_seconds,
+        )
+    )
+    typer.echo(json.dumps(result))
+
+
+@app.command("replay")
+def replay_bench(
+    events: Annotated[int, typer.Option(min=1000, help="canonical events to generate")] = 1_000_000,
+    keep: Annotated[bool, typer.Option(help="keep the generated bench topic")] = False,
+) -> None:
+    """Rebuild the credential-state projection from a generated log vs a plain aiokafka read."""
+    import asyncio
+
+    from hub.bench.replay import run
+    from hub.cli.demo import ensure_broker
+    from hub.settings import load_settings
+
+    settings = load_settings()
+    settings = settings.model_copy(update={"bootstrap": ensure_broker(settings)})
+    typer.echo(json.dumps(asyncio.run(run(settings, events=events, keep=keep))))
+
+
+@app.command("gateway")
+def gateway_bench(
+    single: Annotated[int, typer.Option(min=10, help="single-event posts")] = 3000,
+    batches: Annotated[int, typer.Option(min=1, help="1,000-row CSV posts")] = 40,
+    concurrency: Annotated[int, typer.Option(min=1, help="requests in flight (single)")] = 32,
+) -> None:
+    """HTTP gateway: accepted requests/s and p99 latency (single events, 1,000-row CSV)."""
+    import asyncio
+
+    from hub.bench.gateway import run
+    from hub.cli.demo import ensure_broker
+    from hub.settings import load_settings
+
+    settings = load_settings()
+    settings = settings.model_copy(update={"bootstrap": ensure_broker(settings)})
+    result = asyncio.run(
+        run(
+            settings,
+            samples_dir=settings.shared_dir / "feeds" / "samples",
+            single=single,
+            batches=batches,
+            concurrency=concurrency,
+        )
+    )
+    typer.echo(json.dumps(result))
+
+
+@app.command("fanout")
+def fanout_bench(
+    events: Annotated[int, typer.Option(min=100, help="issuances on the canonical log")] = 3000,
+    latency_seconds: Annotated[float, typer.Option(help="seconds paced at 500 ev/s")] = 10.0,
+) -> None:
+    """Fan-out to register + wallet + EDC vs a plain consume+PUT loop; latency at 500 ev/s."""
+    import asyncio
+
+    from hub.bench.fanout import run
+    from hub.cli.demo import ensure_broker
+    from hub.settings import load_settings
+
+    settings = load_settings()
+    settings = settings.model_copy(update={"bootstrap": ensure_broker(settings)})
+    result = asyncio.run(
+        run(
+            settings,
+            events=events,
+            samples_dir=settings.shared_dir / "feeds" / "samples",
+            latency_seconds=latency_seconds,
+        )
+    )
+    typer.echo(json.dumps(result))

@@ -1,0 +1,232 @@
+"""``mchub demo``: the hub's main job on the embedded default, end to end.
+
+Starts the local broker (unless ``MCHUB_BOOTSTRAP`` names another cluster), applies the
+topics, starts local destinations (the reference national register over
+``<data_dir>/register.db``, a local Open Badges wallet host and a local EDC-style deposit
+endpoint, see :mod:`connectors.fanout.local`), starts the workers (ingest, decide, the
+register-state projection and one delivery connector per destination), publishes the
+sample feeds as the sector systems would, waits until every event has its final outcome
+and every destination has caught up, and prints two tables: outcomes per source and
+deliveries per destination (from the delivery ledger).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hub.localkafka import LocalKafka
+from hub.publish import Published, publish, sample_messages
+from hub.receipts import ReceiptBook, read_receipts
+from hub.settings import REPO_ROOT, Settings, load_settings
+from hub.stream.runner import core_stages, fanout_workers, run_stages
+from hub.topics import SOURCE_TOPICS, apply_topics
+
+#: delivery states in the order the deliveries table shows them
+DELIVERY_STATES = ("delivered", "skipped", "failed", "pending")
+
+
+def _say(message: str) -> None:
+    print(f"mchub: {message}", file=sys.stderr, flush=True)
+
+
+def count_events(feed: str, payload: bytes) -> int:
+    """Events in one source message: one for he/vet, one per non-empty CSV data row for al."""
+    if feed != "al":
+        return 1
+    import csv
+    import io
+
+    rows = list(csv.reader(io.StringIO(payload.decode("utf-8-sig", "replace")), delimiter=";"))
+    return sum(1 for row in rows[1:] if any(cell.strip() for cell in row))
+
+
+def ensure_broker(settings: Settings) -> str:
+    """Start the embedded local broker unless an external bootstrap was configured."""
+    if "bootstrap" in settings.model_fields_set:
+        _say(f"using the Kafka cluster at {settings.bootstrap} (MCHUB_BOOTSTRAP)")
+        return settings.bootstrap
+    cluster = LocalKafka(settings.data_dir / "kafka", cache_dir=settings.cache_dir)
+    spec, started = cluster.up(port=settings.kafka_port, progress=_say)
+    _say(f"Kafka {spec.version} {'started' if started else 'already running'} at {spec.bootstrap}")
+    return spec.bootstrap
+
+
+@dataclass
+class FanoutReport:
+    """What the demo learned about the fan-out: states per destination and where to look."""
+
+    counts: dict[str, Counter[str]] = field(default_factory=dict)
+    missing: dict[str, str] = field(default_factory=dict)
+    register_url: str = ""
+    register_db: Path | None = None
+    example_credential: str | None = None
+    behind: dict[str, int] = field(default_factory=dict)
+
+
+async def _run_demo(
+    settings: Settings, folder: Path
+) -> tuple[list[Published], ReceiptBook, FanoutReport]:
+    from connectors.fanout.local import local_destinations
+    from connectors.fanout.settings import FanoutSettings
+
+    results = await apply_topics(settings)
+    created = sum(1 for r in results if r.action == "created")
+    _say(f"{len(results)} topics declared ({created} created)")
+    messages = list(sample_messages(folder))
+    if not messages:
+        raise typer.BadParameter(f"no sample files under {folder}", param_hint="--samples")
+    report = FanoutReport()
+    with local_destinations(settings.data_dir) as local:
+        report.missing = dict(local.missing)
+        report.register_url = local.urls["register"]
+        report.register_db = local.register_db
+        _say(
+            "destinations running: "
+            + ", ".join(f"{name} {url}" for name, url in local.urls.items())
+            + "".join(f"; {name} not started ({why})" for name, why in local.missing.items())
+        )
+        stop = asyncio.Event()
+        async with fanout_workers(
+            settings, FanoutSettings(), urls=local.urls, destinations=local.destinations
+        ) as fanout:
+            stages = [*core_stages(settings), *fanout]
+            workers = asyncio.create_task(run_stages(stages, stop))
+            try:
+                await asyncio.wait_for(asyncio.gather(*(s.ready.wait() for s in stages)), 60)
+                _say(f"workers running: {', '.join(s.name for s in stages)}")
+                published = await publish(settings, messages)
+                _say(f"published {len(published)} sample messages; waiting for every outcome")
+                started = time.monotonic()
+                book = await read_receipts(
+                    settings,
+                    ReceiptBook(),
+                    until_complete=[p.receipt_id for p in published],
+                    timeout=120,
+                )
+                if not book.complete(p.receipt_id for p in published):
+                    _say("not every event was decided within 120 s; see `mchub run` logs")
+                _say(f"all outcomes in after {time.monotonic() - started:.1f} s")
+                report.behind = await _wait_for_deliveries(settings, [s.name for s in fanout])
+                _say(f"deliveries settled after {time.monotonic() - started:.1f} s")
+            finally:
+                stop.set()
+                await workers
+    await _read_deliveries(settings, report, list(local.urls))
+    return published, book, report
+
+
+async def _wait_for_deliveries(settings: Settings, names: list[str]) -> dict[str, int]:
+    """Wait (up to 30 s) until every fan-out worker committed the canonical log; the lag."""
+    from connectors.fanout.progress import log_end_offsets, wait_caught_up
+
+    ends = await log_end_offsets(settings)
+    groups = {settings.group(name): name for name in names}
+    behind = await wait_caught_up(settings, groups, ends, timeout=30)
+    return {groups[g]: n for g, n in behind.items() if n}
+
+
+async def _read_deliveries(settings: Settings, report: FanoutReport, names: list[str]) -> None:
+    """Count the ledger's latest state per destination; events not yet in it are pending."""
+    from connectors.delivery.ledger import read_ledger
+    from connectors.fanout.progress import count_records
+    from hub.topics import CANONICAL_LOG
+
+    records = await read_ledger(settings)
+    total = await count_records(settings, settings.topic(CANONICAL_LOG))
+    report.counts = {name: Counter() for name in names}
+    for record in records:
+        report.counts.setdefault(record.destination, Counter())[record.state] += 1
+    for counts in report.counts.values():
+        counts["pending"] += max(0, total - sum(counts.values()))
+    # an example for `mchub deliveries`: a credential delivered twice (issued, then revoked)
+    per_credential = Counter(
+        r.credential_id for r in records if r.destination == "register" and r.state == "delivered"
+    )
+    twice = [c for c, n in per_credential.items() if n >= 2 and not c.startswith("learner:")]
+    report.example_credential = twice[0] if twice else next(iter(per_credential), None)
+
+
+def _print_deliveries(settings: Settings, report: FanoutReport) -> None:
+    from hub.topics import DELIVERY_RECEIPTS
+
+    print(f"\nDeliveries per destination (ledger {settings.topic(DELIVERY_RECEIPTS)})\n")
+    print(f"  {'destination':<18} " + " ".join(f"{s:>9}" for s in DELIVERY_STATES))
+    for name, counts in report.counts.items():
+        print(f"  {name:<18} " + " ".join(f"{counts[s]:>9}" for s in DELIVERY_STATES))
+    for name, why in report.missing.items():
+        print(f"  {name:<18} not started: {why}")
+    if report.behind:
+        print(f"  still catching up after 30 s: {report.behind} (see `mchub deliveries`)")
+
+
+def demo(
+    samples: Annotated[
+        Path | None, typer.Option(help="samples folder (default: shared/feeds/samples)")
+    ] = None,
+) -> None:
+    """Run the main job on the embedded default: broker, workers, sample feeds, summary."""
+    # the Kafka client logs transient start-up states (coordinator not yet elected) as
+    # errors; a person reading the summary should see only what matters
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    if "MCHUB_ISSUERS" not in os.environ:  # the pilot's issuer registry: who may issue what
+        registry = REPO_ROOT / "deploy" / "local" / "issuers.example.json"
+        os.environ["MCHUB_ISSUERS"] = str(registry)
+        _say(f"issuer registry: {registry} (set MCHUB_ISSUERS to use another)")
+    settings = load_settings()
+    settings = settings.model_copy(update={"bootstrap": ensure_broker(settings)})
+    folder = samples or settings.shared_dir / "feeds" / "samples"
+    published, book, report = asyncio.run(_run_demo(settings, folder))
+
+    print(f"\nSample feeds from {folder}\n")
+    print(
+        f"  {'source topic':<18} {'messages':>8} {'events':>6} | {'accepted':>8} "
+        f"{'rejected':>8} {'held':>4} {'duplicate':>9} {'conflict':>8}"
+    )
+    summary = book.summary(p.receipt_id for p in published)
+    totals = [0] * 7
+    for feed, topic in SOURCE_TOPICS.items():
+        mine = [p for p in published if p.message.feed == feed]
+        counts = summary[feed]
+        row = [
+            len(mine),
+            sum(count_events(feed, p.message.value) for p in mine),
+            counts["accept"],
+            counts["reject"],
+            counts["hold"],
+            counts["duplicate-ignored"],
+            counts["conflict"],
+        ]
+        totals = [a + b for a, b in zip(totals, row, strict=True)]
+        print(
+            f"  {settings.topic(topic):<18} {row[0]:>8} {row[1]:>6} | {row[2]:>8} "
+            f"{row[3]:>8} {row[4]:>4} {row[5]:>9} {row[6]:>8}"
+        )
+    print(
+        f"  {'total':<18} {totals[0]:>8} {totals[1]:>6} | {totals[2]:>8} "
+        f"{totals[3]:>8} {totals[4]:>4} {totals[5]:>9} {totals[6]:>8}"
+    )
+    _print_deliveries(settings, report)
+    example = report.example_credential or "ID"
+    print(f"""
+Where to look next:
+  canonical log        canon.events.log (Avro single-object; schemas in schemas/)
+  receipts per source  canon.receipts.he / .vet / .al (JSON, keyed by receipt id)
+  rejections           canon.events.rejected (rule, field path, message)
+  dead letters         dlq.src.undecodable (original bytes + origin headers)
+  deliveries           mchub deliveries --credential {example}
+  register             {report.register_db} (served at {report.register_url} during the demo)
+                       mchub register serve, then GET http://127.0.0.1:8081/credentials/ID
+  register state       register.credentials.state (compacted, one record per credential)
+  run it again         every event is then recognised as a duplicate
+  workers              mchub run          stop the broker: mchub kafka down
+""")

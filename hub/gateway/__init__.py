@@ -1,0 +1,15 @@
+"""The ingestion gateway: the three feeds over HTTP, authenticated and authorised.
+
+``POST /v1/feeds/{he|vet|al}/events`` takes exactly the payloads of the feed contract
+(§2), checks them cheaply (size, content type, API key, rate limit, parse verdict of the
+normaliser, issuer registry) and appends them byte for byte to the source topic, with
+``mchub-receipt-id`` and ``mchub-source`` headers, once Kafka acknowledged (acks=all).
+``GET /v1/receipts/{id}`` reads the stream's verdict from the receipts topics.
+
+Modules: :mod:`~hub.gateway.app` (FastAPI application, running it),
+:mod:`~hub.gateway.auth` (API keys), :mod:`~hub.gateway.ratelimit` (token buckets),
+:mod:`~hub.gateway.idempotency` (submissions and ``Idempotency-Key`` store, SQLite),
+:mod:`~hub.gateway.receipts` (receipts follower and outcome reports),
+:mod:`~hub.gateway.config` (``MCHUB_GATEWAY_*`` settings). The issuer registry shared
+with the stream is :mod:`hub.authz`. Design: docs/gateway.md.
+"""

@@ -1,0 +1,105 @@
+"""Configuration of the hub, read from ``MCHUB_*`` environment variables.
+
+Kafka client defaults are set explicitly and safely here, never left to the client
+library: aiokafka's own defaults are ``acks=1`` without idempotence and auto-commit on,
+which can lose or duplicate events. Producers use ``acks=all`` with idempotence;
+consumers read only committed data and commit offsets themselves.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: the Apache Kafka release the local broker runs (resolved from Maven Central)
+KAFKA_VERSION = "4.1.1"
+
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def default_shared_dir() -> Path:
+    """The project's read-only ``shared/`` folder: beside the repository checkout."""
+    return (REPO_ROOT.parent / "shared").resolve()
+
+
+def default_cache_dir() -> Path:
+    """Where downloaded broker jars live: outside the repository, shared by checkouts."""
+    return Path.home() / ".cache" / "mchub"
+
+
+class Settings(BaseSettings):
+    """All hub settings; each field maps to ``MCHUB_<FIELD>`` (case-insensitive)."""
+
+    model_config = SettingsConfigDict(env_prefix="MCHUB_", extra="ignore")
+
+    bootstrap: str = Field(
+        "127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated host:port"
+    )
+    topic_prefix: str = Field(
+        "", description="prefix put before every topic name (isolates tenants and tests)"
+    )
+    partitions: int = Field(6, ge=1, description="partitions of the hub's topics")
+    replication_factor: int = Field(1, ge=1, description="replication factor of the topics")
+    min_insync_replicas: int = Field(1, ge=1, description="min.insync.replicas of the topics")
+    client_id: str = Field("mchub", description="Kafka client id prefix")
+    consumer_group: str = Field("mchub", description="consumer group id prefix")
+    data_dir: Path = Field(Path("var"), description="local state: broker data, SQLite, keys")
+    cache_dir: Path = Field(default_factory=default_cache_dir, description="jar cache")
+    shared_dir: Path = Field(
+        default_factory=default_shared_dir, description="shared/ folder (feeds, reference)"
+    )
+    kafka_port: int = Field(9092, ge=1, le=65535, description="port of the local broker")
+    held_revocation_ttl_days: float = Field(
+        7, gt=0, description="days a held revocation waits for its issuance (§10)"
+    )
+    issue_clock_skew_seconds: int = Field(
+        300, ge=0, description="how far in the future an issue date may be (clock skew)"
+    )
+
+    def topic(self, name: str) -> str:
+        """The full topic name for a logical topic name (prefix applied)."""
+        return f"{self.topic_prefix}{name}"
+
+    def group(self, name: str) -> str:
+        """The consumer group id for a logical consumer name."""
+        return f"{self.consumer_group}.{name}"
+
+    def producer_config(self, *, transactional_id: str | None = None) -> dict[str, Any]:
+        """aiokafka producer keyword arguments: durable and idempotent, set explicitly."""
+        config: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap,
+            "client_id": f"{self.client_id}-producer",
+            "acks": "all",
+            "enable_idempotence": True,
+            "linger_ms": 5,
+            "max_batch_size": 256 * 1024,
+            "request_timeout_ms": 30_000,
+        }
+        if transactional_id is not None:
+            config["transactional_id"] = transactional_id
+            # a new transaction often meets CONCURRENT_TRANSACTIONS while the previous
+            # one's markers are written; retry after 20 ms (as the Java client), not 100
+            config["retry_backoff_ms"] = 20
+        return config
+
+    def consumer_config(
+        self, group: str | None, *, offset_reset: Literal["earliest", "latest"] = "earliest"
+    ) -> dict[str, Any]:
+        """aiokafka consumer keyword arguments: read_committed, manual commits."""
+        return {
+            "bootstrap_servers": self.bootstrap,
+            "client_id": f"{self.client_id}-consumer",
+            "group_id": group,
+            "isolation_level": "read_committed",
+            "enable_auto_commit": False,
+            "auto_offset_reset": offset_reset,
+        }
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, with explicit overrides (CLI options) on top."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,273 @@
+"""Stage 1, ``ingest``: source topics -> normalised decide requests, rejections, dead letters.
+
+Stateless and parallel over the source partitions. For every source message it:
+
+- runs the pure sector normaliser (:func:`hub.normalise.normalise`);
+- writes each valid event to ``canon.decide.requests``, keyed by its decision key
+  (credential key, or idempotency key for enrolments) so the decide stage sees every
+  event of one credential in order;
+- writes each rejected event to ``canon.events.rejected`` and a ``reject`` receipt to
+  the feed's receipts topic, with rule code, field path and message;
+- writes bytes it cannot handle at all (an empty value, a normaliser bug) to
+  ``dlq.src.undecodable``, intact, with the origin and the error in headers;
+- when an issuer registry is configured (``MCHUB_ISSUERS``, :mod:`hub.authz`), rejects
+  every event whose sender may not act for its awarding body with rule
+  ``ISSUER_NOT_AUTHORISED`` before the decide stage, so it never reaches the canonical
+  log. The sender is the record's ``mchub-source`` header (set by the HTTP gateway) or
+  the registry's default source of the feed (docs/gateway.md: trust model).
+
+Nothing is dropped: every input record produces at least one output record, all in the
+same transaction as the input offset (see :mod:`hub.stream.engine`).
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import json
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import ConsumerRecord
+
+from hub import __version__
+from hub.authz import SOURCE_HEADER, RegistryFile
+from hub.contract.build import attach_warnings, build_canonical_event
+from hub.contract.codec import AvroCodec
+from hub.contract.findings import ContractViolation, Finding
+from hub.contract.rules import ValidationContext, validate_event
+from hub.normalise import normalise
+from hub.normalise.types import ItemResult, MessageResult, NormalisedEvent, Violation
+from hub.settings import Settings
+from hub.stream.engine import Output
+from hub.topics import (
+    DECIDE_REQUESTS,
+    INGEST_DEAD_LETTERS,
+    REJECTIONS,
+    SOURCE_TOPICS,
+    source_receipts,
+)
+
+log = logging.getLogger(__name__)
+
+RECEIPT_ID_HEADER = "mchub-receipt-id"
+EVENT_FIELDS = tuple(f.name for f in dataclasses.fields(NormalisedEvent))
+TRACE_HEADER = "traceparent"
+TRACE_NAMESPACE = uuid.UUID("6f1d7c2e-3a4b-5c6d-8e9f-0a1b2c3d4e5f")
+
+
+def decision_key(event: NormalisedEvent) -> str:
+    """The key the decide stage partitions and keeps state by."""
+    return event.credential_key or event.idempotency_key
+
+
+def receipt_id(record: ConsumerRecord, source_topic: str) -> str:
+    """The receipt id: the gateway's header when present, else the record's coordinates."""
+    for name, value in record.headers or ():
+        if name == RECEIPT_ID_HEADER:
+            return bytes(value).decode("utf-8", "replace")
+    return f"{source_topic}:{record.partition}:{record.offset}"
+
+
+def trace_id(record: ConsumerRecord, rid: str) -> str:
+    """W3C trace id from ``traceparent`` when given, else a stable one from the receipt id."""
+    for name, value in record.headers or ():
+        if name == TRACE_HEADER:
+            parts = bytes(value).decode("ascii", "replace").split("-")
+            if len(parts) >= 2 and len(parts[1]) == 32:
+                return parts[1]
+    return uuid.uuid5(TRACE_NAMESPACE, rid).hex
+
+
+def header(record: ConsumerRecord, name: str) -> str | None:
+    """The first value of a record header as text, or ``None``."""
+    for key, value in record.headers or ():
+        if key == name:
+            return bytes(value).decode("utf-8", "replace")
+    return None
+
+
+def received_at(record: ConsumerRecord) -> str:
+    """When the hub received the record: its Kafka timestamp (stable across re-processing)."""
+    return datetime.fromtimestamp(record.timestamp / 1000, tz=UTC).isoformat(
+        timespec="milliseconds"
+    )
+
+
+class IngestHandler:
+    """Batch handler of the ingest stage (pure apart from building output records)."""
+
+    def __init__(self, settings: Settings, *, registry: RegistryFile | None = None) -> None:
+        """``registry``: the issuer registry to enforce; default ``MCHUB_ISSUERS`` if set."""
+        self.settings = settings
+        self.registry = registry if registry is not None else RegistryFile.from_environment()
+        if self.registry is None:
+            log.warning(
+                "no issuer registry (MCHUB_ISSUERS): events produced straight to Kafka are "
+                "not checked against their awarding body"
+            )
+        self.feed_by_topic = {settings.topic(t): feed for feed, t in SOURCE_TOPICS.items()}
+        self.requests_topic = settings.topic(DECIDE_REQUESTS)
+        self.rejections_topic = settings.topic(REJECTIONS)
+        self.dead_letters_topic = settings.topic(INGEST_DEAD_LETTERS)
+        self.codec = AvroCodec()
+
+    async def __call__(self, records: list[ConsumerRecord]) -> list[Output]:
+        """Turn a batch of source records into output records."""
+        outputs: list[Output] = []
+        for record in records:
+            outputs += self.handle(record)
+        return outputs
+
+    def handle(self, record: ConsumerRecord) -> list[Output]:
+        """The output records of one source record."""
+        feed = self.feed_by_topic[record.topic]
+        if record.value is None:
+            return [self.dead_letter(record, "empty message value (tombstone)")]
+        try:
+            result = normalise(feed, record.value)
+        except Exception as exc:  # a normaliser bug must not stop the worker
+            log.exception(
+                "normaliser failed on %s:%s:%s", record.topic, record.partition, record.offset
+            )
+            return [self.dead_letter(record, f"{type(exc).__name__}: {exc}")]
+        return self.outputs_for(record, feed, result)
+
+    def outputs_for(self, record: ConsumerRecord, feed: str, result: MessageResult) -> list[Output]:
+        """Requests, rejections and receipts for one normalised message."""
+        rid = receipt_id(record, record.topic)
+        context: dict[str, Any] = {
+            "receiptId": rid,
+            "feed": feed,
+            "source": {
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+            },
+            "rawSha256": hashlib.sha256(record.value).hexdigest(),
+            "receivedAt": received_at(record),
+            "traceId": trace_id(record, rid),
+        }
+        registry = self.registry.current() if self.registry is not None else None
+        sender = header(record, SOURCE_HEADER)
+        if registry is not None:
+            sender = registry.kafka_sender(feed, sender)
+        if sender is not None:
+            context["sender"] = sender
+        outputs: list[Output] = []
+        if result.file_violations:
+            outputs += self.rejection(context, None, result.file_violations, scope="file")
+            return outputs
+        for item in result.items:
+            if item.accepted and item.event is not None:
+                refused = registry.authorise(sender, item.event) if registry else None
+                if refused is not None:
+                    outputs += self.rejection(context, item, (refused,), scope="event")
+                    continue
+                canonical, findings = self.canonical(item.event, context)
+                errors = [f for f in findings if f.severity == "error"]
+                if canonical is None or errors:
+                    violations = tuple(Violation(f.rule, f.path, f.message) for f in errors)
+                    outputs += self.rejection(context, item, violations, scope="event")
+                    continue
+                outputs.append(self.request(context, item.event, canonical))
+            else:
+                outputs += self.rejection(context, item, item.violations, scope="event")
+        if feed == "al":
+            outputs.append(
+                self.receipt(
+                    context,
+                    {
+                        "scope": "file",
+                        "outcome": "processed",
+                        "rows": len(result.items),
+                        "rules": [],
+                    },
+                )
+            )
+        return outputs
+
+    def canonical(
+        self, event: NormalisedEvent, context: dict[str, Any]
+    ) -> tuple[bytes | None, list[Finding]]:
+        """The event as it will be logged (Avro bytes) and the contract's findings on it.
+
+        Built, validated and encoded once, here in the parallel stage; the decide stage
+        only forwards the bytes. Errors reject the event before it can occupy an
+        idempotency key; warnings travel in the envelope. Time-dependent rules use the
+        receive time, so re-processing gives the same verdict.
+        """
+        received = datetime.fromisoformat(context["receivedAt"])
+        try:
+            event_model = build_canonical_event(
+                event,
+                raw_sha256=context["rawSha256"],
+                received_at=received,
+                trace_id=context["traceId"],
+                hub_version=__version__,
+            )
+        except ContractViolation as exc:
+            return None, list(exc.findings)
+        ctx = ValidationContext(
+            now=received, clock_skew_seconds=self.settings.issue_clock_skew_seconds
+        )
+        findings = validate_event(event_model, ctx)
+        if any(f.severity == "error" for f in findings):
+            return None, findings
+        if findings:
+            event_model = attach_warnings(event_model, findings)
+        return self.codec.encode(event_model), findings
+
+    def request(self, context: dict[str, Any], event: NormalisedEvent, canonical: bytes) -> Output:
+        """A decide request: the normalised event, its canonical bytes and its origin."""
+        fields = {name: getattr(event, name) for name in EVENT_FIELDS}  # shallow: JSON-ready
+        body = {**context, "canonical": base64.b64encode(canonical).decode(), "event": fields}
+        return Output(self.requests_topic, _json(body), key=decision_key(event).encode())
+
+    def rejection(
+        self,
+        context: dict[str, Any],
+        item: ItemResult | None,
+        violations: tuple[Violation, ...],
+        *,
+        scope: str,
+    ) -> list[Output]:
+        """A rejection record and the matching ``reject`` receipt."""
+        detail: dict[str, Any] = {
+            "scope": scope,
+            "outcome": "reject",
+            "rules": [v.as_dict() for v in violations],
+            "idempotencyKey": item.idempotency_key if item else None,
+            "row": item.row if item else None,
+            "sor_azonosito": item.sor_azonosito if item else None,
+        }
+        key = (detail["idempotencyKey"] or context["receiptId"]).encode()
+        return [
+            Output(self.rejections_topic, _json({**context, **detail}), key=key),
+            self.receipt(context, detail),
+        ]
+
+    def receipt(self, context: dict[str, Any], detail: dict[str, Any]) -> Output:
+        """A per-source receipt: the fate of one event (or file) for its sector system."""
+        topic = self.settings.topic(source_receipts(context["feed"]))
+        return Output(
+            topic, _json({**context, **detail, "final": True}), key=context["receiptId"].encode()
+        )
+
+    def dead_letter(self, record: ConsumerRecord, error: str) -> Output:
+        """The record's bytes, intact, with origin and error headers."""
+        headers = [
+            *(record.headers or ()),
+            ("mchub-dlq-topic", record.topic.encode()),
+            ("mchub-dlq-partition", str(record.partition).encode()),
+            ("mchub-dlq-offset", str(record.offset).encode()),
+            ("mchub-dlq-error", error.encode("utf-8", "replace")[:4000]),
+        ]
+        return Output(self.dead_letters_topic, record.value, key=record.key, headers=headers)
+
+
+def _json(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()

@@ -1,0 +1,98 @@
+"""Running the hub's stages in one process: ``mchub run`` and the demo use this.
+
+Each stage is an :class:`hub.stream.engine.TransactionalStage` (or any :class:`Worker`,
+e.g. a fan-out connector, see :func:`fanout_workers`); they run as asyncio tasks
+until a stop event is set (SIGINT/SIGTERM) or one of them fails, in which case the
+others are stopped too and the error propagates (a supervisor restarts the process and
+the stages resume from their committed offsets and changelogs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Any, Protocol
+
+from hub.settings import Settings
+from hub.stream.engine import TransactionalStage
+
+if TYPE_CHECKING:
+    from connectors.fanout.settings import FanoutSettings
+
+
+class Worker(Protocol):
+    """What :func:`run_stages` runs: a named loop with a readiness event."""
+
+    @property
+    def name(self) -> str:
+        """Name for logs and task names."""
+        ...
+
+    @property
+    def ready(self) -> asyncio.Event:
+        """Set once the worker has its partitions assigned."""
+        ...
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Work until ``stop`` is set; raise when it cannot go on."""
+
+
+def core_stages(settings: Settings) -> list[TransactionalStage]:
+    """The core stream: ingest (source topics -> requests) and decide (-> canonical log)."""
+    from hub.stream.decide import decide_stage
+    from hub.stream.ingest import IngestHandler
+    from hub.topics import SOURCE_TOPICS
+
+    ingest = TransactionalStage(
+        settings,
+        name="ingest",
+        input_topics=[settings.topic(t) for t in SOURCE_TOPICS.values()],
+        handler=IngestHandler(settings),
+    )
+    return [ingest, decide_stage(settings)]
+
+
+def fanout_workers(
+    settings: Settings, fanout: FanoutSettings | None = None, **options: Any
+) -> AbstractAsyncContextManager[list[Worker]]:
+    """The fan-out's workers, behind settings (:class:`~connectors.fanout.settings.FanoutSettings`).
+
+    Always the register-state projection; plus one delivery connector per destination
+    whose URL is set (``MCHUB_REGISTER_URL``, ``MCHUB_WALLET_URL``, ``MCHUB_EDC_URL``).
+    Use as ``async with fanout_workers(settings) as workers``.
+    """
+    from connectors.fanout.workers import fanout_workers as make
+
+    return make(settings, fanout, **options)
+
+
+async def run_stages(stages: Sequence[Worker], stop: asyncio.Event) -> None:
+    """Run stages until ``stop`` is set or one fails (then stop the rest and re-raise)."""
+    tasks = [asyncio.create_task(stage.run(stop), name=stage.name) for stage in stages]
+    stopper = asyncio.create_task(stop.wait(), name="stop")
+    try:
+        done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not stopper and task.exception() is not None:
+                stop.set()
+                raise task.exception()  # type: ignore[misc]
+        stop.set()
+        await asyncio.gather(*tasks)
+    finally:
+        stop.set()
+        stopper.cancel()
+        for task in tasks:
+            if not task.done():
+                with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                    await asyncio.wait_for(task, 30)
+
+
+def install_signal_handlers(stop: asyncio.Event) -> None:
+    """Set ``stop`` on SIGINT and SIGTERM so stages finish their transaction and exit."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)

@@ -1,0 +1,235 @@
+"""The hub's Kafka topics, declared once and applied idempotently.
+
+Naming scheme (documented in docs/naming.md): ``<stage>.<subject>.<kind>``, lowercase,
+dot-separated, every name behind the configurable ``MCHUB_TOPIC_PREFIX``.
+
+=========  ===========================================================================
+stage      meaning
+=========  ===========================================================================
+``src``    what sector systems publish, in their own formats (one topic per feed)
+``canon``  the canonical, event-sourced log and the hub's verdicts on inputs
+``out``    fan-out: per-destination outboxes and the delivery ledger
+``dlq``    dead letters: bytes or deliveries that could not be processed, kept intact
+``register`` the national register's compacted current-state topic
+``audit``  tamper-evidence checkpoints
+=========  ===========================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from hub.settings import Settings
+
+FOREVER = -1
+DAY_MS = 24 * 3600 * 1000
+FEEDS: tuple[str, ...] = ("he", "vet", "al")
+DESTINATIONS: tuple[str, ...] = ("register", "wallet", "edc")
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One topic: logical name, purpose, retention and cleanup policy."""
+
+    name: str
+    purpose: str
+    retention_ms: int = 7 * DAY_MS
+    cleanup_policy: Literal["delete", "compact"] = "delete"
+    partitions: int | None = None  # None: the settings' partition count
+
+    def configs(self, settings: Settings) -> dict[str, str]:
+        """Topic-level configuration applied on creation and on every ``apply``."""
+        return {
+            "retention.ms": str(self.retention_ms),
+            "cleanup.policy": self.cleanup_policy,
+            "min.insync.replicas": str(settings.min_insync_replicas),
+        }
+
+
+SOURCE_TOPICS: dict[str, str] = {
+    "he": "src.he.events",
+    "vet": "src.vet.events",
+    "al": "src.al.batches",
+}
+CANONICAL_LOG = "canon.events.log"
+REJECTIONS = "canon.events.rejected"
+DECIDE_REQUESTS = "canon.decide.requests"
+DECIDE_CHANGELOG = "canon.decide.changelog"
+INGEST_DEAD_LETTERS = "dlq.src.undecodable"
+DELIVERY_RECEIPTS = "out.deliveries.receipts"
+REGISTER_STATE = "register.credentials.state"
+AUDIT_CHECKPOINTS = "audit.checkpoints.log"
+
+
+def source_receipts(feed: str) -> str:
+    """Per-source receipts: the fate of each event a sector system sent."""
+    return f"canon.receipts.{feed}"
+
+
+def outbox(destination: str) -> str:
+    """Per-destination outbox of changes to deliver."""
+    return f"out.{destination}.outbox"
+
+
+def destination_dead_letters(destination: str) -> str:
+    """Deliveries a destination refused for good (4xx)."""
+    return f"dlq.out.{destination}"
+
+
+def declared_topics() -> list[TopicSpec]:
+    """Every topic the hub uses, in one declarative list."""
+    specs = [
+        TopicSpec(
+            SOURCE_TOPICS["he"],
+            "higher-education events (JSON), as FIR-like systems send them",
+            30 * DAY_MS,
+        ),
+        TopicSpec(
+            SOURCE_TOPICS["vet"], "VET events (XML), as KRÉTA-like systems send them", 30 * DAY_MS
+        ),
+        TopicSpec(
+            SOURCE_TOPICS["al"],
+            "adult-learning CSV batches, as FAR-like systems send them",
+            30 * DAY_MS,
+        ),
+        TopicSpec(
+            DECIDE_REQUESTS,
+            "normalised events awaiting the lifecycle decision (one partition: one writer)",
+            7 * DAY_MS,
+            partitions=1,
+        ),
+        TopicSpec(
+            DECIDE_CHANGELOG,
+            "lifecycle state per credential / idempotency key (rebuildable from the log)",
+            FOREVER,
+            "compact",
+            partitions=1,
+        ),
+        TopicSpec(
+            CANONICAL_LOG,
+            "the canonical event log (Avro single-object): the source of truth",
+            FOREVER,
+        ),
+        TopicSpec(REJECTIONS, "inputs rejected with rule, field path and message", FOREVER),
+        TopicSpec(
+            INGEST_DEAD_LETTERS,
+            "undecodable source bytes, intact, with origin headers",
+            90 * DAY_MS,
+        ),
+        TopicSpec(
+            DELIVERY_RECEIPTS,
+            "delivery ledger: delivered / failed / pending per destination",
+            FOREVER,
+        ),
+        TopicSpec(
+            REGISTER_STATE,
+            "current credential state for the national register (compacted)",
+            FOREVER,
+            "compact",
+        ),
+        TopicSpec(
+            AUDIT_CHECKPOINTS,
+            "signed hash-chain checkpoints for tamper evidence",
+            FOREVER,
+            partitions=1,
+        ),
+    ]
+    specs += [
+        TopicSpec(
+            source_receipts(feed), f"outcome of every {feed} event for its sector system", FOREVER
+        )
+        for feed in FEEDS
+    ]
+    specs += [
+        TopicSpec(outbox(dest), f"changes to deliver to the {dest} destination", 30 * DAY_MS)
+        for dest in DESTINATIONS
+    ]
+    specs += [
+        TopicSpec(
+            destination_dead_letters(dest), f"deliveries the {dest} destination refused", FOREVER
+        )
+        for dest in DESTINATIONS
+    ]
+    return specs
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """What ``apply_topics`` did to one topic."""
+
+    topic: str
+    action: Literal["created", "updated", "unchanged"]
+    partitions: int
+
+
+async def apply_topics(
+    settings: Settings, specs: Iterable[TopicSpec] | None = None
+) -> list[ApplyResult]:
+    """Create missing topics and align the configs of existing ones (idempotent).
+
+    Partition counts are never reduced (Kafka cannot); an existing topic keeps its count.
+    """
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    wanted = list(specs if specs is not None else declared_topics())
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.bootstrap, client_id=f"{settings.client_id}-admin"
+    )
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        results: list[ApplyResult] = []
+        to_create = []
+        for spec in wanted:
+            full = settings.topic(spec.name)
+            partitions = spec.partitions or settings.partitions
+            if full not in existing:
+                to_create.append(
+                    NewTopic(
+                        full,
+                        partitions,
+                        settings.replication_factor,
+                        topic_configs=spec.configs(settings),
+                    )
+                )
+                results.append(ApplyResult(full, "created", partitions))
+        if to_create:
+            await admin.create_topics(to_create)
+        present = [s for s in wanted if settings.topic(s.name) in existing]
+        if present:
+            resources = [
+                ConfigResource(ConfigResourceType.TOPIC, settings.topic(s.name)) for s in present
+            ]
+            described = await admin.describe_configs(resources)
+            current = _configs_by_topic(described)
+            changes = []
+            for spec in present:
+                full = settings.topic(spec.name)
+                wanted_cfg = spec.configs(settings)
+                have = current.get(full, {})
+                changed = any(have.get(k) != v for k, v in wanted_cfg.items())
+                if changed:
+                    changes.append(
+                        ConfigResource(ConfigResourceType.TOPIC, full, configs=wanted_cfg)
+                    )
+                meta = await admin.describe_topics([full])
+                count = len(meta[0]["partitions"]) if meta else 0
+                results.append(ApplyResult(full, "updated" if changed else "unchanged", count))
+            if changes:
+                await admin.alter_configs(changes)
+        return results
+    finally:
+        await admin.close()
+
+
+def _configs_by_topic(responses: list[object]) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for response in responses:
+        for resource in getattr(response, "resources", []):
+            # (error_code, error_message, resource_type, resource_name, config_entries)
+            name, entries = resource[3], resource[4]
+            out[name] = {entry[0]: entry[1] for entry in entries}
+    return out

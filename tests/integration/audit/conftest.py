@@ -1,0 +1,78 @@
+"""Fixtures for the audit tests: the core stream with frequent checkpoints, and the
+register-state projection, running in-process against the real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from connectors.fanout.state import register_state_stage
+from hub.audit.checkpoints import AuditSettings
+from hub.publish import publish, sample_messages
+from hub.settings import Settings
+from hub.stream.decide import decide_stage
+from hub.stream.engine import TransactionalStage
+from hub.stream.ingest import IngestHandler
+from hub.stream.runner import run_stages
+from hub.topics import CANONICAL_LOG, SOURCE_TOPICS
+from tests.support import REPO_ROOT, shared_dir
+from tests.support_kafka import read_topic
+
+SAMPLES = shared_dir() / "feeds" / "samples"
+#: accepted canonical events of the sample feeds
+SAMPLE_EVENTS = 25
+
+
+@pytest.fixture
+async def audited(applied_settings: Settings, tmp_path: Path) -> AsyncIterator[Settings]:
+    """The core stream (checkpoint every 10 records / 0.3 s idle) and the register
+    projection, with the sample feeds published and logged; keys in ``tmp_path``."""
+    settings = applied_settings.model_copy(update={"data_dir": tmp_path / "data"})
+    audit = AuditSettings(checkpoint_every=10, checkpoint_interval_s=0.3)
+    ingest = TransactionalStage(
+        settings,
+        name="ingest",
+        input_topics=[settings.topic(t) for t in SOURCE_TOPICS.values()],
+        handler=IngestHandler(settings),
+    )
+    stages = [ingest, decide_stage(settings, audit=audit), register_state_stage(settings)]
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_stages(stages, stop))
+    await asyncio.wait_for(asyncio.gather(*(s.ready.wait() for s in stages)), 60)
+    try:
+        await publish(settings, sample_messages(SAMPLES))
+        logged = await read_topic(settings, settings.topic(CANONICAL_LOG), at_least=SAMPLE_EVENTS)
+        assert len(logged) == SAMPLE_EVENTS
+        await asyncio.sleep(1.0)  # an idle checkpoint and the register projection catch up
+        yield settings
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 60)
+
+
+def mchub(settings: Settings, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the real ``mchub`` CLI against the test's topics."""
+    env = {
+        **os.environ,
+        "MCHUB_BOOTSTRAP": settings.bootstrap,
+        "MCHUB_TOPIC_PREFIX": settings.topic_prefix,
+        "MCHUB_CONSUMER_GROUP": settings.consumer_group,
+        "MCHUB_CLIENT_ID": settings.client_id,
+        "MCHUB_PARTITIONS": str(settings.partitions),
+        "MCHUB_DATA_DIR": str(settings.data_dir),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "hub", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

@@ -1,0 +1,44 @@
+"""Reading topics in tests (read_committed), with a deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from aiokafka import ConsumerRecord
+
+from hub.adapters.kafka import make_consumer
+from hub.settings import Settings
+
+
+async def read_topic(
+    settings: Settings, topic: str, *, at_least: int = 0, timeout: float = 30.0, settle: float = 0.5
+) -> list[ConsumerRecord]:
+    """Every committed record of ``topic`` (full name): waits until ``at_least`` arrived,
+    then keeps reading for ``settle`` seconds so that extra records would be seen too."""
+    consumer = make_consumer(settings, topic, group=None)
+    await consumer.start()
+    records: list[ConsumerRecord] = []
+    try:
+        deadline = time.monotonic() + timeout
+        quiet_until: float | None = None
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=100)
+            for rs in batch.values():
+                records += rs
+            if len(records) >= at_least:
+                if quiet_until is None:
+                    quiet_until = time.monotonic() + settle
+                elif time.monotonic() >= quiet_until:
+                    break
+            await asyncio.sleep(0)
+    finally:
+        await consumer.stop()
+    return records
+
+
+def json_values(records: list[ConsumerRecord]) -> list[dict[str, Any]]:
+    """The JSON bodies of records."""
+    return [json.loads(r.value) for r in records]

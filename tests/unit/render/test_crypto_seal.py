@@ -1,0 +1,194 @@
+"""JAdES seal of ELM and VC-JWT of OB3: round trips, and tampering rejected with a reason."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from connectors.crypto.jades import seal, verify_seal
+from connectors.crypto.jose import VerificationError, parse_x5c
+from connectors.crypto.keys import (
+    Signer,
+    b64url,
+    b64url_decode,
+    dev_signer,
+    generate_dev_keys,
+    load_certificates,
+    load_signer,
+)
+from connectors.crypto.vcjwt import sign_vc, verify_vc
+from connectors.crypto.verify import verify_credential
+from connectors.render.elm import render_elm
+from connectors.render.jsonld import default_reference_dir, validate_edc
+from connectors.render.ob3 import render_ob3
+from tests.unit.render.render_support import he_sample, make_input
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Signer, list[x509.Certificate]]:
+    directory = tmp_path_factory.mktemp("keys")
+    signer = dev_signer(directory)
+    return signer, load_certificates(directory / "ca.cert.pem")
+
+
+@pytest.fixture(scope="module")
+def other_keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Signer, list[x509.Certificate]]:
+    directory = tmp_path_factory.mktemp("other")
+    return dev_signer(directory), load_certificates(directory / "ca.cert.pem")
+
+
+def _elm() -> dict[str, Any]:
+    return render_elm(make_input(he_sample()))
+
+
+# --- keys -----------------------------------------------------------------------------
+
+
+def test_dev_keys_are_made_once_and_private(tmp_path: Path) -> None:
+    paths = generate_dev_keys(tmp_path)
+    first = paths.key.read_bytes()
+    assert generate_dev_keys(tmp_path).key.read_bytes() == first
+    assert paths.key.stat().st_mode & 0o077 == 0
+    signer = load_signer(paths.key, paths.chain)
+    assert signer.alg == "ES256"
+    assert isinstance(signer.key, ec.EllipticCurvePrivateKey)
+    assert isinstance(signer.key.curve, ec.SECP256R1)
+    assert signer.organization_identifier() == "NTRHU-MCHUB-DEV"
+    assert len(signer.chain) == 2
+
+
+def test_key_must_match_certificate(keys: Any, other_keys: Any) -> None:
+    from hub.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError):
+        Signer(keys[0].key, other_keys[0].chain)
+
+
+# --- ELM seal ---------------------------------------------------------------------------
+
+
+def test_seal_round_trip(keys: Any) -> None:
+    signer, anchors = keys
+    doc = _elm()
+    signed_at = datetime.now(UTC).replace(microsecond=0)
+    sealed = seal(doc, signer, signed_at=signed_at)
+    header = json.loads(b64url_decode(sealed["signatures"][0]["protected"]))
+    assert (
+        header["alg"] == "ES256"
+        and header["b64"] is False
+        and header["sigT"] == signed_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    )
+    assert set(header["crit"]) == {"b64", "sigT"} and header["x5t#S256"] == signer.x5t_s256()
+    info = verify_seal(sealed, anchors, now=signed_at + timedelta(days=1))
+    assert info.credential == doc and info.signed_at == signed_at
+    # the sealed payload is readable as-is and is still a conforming EDC credential
+    assert validate_edc(json.loads(sealed["payload"])).conforms
+
+
+def test_tampered_payload_is_rejected(keys: Any) -> None:
+    signer, anchors = keys
+    sealed = seal(_elm(), signer)
+    sealed["payload"] = sealed["payload"].replace('"5 (jeles)"', '"4 (jó)"')
+    with pytest.raises(VerificationError) as err:
+        verify_seal(sealed, anchors)
+    assert err.value.code == "bad-signature"
+
+
+def test_untrusted_chain_is_rejected(keys: Any, other_keys: Any) -> None:
+    sealed = seal(_elm(), other_keys[0])
+    with pytest.raises(VerificationError) as err:
+        verify_seal(sealed, keys[1])
+    assert err.value.code == "untrusted-chain"
+
+
+def test_swapped_certificate_is_rejected(keys: Any, other_keys: Any) -> None:
+    """Signed with one key, presenting another (trusted) certificate: wrong key."""
+    signer, anchors = keys
+    forged = Signer(other_keys[0].key, other_keys[0].chain)
+    sealed = seal(_elm(), forged)
+    protected = json.loads(b64url_decode(sealed["signatures"][0]["protected"]))
+    protected["x5c"] = signer.x5c()
+    protected["x5t#S256"] = signer.x5t_s256()
+    sealed["signatures"][0]["protected"] = b64url(json.dumps(protected).encode())
+    with pytest.raises(VerificationError) as err:
+        verify_seal(sealed, anchors)
+    assert err.value.code == "bad-signature"
+
+
+def test_thumbprint_mismatch_is_rejected(keys: Any, other_keys: Any) -> None:
+    signer, anchors = keys
+    sealed = seal(_elm(), signer)
+    protected = json.loads(b64url_decode(sealed["signatures"][0]["protected"]))
+    protected["x5t#S256"] = other_keys[0].x5t_s256()
+    sealed["signatures"][0]["protected"] = b64url(json.dumps(protected).encode())
+    with pytest.raises(VerificationError) as err:
+        verify_seal(sealed, anchors)
+    assert err.value.code == "thumbprint-mismatch"
+
+
+def test_certificate_expired_at_signing_time(keys: Any) -> None:
+    signer, anchors = keys
+    late = signer.certificate.not_valid_after_utc + timedelta(days=1)
+    sealed = seal(_elm(), signer, signed_at=late)
+    with pytest.raises(VerificationError) as err:
+        verify_seal(sealed, anchors, now=late + timedelta(hours=1))
+    assert err.value.code == "certificate-expired"
+
+
+def test_commissions_sealed_sample_verifies_with_our_code() -> None:
+    """Our b64=false signing input matches EDC's real JAdES seal (RS256, adoTst)."""
+    path = default_reference_dir() / "elm" / "Sample-MC-Annex1-signed.jsonld"
+    sample = json.loads(path.read_text(encoding="utf-8"))
+    header = json.loads(b64url_decode(sample["signatures"][0]["protected"]))
+    leaf = parse_x5c(header["x5c"])  # pin the leaf: the sample ships no root
+    info = verify_seal(sample, leaf)
+    assert info.signed_at == datetime(2023, 9, 27, 11, 54, 17, tzinfo=UTC)
+    sample["payload"] = sample["payload"].replace("Andromeda", "Andromedb")
+    with pytest.raises(VerificationError, match="bad-signature"):
+        verify_seal(sample, leaf)
+
+
+# --- OB3 VC-JWT ---------------------------------------------------------------------------
+
+
+def test_vc_jwt_round_trip(keys: Any) -> None:
+    signer, anchors = keys
+    badge = render_ob3(make_input(he_sample()))
+    token = sign_vc(badge, signer)
+    header = json.loads(b64url_decode(token.split(".")[0]))
+    assert header["typ"] == "vc+jwt" and header["alg"] == "ES256" and header["cty"] == "vc"
+    assert verify_vc(token, anchors).credential == badge
+
+
+def test_vc_jwt_tampered_is_rejected(keys: Any) -> None:
+    signer, anchors = keys
+    badge = render_ob3(make_input(he_sample()))
+    token = sign_vc(badge, signer)
+    head, _, sig = token.split(".")
+    badge["credentialSubject"]["result"][0]["value"] = "2"
+    body = b64url(json.dumps(badge, separators=(",", ":")).encode())
+    with pytest.raises(VerificationError) as err:
+        verify_vc(f"{head}.{body}.{sig}", anchors)
+    assert err.value.code == "bad-signature"
+
+
+def test_verify_credential_reports_reasons(keys: Any, other_keys: Any) -> None:
+    signer, anchors = keys
+    sealed = json.dumps(seal(_elm(), signer))
+    assert verify_credential(sealed, anchors).valid
+    token = sign_vc(render_ob3(make_input(he_sample())), signer)
+    ok = verify_credential(token, anchors)
+    assert ok.valid and ok.format == "vc-jwt" and not ok.status_checked
+    bad = verify_credential(token, other_keys[1])
+    assert not bad.valid and bad.code == "untrusted-chain"
+    assert bad.line().startswith("invalid: untrusted-chain")
+    unsigned = verify_credential(json.dumps(_elm()), anchors)
+    assert not unsigned.valid and unsigned.code == "not-signed"

@@ -1,0 +1,62 @@
+"""Shared inputs of the wallet/EDC tests: canonical items, a dev seal, a status publisher."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+
+from connectors.crypto.keys import Signer, generate_dev_keys, load_certificates, load_signer
+from connectors.fanout.base import CanonicalItem, decode_canonical
+from connectors.status import SqliteStatusStore, StatusPublisher
+from hub.contract import AvroCodec
+from tests.unit.contract.contract_testdata import (
+    build,
+    enrolment_normalised,
+    issued,
+    revocation_normalised,
+)
+
+CODEC = AvroCodec()
+STATUS_BASE = "http://status.test/v1/status"
+#: the he sample's learner (issuance, revocation and enrolment share it)
+LEARNER = "77721222107"
+
+
+def issued_item(feed: str = "he") -> CanonicalItem:
+    """The canonical issuance of a feed's expected sample, as the fan-out decodes it."""
+    return decode_canonical(CODEC.encode(issued(feed)))
+
+
+def revoked_item() -> CanonicalItem:
+    """The revocation of the he sample's credential (reason ``DATA_ERROR``)."""
+    return decode_canonical(CODEC.encode(build(revocation_normalised())))
+
+
+def enrolment_item() -> CanonicalItem:
+    """A withdrawal (enrolment event) of the he sample's learner."""
+    return decode_canonical(CODEC.encode(build(enrolment_normalised("withdrawn"))))
+
+
+@dataclass(frozen=True)
+class DevSeal:
+    """The dev seal and its trust anchor."""
+
+    signer: Signer
+    anchors: list[x509.Certificate]
+    ca_file: Path
+
+
+def dev_seal(directory: Path) -> DevSeal:
+    """A dev CA and seal certificate in ``directory``."""
+    paths = generate_dev_keys(directory)
+    signer = load_signer(paths.key, paths.chain)
+    return DevSeal(signer, load_certificates(paths.ca_cert), paths.ca_cert)
+
+
+def publisher(
+    seal: DevSeal, db: Path | str = ":memory:", base: str = STATUS_BASE
+) -> StatusPublisher:
+    """A status publisher over a (fresh, in-memory by default) status database."""
+    return StatusPublisher(SqliteStatusStore(db), seal.signer, base)
