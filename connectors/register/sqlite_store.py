@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.register.sqlcore import Sql, SqlRegisterStore
+from hub.adapters.sqlite import open_database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS applied_events (
@@ -84,13 +85,8 @@ class SqliteRegisterStore(SqlRegisterStore):
     def __init__(self, path: str | Path) -> None:
         """Open (creating when missing) the database file and its schema."""
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                                     timeout=30.0)
-        self._conn.execute("PRAGMA journal_mode = WAL")
-        self._conn.execute("PRAGMA synchronous = NORMAL")
+        self._conn = open_database(self.path, synchronous="NORMAL")
         self._conn.execute("PRAGMA foreign_keys = ON")
         with self._lock:
             self._conn.executescript(SCHEMA)

@@ -35,6 +35,7 @@ from connectors.crypto.statuslist import (
     new_bitstring,
 )
 from connectors.render import StatusPurpose
+from hub.adapters.sqlite import open_database
 
 SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS status_lists (
@@ -101,21 +102,13 @@ class SqliteStatusStore:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path) if str(path) != ":memory:" else None
-        if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(
-            str(path), isolation_level=None, check_same_thread=False, timeout=30.0
-        )
+        # FULL: an allocation must survive a power loss, or its index could be handed
+        # out twice (WAL keeps readers unblocked either way)
+        self._conn = open_database(path, synchronous="FULL")
         self._conn.row_factory = sqlite3.Row
         self._lock = threading.RLock()
         self._depth = 0
         with self._lock:
-            self._conn.execute("PRAGMA busy_timeout = 30000")
-            if self.path is not None:
-                self._conn.execute("PRAGMA journal_mode = WAL")
-                # FULL: an allocation must survive a power loss, or its index could be
-                # handed out twice (WAL keeps readers unblocked either way)
-                self._conn.execute("PRAGMA synchronous = FULL")
             self._conn.executescript(SCHEMA)
 
     def close(self) -> None:

@@ -30,7 +30,6 @@ sends the very same JWT again, and a revocation re-sends it to the same host.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import zlib
 from dataclasses import dataclass
@@ -48,6 +47,7 @@ from connectors.render import RenderInput
 from connectors.render.ob3 import render_ob3
 from connectors.status import IssuingSettings, StatusPublisher, status_publisher
 from connectors.wallet.registry import WalletHost, WalletRegistry
+from hub.adapters.sqlite import open_database
 from hub.errors import ConfigurationError
 from hub.settings import load_settings
 
@@ -105,16 +105,11 @@ class SentCredentials:
     """The signed credentials sent to wallets, by credential id (SQLite, zlib-compressed)."""
 
     def __init__(self, path: Path | str) -> None:
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30.0)
+        # NORMAL: losing the last rows to a power cut only means a re-rendered badge on
+        # redelivery, or a skipped revocation notice (the list has it)
+        self._conn = open_database(path, synchronous="NORMAL", autocommit=False)
         self._lock = threading.Lock()
         with self._lock, self._conn:
-            if str(path) != ":memory:":
-                # NORMAL: losing the last rows to a power cut only means a re-rendered
-                # badge on redelivery, or a skipped revocation notice (the list has it)
-                self._conn.execute("PRAGMA journal_mode = WAL")
-                self._conn.execute("PRAGMA synchronous = NORMAL")
             self._conn.execute(
                 "CREATE TABLE IF NOT EXISTS wallet_credentials ("
                 " credential_id TEXT PRIMARY KEY, event_id TEXT NOT NULL,"

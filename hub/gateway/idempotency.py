@@ -20,6 +20,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
+from hub.adapters.sqlite import open_database
+
 State = Literal["writing", "written"]
 
 _SCHEMA = """
@@ -61,11 +63,7 @@ class SubmissionStore:
     """SQLite-backed submissions (thread-safe; each call is one short transaction)."""
 
     def __init__(self, path: Path | str) -> None:
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db = open_database(path, synchronous="NORMAL")
         self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()
 
