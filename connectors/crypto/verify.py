@@ -79,7 +79,7 @@ def verify_credential(
             raise VerificationError(
                 "not-signed", "neither a JAdES JWS JSON seal nor a VC-JWT (unsigned credential?)"
             )
-        checked = _check_status(credential, anchors, status_resolver, moment)
+        checked = check_status(credential, anchors, status_resolver, now=moment)
     except VerificationError as exc:
         return Verdict(False, fmt, exc.code, exc.message)
     return Verdict(
@@ -117,12 +117,20 @@ def status_reference(credential: dict[str, Any]) -> tuple[str, int, str] | None:
     raise VerificationError("malformed", f"unsupported credentialStatus {status!r}")
 
 
-def _check_status(
+def check_status(
     credential: dict[str, Any],
     anchors: Sequence[x509.Certificate],
     resolver: StatusResolver | None,
-    moment: datetime,
+    *,
+    now: datetime | None = None,
 ) -> bool:
+    """Check an already verified credential's status entry against its signed list.
+
+    True when the list was fetched, verified and has the bit clear; False when there is
+    no entry or no resolver (or it had no list); raises ``VerificationError`` with code
+    ``revoked``/``suspended``/``status-list-invalid``/``status-list-unavailable``.
+    """
+    moment = now or datetime.now(UTC)
     ref = status_reference(credential)
     if ref is None or resolver is None:
         return False

@@ -1,15 +1,19 @@
 """Fetching status list credentials over HTTP for the verifier.
 
 :class:`HttpStatusResolver` is a :data:`connectors.crypto.verify.StatusResolver`: it GETs a
-credential's ``statusListCredential`` URL (http/https only, bounded time and size, one
-fetch per URL per resolver) and returns the VC-JWT text; the verifier then checks its
-signature, id and bit. A list that cannot be fetched is reported as
-``status-list-unavailable`` — a verifier asked to check status must not call a credential
-valid because the list was out of reach.
+credential's ``statusListCredential`` URL (http/https only, bounded time and size) and
+returns the VC-JWT text; the verifier then checks its signature, id and bit. One resolver
+keeps one connection pool and, per URL, the last list and its ``ETag``: later calls
+revalidate (``If-None-Match``; a ``304`` reuses the kept list), so a revocation is seen
+at once — the status server answers ``Cache-Control: no-cache`` — without downloading
+and TLS-handshaking the whole list for every credential checked. A list that cannot be
+fetched is reported as ``status-list-unavailable`` — a verifier asked to check status must
+not call a credential valid because the list was out of reach.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Final
 from urllib.parse import urlsplit
@@ -23,7 +27,10 @@ ACCEPT: Final = "application/vc+jwt, application/jwt;q=0.9, text/plain;q=0.5"
 
 
 class HttpStatusResolver:
-    """Resolve status list URLs to their VC-JWT text over HTTP (cached per URL)."""
+    """Resolve status list URLs to their VC-JWT text over HTTP (revalidated per call).
+
+    Thread-safe; :meth:`close` (or ``with``) releases the connection pool.
+    """
 
     def __init__(
         self,
@@ -35,23 +42,48 @@ class HttpStatusResolver:
         self.timeout = timeout
         self.max_bytes = max_bytes
         self._transport = transport
-        self._cache: dict[str, str] = {}
+        self._client: httpx.Client | None = None
+        self._lock = threading.Lock()
+        #: url -> (etag, list token) of the last 200 answer that carried an ETag
+        self._kept: dict[str, tuple[str, str]] = {}
+
+    def _http(self) -> httpx.Client:
+        with self._lock:
+            if self._client is None:
+                self._client = httpx.Client(timeout=self.timeout, transport=self._transport)
+            return self._client
+
+    def close(self) -> None:
+        """Close the connection pool (a later call opens a new one)."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    def __enter__(self) -> HttpStatusResolver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def __call__(self, url: str) -> str | None:
         """The list credential at ``url``; raises ``VerificationError`` when unreachable."""
-        if url in self._cache:
-            return self._cache[url]
         if urlsplit(url).scheme not in ("http", "https"):
             raise VerificationError(
                 "status-list-unavailable", f"status list URL {url!r} is not http(s)"
             )
+        headers = {"Accept": ACCEPT}
+        kept = self._kept.get(url)
+        if kept is not None:
+            headers["If-None-Match"] = kept[0]
         try:
-            with httpx.Client(timeout=self.timeout, transport=self._transport) as client:
-                response = client.get(url, headers={"Accept": ACCEPT})
+            response = self._http().get(url, headers=headers)
         except httpx.HTTPError as exc:
             raise VerificationError(
                 "status-list-unavailable", f"cannot fetch status list {url}: {exc}"
             ) from exc
+        if response.status_code == 304 and kept is not None:
+            return kept[1]
         if response.status_code != 200:
             raise VerificationError(
                 "status-list-unavailable",
@@ -62,7 +94,11 @@ class HttpStatusResolver:
                 "status-list-unavailable", f"status list {url} exceeds {self.max_bytes} bytes"
             )
         token = response.text.strip()
-        self._cache[url] = token
+        etag = response.headers.get("etag")
+        if etag:
+            self._kept[url] = (etag, token)
+        else:
+            self._kept.pop(url, None)
         return token
 
 

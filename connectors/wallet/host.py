@@ -36,8 +36,9 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from connectors.crypto.jose import VerificationError
 from connectors.crypto.keys import generate_dev_keys, load_certificates
-from connectors.crypto.verify import verify_credential
+from connectors.crypto.verify import check_status, verify_credential
 from connectors.status.client import HttpStatusResolver
 from connectors.status.server import running_app
 from connectors.wallet.destination import CREDENTIALS_PATH
@@ -77,6 +78,20 @@ def _problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse
     return JSONResponse(body, status, headers=headers, media_type=PROBLEM)
 
 
+def _status_of(
+    credential: dict[str, Any],
+    anchors: Sequence[x509.Certificate],
+    resolver: HttpStatusResolver,
+) -> tuple[str, str]:
+    """(held status, verifier code) of a verified credential's status entry."""
+    try:
+        checked = check_status(credential, anchors, resolver)
+    except VerificationError as exc:
+        held = {"revoked": "revoked", "suspended": "suspended"}.get(exc.code, "unknown")
+        return held, exc.code
+    return ("active", "ok") if checked else ("active", "no-status")
+
+
 def create_wallet_app(
     token: str | None,
     anchors: Sequence[x509.Certificate],
@@ -87,6 +102,9 @@ def create_wallet_app(
     app = FastAPI(title="mchub test wallet host (Open Badges 3.0 API subset)", version="1")
     held: dict[str, HeldCredential] = {}
     lock = threading.Lock()
+    status_resolver = HttpStatusResolver() if check_status else None
+    if status_resolver is not None:
+        app.router.on_shutdown.append(status_resolver.close)
 
     def authorised(request: Request) -> bool:
         if token is None:
@@ -112,16 +130,10 @@ def create_wallet_app(
         if not isinstance(cred_id, str) or not cred_id:
             return _problem(400, "Invalid credential", "the credential has no id", code="malformed")
         status, code = "active", "not-checked"
-        if check_status:
-            checked = await run_in_threadpool(  # the status fetch blocks: off the loop
-                verify_credential, body, anchors, status_resolver=HttpStatusResolver()
+        if status_resolver is not None:
+            status, code = await run_in_threadpool(  # the status fetch blocks: off the loop
+                _status_of, verdict.credential, anchors, status_resolver
             )
-            code = checked.code
-            status = {
-                "ok": "active", "revoked": "revoked", "suspended": "suspended"
-            }.get(checked.code, "unknown")
-            if checked.valid and not checked.status_checked:
-                status, code = "active", "no-status"
         now = datetime.now(UTC).isoformat()
         with lock:
             before = held.get(cred_id)
