@@ -13,7 +13,6 @@ import asyncio
 import hmac
 import json
 import signal
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -51,6 +50,7 @@ from connectors.register.models import (
     Verification,
 )
 from connectors.register.store import RegisterStore, open_store
+from hub.adapters.http_server import serving_in_thread
 from hub.errors import ConfigurationError
 from hub.settings import Settings
 
@@ -408,26 +408,11 @@ def running_register(db: str | RegisterStore = "sqlite:///:memory:", *,
     open). ``port`` 0 picks a free port. The server stops when the block ends.
     """
     store = open_store(db) if isinstance(db, str) else db
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
         server = _server(create_app(store, token=token))
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
-                                  name="mchub-register", daemon=True)
-        thread.start()
-        while not server.started:
-            if not thread.is_alive():
-                raise ConfigurationError("the register server did not start")
-            thread.join(0.02)
-        bound_host, bound_port = sock.getsockname()[:2]
-        try:
-            yield f"http://{bound_host}:{bound_port}"
-        finally:
-            server.should_exit = True
-            thread.join(10)
+        with serving_in_thread(server, name="mchub-register", host=host, port=port) as url:
+            yield url
     finally:
-        sock.close()
         if isinstance(db, str):
             store.close()
 

@@ -14,8 +14,6 @@ the demo); :func:`serve` runs it in the foreground (``python -m connectors.statu
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +23,7 @@ import uvicorn
 from fastapi import FastAPI, Request, Response
 
 from connectors.status.store import SqliteStatusStore
+from hub.adapters.http_server import serving_in_thread
 from hub.errors import ConfigurationError
 
 VC_JWT_MEDIA_TYPE: Final = "application/vc+jwt"
@@ -83,27 +82,8 @@ def running_app(
 
     ``port`` 0 picks a free port. The server stops when the block ends.
     """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        server = _server(app)
-        thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name=name, daemon=True
-        )
-        thread.start()
-        while not server.started:
-            if not thread.is_alive():
-                raise ConfigurationError(f"the {name} server did not start")
-            thread.join(0.02)
-        bound_host, bound_port = sock.getsockname()[:2]
-        try:
-            yield f"http://{bound_host}:{bound_port}"
-        finally:
-            server.should_exit = True
-            thread.join(10)
-    finally:
-        sock.close()
+    with serving_in_thread(_server(app), name=name, host=host, port=port) as url:
+        yield url
 
 
 @contextmanager

@@ -23,7 +23,6 @@ import json
 import logging
 import re
 import signal
-import socket
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -43,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from hub.adapters.http_server import serving_in_thread
 from hub.adapters.kafka import make_producer
 from hub.authz import SOURCE_HEADER, RegistryFile
 from hub.errors import ConfigurationError
@@ -753,28 +753,12 @@ def running_gateway(settings: Settings, registry: RegistryFile | Path, *,
     config = config or GatewaySettings()
     registry_file = registry if isinstance(registry, RegistryFile) else RegistryFile(registry)
     gateway = Gateway(settings, config, registry_file)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        server = uvicorn.Server(_config(create_app(gateway), config, log_level="warning",
-                                        access_log=False))
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
-                                  name="mchub-gateway", daemon=True)
-        thread.start()
-        while not server.started:
-            if not thread.is_alive():
-                raise ConfigurationError("the gateway did not start (see the log)")
-            thread.join(0.02)
-        bound_host, bound_port = sock.getsockname()[:2]
-        scheme = "https" if config.tls_certfile is not None else "http"
-        try:
-            yield f"{scheme}://{bound_host}:{bound_port}"
-        finally:
-            server.should_exit = True
-            thread.join(15)
-    finally:
-        sock.close()
+    server = uvicorn.Server(_config(create_app(gateway), config, log_level="warning",
+                                    access_log=False))
+    scheme = "https" if config.tls_certfile is not None else "http"
+    with serving_in_thread(server, name="mchub-gateway", host=host, port=port,
+                           scheme=scheme, stop_timeout=15) as url:
+        yield url
 
 
 def serve(settings: Settings, config: GatewaySettings, registry: Path) -> None:
