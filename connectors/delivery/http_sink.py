@@ -7,6 +7,12 @@ Items with the same key go one after the other; different keys go concurrently, 
 :class:`~connectors.delivery.policy.RetryPolicy` behind a shared
 :class:`~connectors.delivery.policy.CircuitBreaker`; the transport is injectable
 (``httpx.MockTransport`` in unit tests).
+
+A destination that takes several items in one request gives a :class:`BatchContract`:
+:meth:`HttpSink.flush` then sends the buffer in batch requests (in order, one after the
+other; a transient failure retries the whole batch — the items keep their idempotency
+keys inside it) and delivers one by one, through the single-item path and its rules
+(retry, dead letter, order per key), every item the batch answer did not accept.
 """
 
 from __future__ import annotations
@@ -37,6 +43,22 @@ from hub.errors import (
 )
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+#: per item of a batch, in request order: (HTTP-like status, response id); None when the
+#: answer cannot be read (every item is then delivered one by one)
+BatchAnswer = list[tuple[int, str | None]] | None
+
+
+@dataclass(frozen=True)
+class BatchContract:
+    """How a destination takes several items in one request (see the module docstring)."""
+
+    #: the one request carrying these items (each with its event id inside)
+    build: Callable[[list[DeliveryItem]], HttpRequest]
+    #: the 2xx answer read back, one entry per item
+    read: Callable[[httpx.Response, list[DeliveryItem]], BatchAnswer]
+    #: most items per request
+    max_items: int = 200
 
 
 @dataclass(frozen=True)
@@ -112,6 +134,7 @@ class HttpSink:
         rng: random.Random | None = None,
         now: Callable[[], datetime] = _utcnow,
         retry_4xx_with_retry_after: bool = False,
+        batch: BatchContract | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -123,6 +146,7 @@ class HttpSink:
         self.on_retry = on_retry
         self.concurrency = concurrency
         self.retry_4xx_with_retry_after = retry_4xx_with_retry_after
+        self.batch = batch
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._now = now
@@ -163,7 +187,101 @@ class HttpSink:
         retry policy's ``max_attempts`` is exhausted. The buffer is emptied either way.
         """
         items, self._buffer = self._buffer, []
+        if self.batch is not None:
+            return await self.deliver_batched(items)
         return await deliver_per_key(items, self.deliver)
+
+    async def deliver_batched(self, items: list[DeliveryItem]) -> list[DeliveryResult]:
+        """Deliver ``items`` through the :class:`BatchContract` (see the module docstring).
+
+        Raises like :meth:`flush`. Results come back in the order of ``items``.
+        """
+        assert self.batch is not None
+        results: list[DeliveryResult] = []
+        size = max(1, self.batch.max_items)
+        for start in range(0, len(items), size):
+            chunk = items[start : start + size]
+            answer, attempts, first, last = await self._send_batch(chunk)
+            by_position: dict[int, DeliveryResult] = {}
+            one_by_one: list[int] = []
+            for position, item in enumerate(chunk):
+                status, response_id = answer[position] if answer else (None, None)
+                if status is not None and 200 <= status < 300:
+                    by_position[position] = DeliveryResult(
+                        item, "delivered", attempts, first, last,
+                        status=status, response_id=response_id,
+                    )
+                else:
+                    one_by_one.append(position)
+            singles = await deliver_per_key([chunk[p] for p in one_by_one], self.deliver)
+            by_position.update(zip(one_by_one, singles, strict=True))
+            results += [by_position[p] for p in range(len(chunk))]
+        return results
+
+    async def _send_batch(
+        self, chunk: list[DeliveryItem]
+    ) -> tuple[BatchAnswer, int, datetime, datetime]:
+        """POST one batch with retries: (answer, attempts, first, last attempt time).
+
+        The answer is None when the destination refused the batch as such (a 4xx other
+        than 401/403) or answered something unreadable: its items then go one by one.
+        """
+        assert self.batch is not None
+        spec = self.batch.build(chunk)
+        attempts = 0
+        first: datetime | None = None
+        while True:
+            wait = self.breaker.permit()
+            while wait > 0:
+                await self._sleep(wait)
+                wait = self.breaker.permit()
+            attempts += 1
+            last = self._now()
+            first = first or last
+            status: int | None = None
+            error: MchubError | None
+            try:
+                async with self._slots:
+                    response = await self._client.request(
+                        spec.method, spec.path, json=spec.json, content=spec.content,
+                        headers=dict(spec.headers),
+                    )
+            except httpx.TransportError as exc:
+                error = classify_transport_error(exc, destination=self.destination)
+            except BaseException:
+                self.breaker.record_abandoned()
+                raise
+            else:
+                status = response.status_code
+                error = (
+                    None
+                    if 200 <= status < 300
+                    else classify_status(
+                        status,
+                        body=response.content,
+                        retry_after=response.headers.get("retry-after"),
+                        destination=self.destination,
+                    )
+                )
+            if isinstance(error, DestinationUnavailable):
+                self.breaker.record_failure()
+                if self.retry.exhausted(attempts):
+                    raise error
+                delay = self.retry.delay(attempts, error, self._rng)
+                if self.on_retry is not None:
+                    for item in chunk:
+                        await self.on_retry(
+                            RetryNotice(item, attempts, error, delay, first, last, status)
+                        )
+                await self._sleep(delay)
+                continue
+            self.breaker.record_success()
+            if error is None:
+                answer = _read_batch(self.batch, response, chunk)
+                return answer, attempts, first, last
+            if isinstance(error, DestinationRejected):
+                return None, attempts, first, last
+            raise error
 
     async def deliver(self, item: DeliveryItem) -> DeliveryResult:
         """Deliver one item now, retrying transient failures; see :meth:`flush` for errors."""
@@ -243,6 +361,17 @@ class HttpSink:
                     body_digest=error.body_digest,
                 )
             raise error
+
+
+def _read_batch(
+    contract: BatchContract, response: httpx.Response, chunk: list[DeliveryItem]
+) -> BatchAnswer:
+    """The contract's reading of a 2xx batch answer; None unless one entry per item."""
+    try:
+        answer = contract.read(response, chunk)
+    except (ValueError, KeyError, TypeError):
+        return None
+    return answer if answer is not None and len(answer) == len(chunk) else None
 
 
 async def deliver_per_key(

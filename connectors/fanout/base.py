@@ -25,9 +25,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
-from connectors.delivery.http_sink import HttpRequest, HttpSink, deliver_per_key
+import httpx
+
+from connectors.delivery.http_sink import (
+    BatchAnswer,
+    BatchContract,
+    HttpRequest,
+    HttpSink,
+    deliver_per_key,
+)
 from connectors.delivery.runner import DeliveryRunner
 from connectors.delivery.sink import DeliveryItem, DeliveryResult, RetryHook
 from hub.contract.codec import AvroCodec
@@ -76,6 +84,19 @@ class Destination(Protocol):
 
     def build_request(self, item: CanonicalItem) -> HttpRequest:
         """The HTTP request delivering ``item`` (path relative to the base URL)."""
+        ...
+
+
+@runtime_checkable
+class BatchDestination(Destination, Protocol):
+    """A destination that also takes many items in one request (the register)."""
+
+    def build_batch(self, items: list[CanonicalItem]) -> HttpRequest:
+        """One request carrying ``items`` in order (each with its event id inside)."""
+        ...
+
+    def read_batch(self, response: httpx.Response, items: list[CanonicalItem]) -> BatchAnswer:
+        """(status, response id) per item from the 2xx answer, or None if unreadable."""
         ...
 
 
@@ -186,7 +207,16 @@ class FilteringSink:
         Raises like :meth:`HttpSink.flush` (401/403 first, then other hub errors).
         """
         items, self._buffer = self._buffer, []
-        return await deliver_per_key(items, self._deliver_or_skip)
+        if self.inner.batch is None:
+            return await deliver_per_key(items, self._deliver_or_skip)
+        wants = [self.destination.wants(canonical_of(i)) for i in items]
+        wanted = [i for i, w in zip(items, wants, strict=True) if w]
+        sent = iter(await self.inner.deliver_batched(wanted))
+        now = datetime.now(UTC)
+        return [
+            next(sent) if w else DeliveryResult(i, "skipped", 0, now, now)
+            for i, w in zip(items, wants, strict=True)
+        ]
 
     async def _deliver_or_skip(self, item: DeliveryItem) -> DeliveryResult:
         if self.destination.wants(canonical_of(item)):
@@ -245,6 +275,7 @@ def connector(
     base_url: str,
     *,
     runner_options: Mapping[str, Any] | None = None,
+    batch_size: int = 0,
     **sink_options: Any,
 ) -> FanoutConnector:
     """The delivery runner of ``destination``: reads ``canon.events.log`` with group
@@ -253,12 +284,24 @@ def connector(
     ``sink_options`` go to :class:`~connectors.delivery.http_sink.HttpSink` (``headers``,
     ``concurrency``, ``retry``, ``transport``, ``retry_4xx_with_retry_after``…);
     ``runner_options`` to :class:`~connectors.delivery.runner.DeliveryRunner`
-    (``max_records``, ``before_commit``…). Must be called inside a running event loop.
+    (``max_records``, ``before_commit``…). With ``batch_size`` > 1 a
+    :class:`BatchDestination` gets up to that many items per request. Must be called
+    inside a running event loop.
     """
 
     def build(item: DeliveryItem) -> HttpRequest:
         return destination.build_request(canonical_of(item))
 
+    if batch_size > 1 and isinstance(destination, BatchDestination):
+        batching = destination
+
+        def build_batch(items: list[DeliveryItem]) -> HttpRequest:
+            return batching.build_batch([canonical_of(i) for i in items])
+
+        def read_batch(response: httpx.Response, items: list[DeliveryItem]) -> BatchAnswer:
+            return batching.read_batch(response, [canonical_of(i) for i in items])
+
+        sink_options["batch"] = BatchContract(build_batch, read_batch, max_items=batch_size)
     http = HttpSink(base_url, destination=destination.name, build_request=build, **sink_options)
     return FanoutConnector(
         settings, destination, FilteringSink(destination, http), **dict(runner_options or {})

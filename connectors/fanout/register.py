@@ -29,7 +29,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from connectors.delivery.http_sink import HttpRequest
+import httpx
+
+from connectors.delivery.http_sink import BatchAnswer, HttpRequest
 from connectors.fanout.base import CanonicalItem, FanoutConnector, connector
 from hub.settings import Settings
 
@@ -134,6 +136,26 @@ class RegisterDestination:
         return HttpRequest(
             "PUT", f"/credentials/{quote(item.credential_id, safe='')}", json=credential_push(item)
         )
+
+    def build_batch(self, items: list[CanonicalItem]) -> HttpRequest:
+        """``POST /changes`` with the changes of ``items`` in order (see the register)."""
+        changes: list[dict[str, Any]] = []
+        for item in items:
+            if item.event_type in ENROLMENT_TYPES:
+                changes.append(
+                    enrolment_push(item)
+                    | {"eventId": item.event_id, "educationId": item.learner_id}
+                )
+            else:
+                changes.append(credential_push(item) | {"credentialId": item.credential_id})
+        return HttpRequest("POST", "/changes", json={"changes": changes})
+
+    def read_batch(self, response: httpx.Response, items: list[CanonicalItem]) -> BatchAnswer:
+        """Each item's status from the ``POST /changes`` answer, checked by event id."""
+        results = response.json()["results"]
+        if [r.get("eventId") for r in results] != [i.event_id for i in items]:
+            return None  # not an answer to this batch: deliver one by one
+        return [(int(r["status"]), None) for r in results]
 
 
 def register_connector(

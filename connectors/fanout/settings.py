@@ -37,6 +37,10 @@ class FanoutSettings(BaseSettings):
     fanout_batch: int = Field(
         200, ge=1, description="canonical records per delivery batch (one transaction)"
     )
+    register_batch: int = Field(
+        200, ge=1, le=1000,
+        description="changes per register request (POST /changes); 1: one PUT per change",
+    )
 
     def urls(self) -> dict[str, str]:
         """The configured destinations: name -> base URL (only those that are set)."""

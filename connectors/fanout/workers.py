@@ -99,6 +99,7 @@ async def fanout_workers(
             options = {
                 "concurrency": fanout.fanout_concurrency,
                 "runner_options": {"max_records": fanout.fanout_batch, **(runner_options or {})},
+                "batch_size": fanout.register_batch if name == "register" else 0,
                 **sink_options,
             }
             made = destination_connector(

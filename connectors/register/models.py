@@ -272,6 +272,47 @@ class EnrolmentChange(EnrolmentPush):
 Change = CredentialChange | EnrolmentChange
 
 
+#: most changes one ``POST /changes`` may carry
+MAX_BATCH_CHANGES = 1000
+
+
+class ChangeBatch(WireModel):
+    """Body of ``POST /changes``: several changes, applied in order, each once per event id.
+
+    Each item is a ``CredentialChange`` (a ``PUT /credentials/{id}`` body plus its
+    ``credentialId``) or an ``EnrolmentChange`` (a ``PUT /learners/{educationId}/
+    enrolments/{eventId}`` body plus ``educationId`` and ``eventId``); items are told
+    apart by ``credentialId``. Items are validated one by one, so one bad item does not
+    refuse the others.
+    """
+
+    changes: list[dict[str, Any]] = Field(
+        max_length=MAX_BATCH_CHANGES,
+        description="CredentialChange or EnrolmentChange objects, applied in this order.",
+    )
+
+
+class BatchItemResult(WireModel):
+    """The verdict on one item of a batch, with the status a single push would have had.
+
+    ``status`` 200/201: ``result`` says applied or duplicate. 409: rejected (``result``
+    says why and whether it is retriable). 422: the item is not a valid change
+    (``problem``). 424: not attempted, because an earlier change of the same credential
+    in this batch was not applied (send it again after that one).
+    """
+
+    event_id: str | None = Field(description="The item's event id (null when unreadable).")
+    status: int = Field(description="200, 201, 409, 422 or 424 (see above).")
+    result: ApplyResult | None = Field(None, description="The register's verdict, if applied.")
+    problem: dict[str, Any] | None = Field(None, description="Why the item was not attempted.")
+
+
+class BatchResult(WireModel):
+    """Answer of ``POST /changes``: one result per item, in the order of the request."""
+
+    results: list[BatchItemResult]
+
+
 # ------------------------------------------------------------------------ read side
 
 

@@ -37,6 +37,10 @@ from connectors.register.models import (
     LEARNER_MISMATCH,
     UNKNOWN_CREDENTIAL,
     ApplyResult,
+    BatchItemResult,
+    BatchResult,
+    Change,
+    ChangeBatch,
     CredentialChange,
     CredentialPush,
     CredentialState,
@@ -269,6 +273,25 @@ def create_app(store: RegisterStore, *, token: str | None = None) -> FastAPI:
             {**body.wire(), "eventId": event_id, "educationId": education_id})
         return verdict(store.apply_change(change), request.url.path)
 
+    @app.post(
+        "/changes", dependencies=auth, response_model=BatchResult, tags=["push"],
+        operation_id="postChanges",
+        summary="Push several credential and enrolment changes at once, in order",
+        responses={400: _BAD_REQUEST, 401: _UNAUTHORISED, 422: _INVALID},
+        description="The batch form of the two PUTs, for senders that deliver many changes: "
+                    "items are applied in order, each once per event id, and answered one "
+                    "by one with the status its PUT would have had (see BatchItemResult). "
+                    "After an item of a credential is not applied, that credential's later "
+                    "items answer 424 and are not applied, so a sender that retries them "
+                    "keeps the order. Always 200 when the batch itself is readable.",
+    )
+    def post_changes(body: ChangeBatch) -> BatchResult:
+        failed_keys: set[str] = set()
+        results: list[BatchItemResult] = []
+        for raw in body.changes:
+            results.append(_apply_batch_item(store, raw, failed_keys))
+        return BatchResult(results=results)
+
     @app.get("/credentials/{credentialId}", dependencies=auth, response_model=CredentialState,
              operation_id="getCredential",
              tags=["query"], summary="A credential's current state and history",
@@ -336,6 +359,34 @@ def create_app(store: RegisterStore, *, token: str | None = None) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _apply_batch_item(
+    store: RegisterStore, raw: dict[str, Any], failed_keys: set[str]
+) -> BatchItemResult:
+    """Validate and apply one item of ``POST /changes`` (see :class:`BatchItemResult`)."""
+    event_id = raw.get("eventId") if isinstance(raw.get("eventId"), str) else None
+    order_key = str(raw.get("credentialId") or raw.get("eventId"))
+    if "credentialId" in raw and order_key in failed_keys:
+        return BatchItemResult(event_id=event_id, status=424, problem={
+            "title": "Not attempted",
+            "detail": "an earlier change of this credential in the batch was not applied"})
+    change: Change
+    try:
+        if "credentialId" in raw:
+            change = CredentialChange.model_validate(raw)
+        else:
+            change = EnrolmentChange.model_validate(raw)
+    except ValueError as exc:
+        failed_keys.add(order_key)
+        return BatchItemResult(event_id=event_id, status=422, problem={
+            "title": "Invalid change", "detail": str(exc)[:2000]})
+    result = store.apply_change(change)
+    if result.status == "rejected":
+        failed_keys.add(order_key)
+        return BatchItemResult(event_id=change.event_id, status=409, result=result)
+    code = 201 if result.status == "applied" and result.created else 200
+    return BatchItemResult(event_id=change.event_id, status=code, result=result)
 
 
 def _check_key(header: str | None, event_id: str, *, required: bool) -> None:

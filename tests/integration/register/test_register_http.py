@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import httpx
 
-from connectors.register.models import CredentialChange, CredentialState
+from connectors.register.models import CredentialChange, CredentialState, EnrolmentChange
 from connectors.register.service import running_register
 from connectors.register.sqlite_store import SqliteRegisterStore
 from tests.integration.register.conftest import TOKEN
@@ -194,3 +195,50 @@ def test_store_failures_are_503_or_500_problems(tmp_path: Path) -> None:
             assert "bug" not in broken.text
     finally:
         store.close()
+
+
+def _change(change: CredentialChange | EnrolmentChange) -> dict[str, Any]:
+    return change.model_dump(mode="json", by_alias=True)
+
+
+def test_batch_applies_in_order_and_answers_item_by_item(register_url_any: str) -> None:
+    learner = education_id(HE_01)
+    changes = [
+        _change(issued("cred-b1", "eb-1")),
+        _change(revoked("cred-b2", "eb-2")),  # before its issuance: 409, retriable
+        _change(issued("cred-b2", "eb-3")),   # same credential after a failure: 424
+        _change(enrolment("eb-4", "enrolled", "2025-02-03", learner=learner)),
+        {"credentialId": "cred-b3", "eventId": "eb-5", "eventType": "issued"},  # invalid
+        _change(issued("cred-b1", "eb-1")),   # same event again: duplicate
+        _change(revoked("cred-b1", "eb-6")),
+    ]
+    with httpx.Client(base_url=register_url_any, timeout=10,
+                      headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+        answer = http.post("/changes", json={"changes": changes})
+        assert answer.status_code == 200
+        results = answer.json()["results"]
+        assert [(r["eventId"], r["status"]) for r in results] == [
+            ("eb-1", 201), ("eb-2", 409), ("eb-3", 424), ("eb-4", 201), ("eb-5", 422),
+            ("eb-1", 200), ("eb-6", 200)]
+        assert results[1]["result"]["retriable"] is True
+        assert results[5]["result"]["status"] == "duplicate"
+        assert "not applied" in results[2]["problem"]["detail"]
+        assert http.get("/credentials/cred-b1").json()["status"] == "revoked"
+        assert http.get("/credentials/cred-b2").status_code == 404  # 424: not attempted
+        assert http.get(f"/learners/{learner}/enrolments").json()["current"][0]["status"] == (
+            "enrolled")
+        # resent (as a sender retrying the whole batch would): nothing applies twice
+        again = http.post("/changes", json={"changes": changes[:1] + changes[3:4]})
+        assert [r["result"]["status"] for r in again.json()["results"]] == [
+            "duplicate", "duplicate"]
+
+
+def test_batch_needs_the_token_and_a_readable_body(register_url: str) -> None:
+    with httpx.Client(base_url=register_url, timeout=10) as http:
+        assert http.post("/changes", json={"changes": []}).status_code == 401
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        unreadable = http.post("/changes", json={"items": []}, headers=auth)
+        assert unreadable.status_code == 422
+        assert unreadable.headers["content-type"] == PROBLEM
+        empty = http.post("/changes", json={"changes": []}, headers=auth)
+        assert empty.json() == {"results": []}

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import json
 
+import httpx
 from aiokafka import ConsumerRecord
 
 from connectors.fanout.base import decode_canonical
 from connectors.fanout.register import RegisterDestination
 from connectors.fanout.state import RegisterStateProjection
 from connectors.register.consumer import decode_state_record
-from connectors.register.models import CredentialPush, EnrolmentPush
+from connectors.register.models import (
+    ChangeBatch,
+    CredentialChange,
+    CredentialPush,
+    EnrolmentChange,
+    EnrolmentPush,
+)
 from hub.contract import AvroCodec
 from hub.settings import Settings
 from hub.topics import REGISTER_STATE, destination_dead_letters
@@ -57,6 +64,29 @@ def test_enrolment_is_a_put_under_the_learner() -> None:
     push = EnrolmentPush.model_validate(request.json)
     assert (push.status, push.programme.id) == ("withdrawn", "TME-PTI-BSC")
     assert push.withdrawal_reason
+
+
+def test_a_batch_carries_each_change_as_the_register_applies_it() -> None:
+    items = [decode_canonical(v) for v in (ISSUED, REVOKED, WITHDRAWN)]
+    destination = RegisterDestination()
+    request = destination.build_batch(items)
+    assert (request.method, request.path) == ("POST", "/changes")
+    body = ChangeBatch.model_validate(request.json)
+    issued_change = CredentialChange.model_validate(body.changes[0])
+    assert (issued_change.credential_id, issued_change.event_id) == (
+        items[0].credential_id, items[0].event_id)
+    assert CredentialChange.model_validate(body.changes[1]).event_type == "revoked"
+    enrolment = EnrolmentChange.model_validate(body.changes[2])
+    assert (enrolment.event_id, enrolment.education_id) == (items[2].event_id, items[2].learner_id)
+    # each change is the PUT body plus its ids, so both paths apply the same thing
+    single = destination.build_request(items[0]).json
+    assert {k: v for k, v in body.changes[0].items() if k != "credentialId"} == single
+
+    answer = {"results": [{"eventId": i.event_id, "status": 201} for i in items]}
+    assert destination.read_batch(httpx.Response(200, json=answer), items) == [
+        (201, None)] * 3
+    shuffled = {"results": list(reversed(answer["results"]))}
+    assert destination.read_batch(httpx.Response(200, json=shuffled), items) is None
 
 
 def record(value: bytes | None, offset: int = 0, key: bytes = b"k") -> ConsumerRecord:

@@ -96,7 +96,10 @@ def test_openapi_document_publishes_the_contract() -> None:
     assert set(doc["paths"]) == {
         "/credentials/{credentialId}", "/learners/{educationId}/enrolments/{eventId}",
         "/learners/{educationId}/credentials", "/learners/{educationId}/enrolments",
-        "/verify/{credentialId}", "/healthz"}
+        "/verify/{credentialId}", "/healthz", "/changes"}
+    batch = doc["paths"]["/changes"]["post"]
+    assert {"200", "401", "422"} <= set(batch["responses"])
+    assert {"ChangeBatch", "BatchResult", "BatchItemResult"} <= set(doc["components"]["schemas"])
     put = doc["paths"]["/credentials/{credentialId}"]["put"]
     assert {"200", "201", "400", "401", "409", "422"} <= set(put["responses"])
     assert "application/problem+json" in put["responses"]["409"]["content"]
