@@ -56,6 +56,7 @@ def local_destinations(
     wallet: bool = True,
     edc: bool = True,
     separate_process: bool = False,
+    verify: bool = True,
 ) -> Iterator[LocalDestinations]:
     """Start the register (SQLite ``register_db``, default ``<data_dir>/register.db``) and,
     when their packages are installed, a wallet host and an EDC endpoint; stop them after.
@@ -63,7 +64,10 @@ def local_destinations(
     With ``separate_process`` the servers run in a child process (``python -m
     connectors.fanout.local``), as real destinations would: their CPU work then does not
     compete with the connectors for this process's interpreter lock. The destination
-    objects (signing, the status publisher) always live in this process.
+    objects (signing, the status publisher) always live in this process. ``verify=False``
+    makes the wallet host and the EDC endpoint accept credentials without checking
+    seals and status (the wallet host still reads the signed JWT); the benchmark uses it:
+    their checks are not the hub's cost.
     """
     found = LocalDestinations()
     db = (register_db or data_dir / "register.db").resolve()
@@ -76,7 +80,7 @@ def local_destinations(
         generate_dev_keys(data_dir / "keys")  # before a child could race to create them
     with ExitStack() as stack:
         servers = local_servers_process if separate_process else local_servers
-        urls = stack.enter_context(servers(data_dir, db, wanted))
+        urls = stack.enter_context(servers(data_dir, db, wanted, verify=verify))
         found.urls["register"] = urls["register"]
         found.destinations["register"] = RegisterDestination()
         if wanted:
@@ -92,9 +96,12 @@ def local_destinations(
 
 
 @contextmanager
-def local_servers(data_dir: Path, register_db: Path, wanted: list[str]) -> Iterator[dict[str, str]]:
+def local_servers(
+    data_dir: Path, register_db: Path, wanted: list[str], *, verify: bool = True
+) -> Iterator[dict[str, str]]:
     """Run the register, and (when ``wanted``) the status server, the wallet host and the
-    EDC endpoint in background threads; yields their base URLs by name."""
+    EDC endpoint in background threads; yields their base URLs by name. ``verify``: the
+    wallet host and the EDC endpoint check what they receive."""
     urls: dict[str, str] = {}
     with ExitStack() as stack:
         urls["register"] = stack.enter_context(running_register(f"sqlite:///{register_db}"))
@@ -110,24 +117,26 @@ def local_servers(data_dir: Path, register_db: Path, wanted: list[str]) -> Itera
             from connectors.wallet.host import DEV_WALLET_TOKEN, running_wallet_host
 
             urls["wallet"] = stack.enter_context(
-                running_wallet_host(DEV_WALLET_TOKEN, trust_anchors=anchors)
+                running_wallet_host(
+                    DEV_WALLET_TOKEN, trust_anchors=anchors, check_status=verify
+                )
             )
         if "edc" in wanted:
             from connectors.edc.endpoint import running_edc_endpoint
 
             urls["edc"] = stack.enter_context(
-                running_edc_endpoint({"demo": None}, trust_anchors=anchors)
+                running_edc_endpoint({"demo": None}, trust_anchors=anchors if verify else None)
             )
         yield urls
 
 
 @contextmanager
 def local_servers_process(
-    data_dir: Path, register_db: Path, wanted: list[str]
+    data_dir: Path, register_db: Path, wanted: list[str], *, verify: bool = True
 ) -> Iterator[dict[str, str]]:
     """:func:`local_servers` in a child process; stopped (stdin closed) when the block ends."""
     command = [sys.executable, "-m", "connectors.fanout.local", str(data_dir), str(register_db),
-               *wanted]
+               "verify" if verify else "no-verify", *wanted]
     child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert child.stdout is not None
@@ -182,8 +191,10 @@ def _edc_destination(found: LocalDestinations, publisher: StatusPublisher, url: 
 
 def _serve_until_stdin_closes(argv: list[str]) -> None:
     """Child side of :func:`local_servers_process`: print the URLs, serve until EOF."""
-    data_dir, register_db, *wanted = argv
-    with local_servers(Path(data_dir), Path(register_db), wanted) as urls:
+    data_dir, register_db, verify, *wanted = argv
+    with local_servers(
+        Path(data_dir), Path(register_db), wanted, verify=verify == "verify"
+    ) as urls:
         print(json.dumps(urls), flush=True)
         sys.stdin.read()
 

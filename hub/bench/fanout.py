@@ -2,7 +2,10 @@
 
 Measured in one run, against real local servers (:mod:`connectors.fanout.local`: the
 reference register over a SQLite file, and — when installed — the wallet host and the
-EDC endpoint), on a canonical log the core stream built from generated ``he`` issuances:
+EDC endpoint) running in a child process, as real destinations run elsewhere, with the
+wallet host's status check and the EDC endpoint's seal check off (their cost is the
+destination's, not the hub's); on a canonical log the core stream built from generated
+``he`` issuances:
 
 - ``all_destinations``: events/s one worker process delivers to every available
   destination at once (one connector each, all reading the canonical log, each with its
@@ -11,6 +14,9 @@ EDC endpoint), on a canonical log the core stream built from generated ``he`` is
 - ``baseline_register``: a plain aiokafka consumer + httpx ``PUT`` of the same requests
   to the same register, offsets committed per batch, no ledger, no transactions, no
   retries — the ceiling the delivery runtime is compared with;
+- ``destination_ceiling``: requests/s each local destination answers when a plain httpx
+  client sends it the same requests, built beforehand (no Kafka, no rendering or
+  signing timed) at the same concurrency — what the destinations themselves allow here;
 - ``latency_at_500_per_s``: p50/p99 milliseconds from producing a source event to the
   register applying it (the register's 2xx), with the whole hub running (ingest,
   decide, projection, register connector), events paced at 500/s.
@@ -30,6 +36,7 @@ from typing import Any
 
 import httpx
 
+from connectors.delivery.ledger import topic_partitions
 from connectors.fanout.base import decode_canonical
 from connectors.fanout.local import local_destinations
 from connectors.fanout.progress import log_end_offsets, wait_caught_up
@@ -160,6 +167,57 @@ async def baseline_rate(settings: Settings, url: str, events: int, concurrency: 
             await consumer.stop()
 
 
+async def destination_ceilings(
+    settings: Settings, urls: dict[str, str], destinations: dict[str, Any], concurrency: int
+) -> dict[str, float]:
+    """Requests/s each destination answers to a plain httpx client (requests pre-built)."""
+    items = [decode_canonical(v) for v in await _log_values(settings)]
+    rates: dict[str, float] = {}
+    for name, url in urls.items():
+        destination = destinations.get(name) or RegisterDestination()
+        specs = [(i.event_id, destination.build_request(i)) for i in items if destination.wants(i)]
+        rates[name] = await _post_all(url, specs, concurrency)
+    return rates
+
+
+async def _post_all(url: str, specs: list[tuple[str, Any]], concurrency: int) -> float:
+    """Send pre-built requests ``concurrency`` at a time; requests/s (every answer 2xx)."""
+    limits = httpx.Limits(max_connections=concurrency)
+    slots = asyncio.Semaphore(concurrency)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+
+        async def send(event_id: str, spec: Any) -> None:
+            async with slots:
+                response = await client.request(
+                    spec.method, spec.path, json=spec.json, content=spec.content,
+                    headers={**spec.headers, "Idempotency-Key": event_id},
+                )
+            if response.status_code >= 300:
+                raise RuntimeError(f"{url}{spec.path} answered {response.status_code}")
+
+        started = time.perf_counter()
+        await asyncio.gather(*(send(e, spec) for e, spec in specs))
+        return round(len(specs) / (time.perf_counter() - started), 1)
+
+
+async def _log_values(settings: Settings) -> list[bytes]:
+    """Every record value of the canonical log, read once from the start."""
+    consumer = make_consumer(settings, group=None)
+    await consumer.start()
+    try:
+        tps = await topic_partitions(settings, settings.topic(CANONICAL_LOG))
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        values: list[bytes] = []
+        while any([await consumer.position(tp) < end for tp, end in ends.items()]):
+            batch = await consumer.getmany(timeout_ms=200, max_records=1000)
+            values += [r.value for rs in batch.values() for r in rs if r.value is not None]
+        return values
+    finally:
+        await consumer.stop()
+
+
 async def latency_at(
     settings: Settings, payloads: list[bytes], rate: float, db: Path
 ) -> dict[str, float]:
@@ -220,15 +278,18 @@ async def run(
         await apply_topics(bench)
         await build_log(bench, he_events(template, events))
 
-        with local_destinations(work, register_db=work / "all.db") as local:
+        apart: dict[str, Any] = {"separate_process": True, "verify": False}
+        with local_destinations(work / "all", **apart) as local:
             everywhere = await deliver_rate(bench, local.urls, local.destinations, events)
             names, missing = list(local.urls), dict(local.missing)
-        with local_destinations(work, register_db=work / "one.db", wallet=False, edc=False) as one:
+        with local_destinations(work / "one", wallet=False, edc=False, **apart) as one:
             only = await deliver_rate(
                 _regroup(bench, "one"), {"register": one.urls["register"]}, {}, events
             )
-        with local_destinations(work, register_db=work / "base.db", wallet=False, edc=False) as b:
+        with local_destinations(work / "base", wallet=False, edc=False, **apart) as b:
             baseline = await baseline_rate(bench, b.urls["register"], events, concurrency)
+        with local_destinations(work / "ceiling", **apart) as c:
+            ceiling = await destination_ceilings(bench, c.urls, c.destinations, concurrency)
 
         paced = _isolated(settings, "latency")
         await apply_topics(paced)
@@ -247,6 +308,7 @@ async def run(
         "register_only_events_per_s": round(only, 1),
         "baseline_register_events_per_s": round(baseline, 1),
         "register_to_baseline_ratio": round(only / baseline, 3),
+        "destination_ceiling_requests_per_s": ceiling,
         "latency_source_to_register_2xx_at_500_per_s": latency,
         "peak_rss_mib": round(rss_mib, 1),
         "machine": machine_info(),
