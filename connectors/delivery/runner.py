@@ -10,7 +10,9 @@ back the others. Per batch:
    writes a ``pending`` ledger record, throttled per item);
 3. ``before_commit`` hook (tests use it to simulate a crash after the 2xx);
 4. in ONE Kafka transaction: a ``delivered``/``failed``/``skipped`` ledger record per item, the
-   dead letters of refused items, and the consumer offsets.
+   dead letters of refused items, and the consumer offsets. This commit runs while the
+   next batch is read and delivered (every item of the batch was answered already);
+   commits stay one at a time and in order.
 
 If ``flush`` raises (401/403, or retries exhausted) or the process dies before step 4,
 nothing is committed and the batch is delivered again after a restart with the same
@@ -23,6 +25,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -171,28 +174,63 @@ class DeliveryRunner:
     async def _loop(
         self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, stop: asyncio.Event
     ) -> None:
-        while not stop.is_set():
-            batch = await consumer.getmany(
-                timeout_ms=self.poll_timeout_ms, max_records=self.max_records
-            )
-            if consumer.assignment():
-                self.ready.set()
-            if not batch:
-                continue
-            records = [r for tp in sorted(batch, key=_tp_order) for r in batch[tp]]
-            offsets = {tp: rs[-1].offset + 1 for tp, rs in batch.items() if rs}
-            outputs = self._add_to_sink(records)
-            results = await _unless_stopped(self.sink.flush(), stop)
-            if results is None:
-                log.info("%s: stopped during a flush; the batch is not committed", self.name)
-                return
-            outputs += self._record(results, records)
-            if self.before_commit is not None:
-                await self.before_commit(results)
-            await self._commit(producer, outputs, offsets)
-            self._pending_written.clear()
-            self.stats.batches += 1
-            self.stats.records += len(records)
+        # A batch's commit (ledger + offsets, one transaction) runs while the next batch is
+        # read and delivered: its items were all answered already, so only the record of
+        # that is in flight. The next commit waits for it (one transaction at a time, in
+        # order); a crash before it loses nothing — both batches are delivered again with
+        # the same idempotency keys.
+        committing: asyncio.Task[None] | None = None
+        try:
+            while not stop.is_set():
+                batch = await consumer.getmany(
+                    timeout_ms=self.poll_timeout_ms, max_records=self.max_records
+                )
+                if consumer.assignment():
+                    self.ready.set()
+                if committing is not None and (committing.done() or not batch):
+                    await _finish(committing)
+                    committing = None
+                if not batch:
+                    continue
+                records = [r for tp in sorted(batch, key=_tp_order) for r in batch[tp]]
+                offsets = {tp: rs[-1].offset + 1 for tp, rs in batch.items() if rs}
+                outputs = self._add_to_sink(records)
+                results = await _unless_stopped(self.sink.flush(), stop)
+                if results is None:
+                    log.info("%s: stopped during a flush; the batch is not committed", self.name)
+                    return
+                outputs += self._record(results, records)
+                if self.before_commit is not None:
+                    await self.before_commit(results)
+                if committing is not None:
+                    await _finish(committing)
+                committing = asyncio.create_task(
+                    self._commit_batch(producer, outputs, offsets, results, len(records))
+                )
+        finally:
+            # the batch before a failing one was delivered in full: commit it either way
+            if committing is not None:
+                if sys.exc_info()[0] is None:
+                    await _finish(committing)
+                else:
+                    try:
+                        await committing
+                    except Exception:
+                        log.exception("%s: committing the previous batch failed", self.name)
+
+    async def _commit_batch(
+        self,
+        producer: AIOKafkaProducer,
+        outputs: list[Output],
+        offsets: dict[TopicPartition, int],
+        results: list[DeliveryResult],
+        records: int,
+    ) -> None:
+        await self._commit(producer, outputs, offsets)
+        for result in results:
+            self._pending_written.pop(result.item.event_id, None)
+        self.stats.batches += 1
+        self.stats.records += records
 
     def _add_to_sink(self, records: Sequence[ConsumerRecord]) -> list[Output]:
         """Decode and add each record; dead letters (topic, key, value, headers) of bad bytes."""
@@ -314,6 +352,11 @@ async def _unless_stopped(
     if task.cancelled():
         return None
     return task.result()
+
+
+async def _finish(task: asyncio.Task[None]) -> None:
+    """Await a commit task, surfacing its error."""
+    await task
 
 
 def _tp_order(tp: TopicPartition) -> tuple[str, int]:

@@ -6,11 +6,13 @@ import asyncio
 import json
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 
 from connectors.delivery.ledger import LedgerRecord, read_ledger
 from connectors.delivery.policy import body_digest
+from connectors.delivery.runner import DeliveryRunner, decode_json_item
 from connectors.delivery.sink import DeliveryResult
 from hub.errors import DestinationUnauthorised
 from hub.settings import Settings
@@ -275,3 +277,40 @@ async def test_a_failing_destination_does_not_hold_back_another(
     states = {(r.event_id, r.destination): r.state for r in await read_ledger(settings)}
     assert all(states[(e, "register")] == "delivered" for e, _ in produced)
     assert {s for (_, d), s in states.items() if d == "wallet"} <= {"pending"}
+
+
+async def test_a_slow_commit_does_not_hold_back_the_next_batch_and_commits_stay_in_order(
+    applied_settings: Settings, destinations: MakeDestination
+) -> None:
+    settings = applied_settings
+    dest = await destinations()
+    topic = settings.topic(outbox("register"))
+    await produce(settings, topic, [("ev-1", "cred-1"), ("ev-2", "cred-1"), ("ev-3", "cred-1")])
+    release = asyncio.Event()
+    commits: list[list[str]] = []
+
+    class SlowFirstCommit(DeliveryRunner):
+        async def _commit(self, producer: Any, outputs: list[Any], offsets: Any) -> None:
+            if not commits:
+                await release.wait()  # the first batch's ledger + offsets are held back
+            commits.append([json.loads(o.value)["eventId"] for o in outputs])
+            await super()._commit(producer, outputs, offsets)
+
+    sink = http_sink(dest, "register")
+    runner = SlowFirstCommit(
+        settings, destination="register", sink=sink, decode=decode_json_item,
+        poll_timeout_ms=50, max_records=1,
+    )
+    async with sink, running(runner) as task:
+        # the second batch is delivered while the first one's commit still waits
+        await wait_until(lambda: len(dest.accepted()) >= 2, task=task)
+        assert commits == []
+        assert await committed_offsets(settings, runner.group_id) == {}
+        release.set()
+        await wait_until(lambda: runner.stats.batches == 3, task=task)
+        ends = await end_offsets(settings, topic)
+        committed = await wait_for_commit(settings, runner.group_id, ends)
+
+    assert [s.key for s in dest.accepted()] == ["ev-1", "ev-2", "ev-3"]
+    assert commits == [["ev-1"], ["ev-2"], ["ev-3"]]
+    assert committed == {tp: off for tp, off in ends.items() if off > 0}
