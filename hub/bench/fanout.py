@@ -18,8 +18,9 @@ destination's, not the hub's); on a canonical log the core stream built from gen
   client sends it the same requests, built beforehand (no Kafka, no rendering or
   signing timed) at the same concurrency — what the destinations themselves allow here;
 - ``latency_at_500_per_s``: p50/p99 milliseconds from producing a source event to the
-  register applying it (the register's 2xx), with the whole hub running (ingest,
-  decide, projection, register connector), events paced at 500/s.
+  register's 2xx for it arriving at the connector, with the whole hub running in this
+  process (ingest, decide, projection, register connector) and the register in a child
+  process, events paced at 500/s.
 """
 
 from __future__ import annotations
@@ -43,9 +44,6 @@ from connectors.fanout.progress import log_end_offsets, wait_caught_up
 from connectors.fanout.register import RegisterDestination
 from connectors.fanout.settings import FanoutSettings
 from connectors.fanout.workers import fanout_workers
-from connectors.register.models import ApplyResult, Change
-from connectors.register.service import running_register
-from connectors.register.sqlite_store import SqliteRegisterStore
 from hub.adapters.kafka import make_consumer, make_producer
 from hub.bench import machine_info
 from hub.bench.pipeline import _percentile, count_receipts, he_events, preload
@@ -54,21 +52,33 @@ from hub.stream.runner import core_stages, run_stages
 from hub.topics import CANONICAL_LOG, SOURCE_TOPICS, apply_topics
 
 
-class TimedStore(SqliteRegisterStore):
-    """A register store that notes when each credential key was first applied."""
+class StampingTransport(httpx.AsyncBaseTransport):
+    """The connector's HTTP transport, noting when the register's 2xx arrives per credential.
 
-    def __init__(self, path: Path, clock: Callable[[], float] = time.perf_counter) -> None:
-        super().__init__(path)
+    The moment is taken when the answer's status line is in (the register has applied
+    the changes); ``applied`` maps each pushed change's ``credentialKey`` to it.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
         self.applied: dict[str, float] = {}
         self._clock = clock
 
-    def apply_change(self, change: Change, *, snapshot: bool = False) -> ApplyResult:
-        """Apply, then note the time (before the HTTP answer is sent: the 2xx moment)."""
-        result = super().apply_change(change, snapshot=snapshot)
-        key = getattr(change, "credential_key", None)
-        if key is not None:
-            self.applied.setdefault(key, self._clock())
-        return result
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send, then stamp every change of a 2xx answered push."""
+        response = await self.inner.handle_async_request(request)
+        if 200 <= response.status_code < 300 and request.method in ("PUT", "POST"):
+            now = self._clock()
+            body = json.loads(request.content or b"{}")
+            for change in body.get("changes", [body]):
+                key = change.get("credentialKey")
+                if isinstance(key, str):
+                    self.applied.setdefault(key, now)
+        return response
+
+    async def aclose(self) -> None:
+        """Close the inner transport."""
+        await self.inner.aclose()
 
 
 def _isolated(settings: Settings, name: str) -> Settings:
@@ -219,43 +229,47 @@ async def _log_values(settings: Settings) -> list[bytes]:
 
 
 async def latency_at(
-    settings: Settings, payloads: list[bytes], rate: float, db: Path
+    settings: Settings, payloads: list[bytes], rate: float, data_dir: Path
 ) -> dict[str, float]:
-    """p50/p99 ms from producing a source event to the register applying it, paced."""
-    store = TimedStore(db)
-    try:
-        with running_register(store) as url:
-            async with fanout_workers(settings, FanoutSettings(), urls={"register": url}) as fan:
-                workers = [*core_stages(settings), *fan]
-                stop = asyncio.Event()
-                task = asyncio.create_task(run_stages(workers, stop))
-                sent: dict[str, float] = {}
-                producer = make_producer(settings, linger_ms=0)
-                try:
-                    await asyncio.wait_for(asyncio.gather(*(w.ready.wait() for w in workers)), 60)
-                    await producer.start()
-                    topic = settings.topic(SOURCE_TOPICS["he"])
-                    started = time.perf_counter()
-                    for i, payload in enumerate(payloads):
-                        delay = started + i / rate - time.perf_counter()
-                        if delay > 0:
-                            await asyncio.sleep(delay)
-                        doc = json.loads(payload)
-                        key = f"he:{doc['intezmeny']['kod']}:{doc['oklevel']['azonosito']}"
-                        sent[key] = time.perf_counter()
-                        await producer.send(topic, payload, key=str(i % 64).encode())
-                    deadline = time.perf_counter() + 120
-                    while len(store.applied) < len(sent) and time.perf_counter() < deadline:
-                        await asyncio.sleep(0.1)
-                finally:
-                    await producer.stop()
-                    stop.set()
-                    await task
-        latencies = sorted(
-            (store.applied[k] - at) * 1000 for k, at in sent.items() if k in store.applied
-        )
-    finally:
-        store.close()
+    """p50/p99 ms from producing a source event to the register's 2xx for it, paced.
+
+    The hub runs in this process (ingest, decide, projection, register connector); the
+    register runs in a child process, as it would in a deployment.
+    """
+    stamps = StampingTransport()
+    sent: dict[str, float] = {}
+    with local_destinations(data_dir, wallet=False, edc=False, separate_process=True) as local:
+        async with fanout_workers(
+            settings, FanoutSettings(), urls={"register": local.urls["register"]},
+            transport=stamps,
+        ) as fan:
+            workers = [*core_stages(settings), *fan]
+            stop = asyncio.Event()
+            task = asyncio.create_task(run_stages(workers, stop))
+            producer = make_producer(settings, linger_ms=0)
+            try:
+                await asyncio.wait_for(asyncio.gather(*(w.ready.wait() for w in workers)), 60)
+                await producer.start()
+                topic = settings.topic(SOURCE_TOPICS["he"])
+                started = time.perf_counter()
+                for i, payload in enumerate(payloads):
+                    delay = started + i / rate - time.perf_counter()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    doc = json.loads(payload)
+                    key = f"he:{doc['intezmeny']['kod']}:{doc['oklevel']['azonosito']}"
+                    sent[key] = time.perf_counter()
+                    await producer.send(topic, payload, key=str(i % 64).encode())
+                deadline = time.perf_counter() + 120
+                while len(stamps.applied) < len(sent) and time.perf_counter() < deadline:
+                    await asyncio.sleep(0.1)
+            finally:
+                await producer.stop()
+                stop.set()
+                await task
+    latencies = sorted(
+        (stamps.applied[k] - at) * 1000 for k, at in sent.items() if k in stamps.applied
+    )
     return {
         "p50_ms": round(_percentile(latencies, 50), 2),
         "p99_ms": round(_percentile(latencies, 99), 2),
@@ -294,7 +308,7 @@ async def run(
         paced = _isolated(settings, "latency")
         await apply_topics(paced)
         latency = await latency_at(
-            paced, he_events(template, int(500 * latency_seconds), seed=11), 500.0, work / "l.db"
+            paced, he_events(template, int(500 * latency_seconds), seed=11), 500.0, work / "lat"
         )
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
