@@ -53,6 +53,11 @@ class Settings(BaseSettings):
         default_factory=default_shared_dir, description="shared/ folder (feeds, reference)"
     )
     kafka_port: int = Field(9092, ge=1, le=65535, description="port of the local broker")
+    transaction_retry_ms: float = Field(
+        2, gt=0, le=100,
+        description="wait before asking again when a new transaction meets the previous "
+        "one's commit markers still being written (CONCURRENT_TRANSACTIONS)",
+    )
     held_revocation_ttl_days: float = Field(
         7, gt=0, description="days a held revocation waits for its issuance (§10)"
     )

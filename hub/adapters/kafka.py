@@ -8,9 +8,24 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiokafka.producer.sender as _aiokafka_sender
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from hub.settings import Settings
+
+
+def _tune_transaction_retry(settings: Settings) -> None:
+    """Shorten aiokafka's fixed 20 ms wait after ``CONCURRENT_TRANSACTIONS``.
+
+    A transaction's first ``AddPartitionsToTxn`` usually meets the previous commit's
+    markers still being written (KAFKA-5477); aiokafka then waits a hard-coded 20 ms
+    (``BACKOFF_OVERRIDE``, not ``retry_backoff_ms``), so every transactional stage paid
+    ~24 ms per batch on our local broker. Measured with 10 records + offsets per
+    transaction: 24 ms → 5 ms per transaction with 2 ms. It is a module constant, so the
+    value is process-wide.
+    """
+    if hasattr(_aiokafka_sender, "BACKOFF_OVERRIDE"):
+        _aiokafka_sender.BACKOFF_OVERRIDE = settings.transaction_retry_ms / 1000
 
 
 def make_producer(
@@ -20,6 +35,8 @@ def make_producer(
 
     Must be called inside a running event loop; the caller starts and stops it.
     """
+    if transactional_id is not None:
+        _tune_transaction_retry(settings)
     return AIOKafkaProducer(
         **{**settings.producer_config(transactional_id=transactional_id), **overrides}
     )
