@@ -311,7 +311,7 @@ async def run(
 
         paced = _isolated(settings, "latency")
         await apply_topics(paced)
-        warmup = 1000  # 2 s at 500/s, not counted
+        warmup = 1500  # 3 s at 500/s, not counted
         latency = await latency_at(
             paced, he_events(template, warmup + int(500 * latency_seconds), seed=11), 500.0,
             work / "lat", warmup=warmup,

@@ -104,7 +104,7 @@ def gateway_bench(
 def fanout_bench(
     events: Annotated[int, typer.Option(min=100, help="issuances on the canonical log")] = 3000,
     latency_seconds: Annotated[
-        float, typer.Option(help="seconds measured at 500 ev/s, after a 2 s warm-up")
+        float, typer.Option(help="seconds measured at 500 ev/s, after a 3 s warm-up")
     ] = 10.0,
 ) -> None:
     """Fan-out to register + wallet + EDC vs a plain consume+PUT loop; latency at 500 ev/s."""
