@@ -228,6 +228,44 @@ class HttpSink:
         """
         assert self.batch is not None
         spec = self.batch.build(chunk)
+        done = await self._exchange(spec, dict(spec.headers), chunk, retry_4xx=False)
+        answer = None if done.rejected else _read_batch(self.batch, done.response, chunk)
+        return answer, done.attempts, done.first, done.last
+
+    async def deliver(self, item: DeliveryItem) -> DeliveryResult:
+        """Deliver one item now, retrying transient failures; see :meth:`flush` for errors."""
+        spec = self.build_request(item)
+        headers = {k: v for k, v in spec.headers.items() if k.lower() != "idempotency-key"}
+        headers[IDEMPOTENCY_HEADER] = item.event_id
+        done = await self._exchange(
+            spec, headers, [item], retry_4xx=self.retry_4xx_with_retry_after
+        )
+        if done.rejected is None:
+            return DeliveryResult(
+                item, "delivered", done.attempts, done.first, done.last,
+                status=done.response.status_code, response_id=self.response_id(done.response),
+            )
+        return DeliveryResult(
+            item, "failed", done.attempts, done.first, done.last,
+            status=done.rejected.status, reason=str(done.rejected),
+            body_digest=done.rejected.body_digest,
+        )
+
+    async def _exchange(
+        self,
+        spec: HttpRequest,
+        headers: dict[str, str],
+        items: list[DeliveryItem],
+        *,
+        retry_4xx: bool,
+    ) -> _Exchange:
+        """Send ``spec`` until it is answered for good, behind the circuit breaker.
+
+        Transient failures are retried per the retry policy (each retry noted for every
+        one of ``items``); raises ``DestinationUnauthorised`` at once and
+        ``DestinationUnavailable`` when the attempts are exhausted. Returns the accepted
+        answer, or the refusal (``rejected``) of a permanent 4xx.
+        """
         attempts = 0
         first: datetime | None = None
         while True:
@@ -244,69 +282,6 @@ class HttpSink:
                 async with self._slots:
                     response = await self._client.request(
                         spec.method, spec.path, json=spec.json, content=spec.content,
-                        headers=dict(spec.headers),
-                    )
-            except httpx.TransportError as exc:
-                error = classify_transport_error(exc, destination=self.destination)
-            except BaseException:
-                self.breaker.record_abandoned()
-                raise
-            else:
-                status = response.status_code
-                error = (
-                    None
-                    if 200 <= status < 300
-                    else classify_status(
-                        status,
-                        body=response.content,
-                        retry_after=response.headers.get("retry-after"),
-                        destination=self.destination,
-                    )
-                )
-            if isinstance(error, DestinationUnavailable):
-                self.breaker.record_failure()
-                if self.retry.exhausted(attempts):
-                    raise error
-                delay = self.retry.delay(attempts, error, self._rng)
-                if self.on_retry is not None:
-                    for item in chunk:
-                        await self.on_retry(
-                            RetryNotice(item, attempts, error, delay, first, last, status)
-                        )
-                await self._sleep(delay)
-                continue
-            self.breaker.record_success()
-            if error is None:
-                answer = _read_batch(self.batch, response, chunk)
-                return answer, attempts, first, last
-            if isinstance(error, DestinationRejected):
-                return None, attempts, first, last
-            raise error
-
-    async def deliver(self, item: DeliveryItem) -> DeliveryResult:
-        """Deliver one item now, retrying transient failures; see :meth:`flush` for errors."""
-        spec = self.build_request(item)
-        headers = {k: v for k, v in spec.headers.items() if k.lower() != "idempotency-key"}
-        headers[IDEMPOTENCY_HEADER] = item.event_id
-        attempts = 0
-        first: datetime | None = None
-        while True:
-            wait = self.breaker.permit()
-            while wait > 0:
-                await self._sleep(wait)
-                wait = self.breaker.permit()
-            attempts += 1
-            last = self._now()
-            first = first or last
-            status: int | None = None
-            error: MchubError | None
-            try:
-                async with self._slots:
-                    response = await self._client.request(
-                        spec.method,
-                        spec.path,
-                        json=spec.json,
-                        content=spec.content,
                         headers=headers,
                     )
             except httpx.TransportError as exc:
@@ -324,7 +299,7 @@ class HttpSink:
                         body=response.content,
                         retry_after=response.headers.get("retry-after"),
                         destination=self.destination,
-                        retry_4xx_with_retry_after=self.retry_4xx_with_retry_after,
+                        retry_4xx_with_retry_after=retry_4xx,
                     )
                 )
             if isinstance(error, DestinationUnavailable):
@@ -333,34 +308,27 @@ class HttpSink:
                     raise error
                 delay = self.retry.delay(attempts, error, self._rng)
                 if self.on_retry is not None:
-                    await self.on_retry(
-                        RetryNotice(item, attempts, error, delay, first, last, status)
-                    )
+                    for item in items:
+                        await self.on_retry(
+                            RetryNotice(item, attempts, error, delay, first, last, status)
+                        )
                 await self._sleep(delay)
                 continue
             self.breaker.record_success()
-            if error is None:
-                return DeliveryResult(
-                    item,
-                    "delivered",
-                    attempts,
-                    first,
-                    last,
-                    status=status,
-                    response_id=self.response_id(response),
-                )
-            if isinstance(error, DestinationRejected):
-                return DeliveryResult(
-                    item,
-                    "failed",
-                    attempts,
-                    first,
-                    last,
-                    status=error.status,
-                    reason=str(error),
-                    body_digest=error.body_digest,
-                )
+            if error is None or isinstance(error, DestinationRejected):
+                return _Exchange(response, error, attempts, first, last)
             raise error
+
+
+@dataclass(frozen=True)
+class _Exchange:
+    """How a request ended: the final answer, the refusal if permanent, the attempts."""
+
+    response: httpx.Response
+    rejected: DestinationRejected | None
+    attempts: int
+    first: datetime
+    last: datetime
 
 
 def _read_batch(
