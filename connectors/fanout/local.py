@@ -34,6 +34,8 @@ from connectors.register.service import running_register
 from hub.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from cryptography import x509
+
     from connectors.status import StatusPublisher
 
 
@@ -61,9 +63,9 @@ def local_destinations(
     """Start the register (SQLite ``register_db``, default ``<data_dir>/register.db``) and,
     when their packages are installed, a wallet host and an EDC endpoint; stop them after.
 
-    With ``separate_process`` the servers run in a child process (``python -m
+    With ``separate_process`` each server runs in a child process of its own (``python -m
     connectors.fanout.local``), as real destinations would: their CPU work then does not
-    compete with the connectors for this process's interpreter lock. The destination
+    compete with the connectors, or with each other, for an interpreter lock. The destination
     objects (signing, the status publisher) always live in this process. ``verify=False``
     makes the wallet host and the EDC endpoint accept credentials without checking
     seals and status (the wallet host still reads the signed JWT); the benchmark uses it:
@@ -79,8 +81,9 @@ def local_destinations(
 
         generate_dev_keys(data_dir / "keys")  # before a child could race to create them
     with ExitStack() as stack:
-        servers = local_servers_process if separate_process else local_servers
-        urls = stack.enter_context(servers(data_dir, db, wanted, verify=verify))
+        servers = ["register", *(["status"] if wanted else []), *wanted]
+        run = local_servers_process if separate_process else local_servers
+        urls = stack.enter_context(run(data_dir, db, servers, verify=verify))
         found.urls["register"] = urls["register"]
         found.destinations["register"] = RegisterDestination()
         if wanted:
@@ -97,63 +100,81 @@ def local_destinations(
 
 @contextmanager
 def local_servers(
-    data_dir: Path, register_db: Path, wanted: list[str], *, verify: bool = True
+    data_dir: Path, register_db: Path, servers: list[str], *, verify: bool = True
 ) -> Iterator[dict[str, str]]:
-    """Run the register, and (when ``wanted``) the status server, the wallet host and the
-    EDC endpoint in background threads; yields their base URLs by name. ``verify``: the
-    wallet host and the EDC endpoint check what they receive."""
+    """Run the named ``servers`` (register, status, wallet, edc) in background threads;
+    yields their base URLs by name. ``verify``: the wallet host checks status and the EDC
+    endpoint checks seals."""
     urls: dict[str, str] = {}
     with ExitStack() as stack:
-        urls["register"] = stack.enter_context(running_register(f"sqlite:///{register_db}"))
-        if wanted:
-            from connectors.crypto.keys import generate_dev_keys, load_certificates
+        if "register" in servers:
+            urls["register"] = stack.enter_context(running_register(f"sqlite:///{register_db}"))
+        if "status" in servers:
             from connectors.status import SqliteStatusStore, running_status_server
 
-            anchors = load_certificates(generate_dev_keys(data_dir / "keys").ca_cert)
-            db = data_dir / "status" / "status.db"
-            store = stack.enter_context(SqliteStatusStore(db))
+            store = stack.enter_context(SqliteStatusStore(data_dir / "status" / "status.db"))
             urls["status"] = stack.enter_context(running_status_server(store))
-        if "wallet" in wanted:
+        if "wallet" in servers:
             from connectors.wallet.host import DEV_WALLET_TOKEN, running_wallet_host
 
             urls["wallet"] = stack.enter_context(
                 running_wallet_host(
-                    DEV_WALLET_TOKEN, trust_anchors=anchors, check_status=verify
+                    DEV_WALLET_TOKEN, trust_anchors=_anchors(data_dir), check_status=verify
                 )
             )
-        if "edc" in wanted:
+        if "edc" in servers:
             from connectors.edc.endpoint import running_edc_endpoint
 
             urls["edc"] = stack.enter_context(
-                running_edc_endpoint({"demo": None}, trust_anchors=anchors if verify else None)
+                running_edc_endpoint(
+                    {"demo": None}, trust_anchors=_anchors(data_dir) if verify else None
+                )
             )
         yield urls
 
 
+def _anchors(data_dir: Path) -> list[x509.Certificate]:
+    from connectors.crypto.keys import generate_dev_keys, load_certificates
+
+    return load_certificates(generate_dev_keys(data_dir / "keys").ca_cert)
+
+
 @contextmanager
 def local_servers_process(
-    data_dir: Path, register_db: Path, wanted: list[str], *, verify: bool = True
+    data_dir: Path, register_db: Path, servers: list[str], *, verify: bool = True
 ) -> Iterator[dict[str, str]]:
-    """:func:`local_servers` in a child process; stopped (stdin closed) when the block ends."""
-    command = [sys.executable, "-m", "connectors.fanout.local", str(data_dir), str(register_db),
-               "verify" if verify else "no-verify", *wanted]
-    child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    """:func:`local_servers`, each server in a child process of its own; stopped (stdin
+    closed) when the block ends."""
+    mode = "verify" if verify else "no-verify"
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-m", "connectors.fanout.local", str(data_dir), str(register_db),
+             mode, name],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )
+        for name in servers
+    ]
     try:
-        assert child.stdout is not None
-        line = child.stdout.readline()
-        if not line:
-            raise ConfigurationError(
-                f"the local destinations process exited ({child.wait()}) before starting"
-            )
-        yield dict(json.loads(line))
+        urls: dict[str, str] = {}
+        for name, child in zip(servers, children, strict=True):
+            assert child.stdout is not None
+            line = child.stdout.readline()
+            if not line:
+                raise ConfigurationError(
+                    f"the local {name} process exited ({child.wait()}) before starting"
+                )
+            urls.update(json.loads(line))
+        yield urls
     finally:
-        if child.stdin is not None:
-            child.stdin.close()
-        try:
-            child.wait(20)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+        for child in children:
+            if child.stdin is not None:
+                child.stdin.close()
+        for child in children:
+            try:
+                child.wait(20)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
 
 
 @contextmanager
@@ -191,9 +212,9 @@ def _edc_destination(found: LocalDestinations, publisher: StatusPublisher, url: 
 
 def _serve_until_stdin_closes(argv: list[str]) -> None:
     """Child side of :func:`local_servers_process`: print the URLs, serve until EOF."""
-    data_dir, register_db, verify, *wanted = argv
+    data_dir, register_db, verify, *servers = argv
     with local_servers(
-        Path(data_dir), Path(register_db), wanted, verify=verify == "verify"
+        Path(data_dir), Path(register_db), servers, verify=verify == "verify"
     ) as urls:
         print(json.dumps(urls), flush=True)
         sys.stdin.read()
