@@ -89,7 +89,11 @@ class Destination(Protocol):
 
 @runtime_checkable
 class BatchDestination(Destination, Protocol):
-    """A destination that also takes many items in one request (the register)."""
+    """A destination that also takes many items in one request (the register).
+
+    Its ``wants()`` is asked for a whole batch before the batch is sent, so it must not
+    depend on earlier deliveries (the register's does not).
+    """
 
     def build_batch(self, items: list[CanonicalItem]) -> HttpRequest:
         """One request carrying ``items`` in order (each with its event id inside)."""

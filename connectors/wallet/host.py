@@ -103,8 +103,8 @@ def create_wallet_app(
     held: dict[str, HeldCredential] = {}
     lock = threading.Lock()
     status_resolver = HttpStatusResolver() if check_status else None
-    if status_resolver is not None:
-        app.router.on_shutdown.append(status_resolver.close)
+    #: whoever runs the app closes it when the server has stopped
+    app.state.status_resolver = status_resolver
 
     def authorised(request: Request) -> bool:
         if token is None:
@@ -196,5 +196,9 @@ def running_wallet_host(
     else:
         anchors = trust_anchors
     app = create_wallet_app(token, anchors, check_status=check_status)
-    with running_app(app, name="mchub-wallet-host", host=host, port=port) as url:
-        yield url
+    try:
+        with running_app(app, name="mchub-wallet-host", host=host, port=port) as url:
+            yield url
+    finally:
+        if app.state.status_resolver is not None:
+            app.state.status_resolver.close()

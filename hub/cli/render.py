@@ -16,6 +16,7 @@ import json
 import sys
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -129,15 +130,17 @@ def verify(
     anchors = load_certificates(trust_anchor)
     lists = _status_lists(status_list or [])
     resolver: Callable[[str], str | None] = lists.get
-    if fetch_status:
-        from connectors.status.client import HttpStatusResolver, chain_resolvers
+    with ExitStack() as stack:
+        if fetch_status:
+            from connectors.status.client import HttpStatusResolver, chain_resolvers
 
-        resolver = chain_resolvers(lists.get, HttpStatusResolver())
-    ok = True
-    for item in _credential_texts(file.read_text(encoding="utf-8")):
-        verdict = verify_credential(item, anchors, status_resolver=resolver)
-        print(verdict.line())
-        ok = ok and verdict.valid
+            fetcher = stack.enter_context(HttpStatusResolver())
+            resolver = chain_resolvers(lists.get, fetcher)
+        ok = True
+        for item in _credential_texts(file.read_text(encoding="utf-8")):
+            verdict = verify_credential(item, anchors, status_resolver=resolver)
+            print(verdict.line())
+            ok = ok and verdict.valid
     raise typer.Exit(0 if ok else 1)
 
 
