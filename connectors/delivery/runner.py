@@ -188,7 +188,7 @@ class DeliveryRunner:
                 if consumer.assignment():
                     self.ready.set()
                 if committing is not None and (committing.done() or not batch):
-                    await _finish(committing)
+                    await committing  # surfaces a failed commit
                     committing = None
                 if not batch:
                     continue
@@ -203,7 +203,7 @@ class DeliveryRunner:
                 if self.before_commit is not None:
                     await self.before_commit(results)
                 if committing is not None:
-                    await _finish(committing)
+                    await committing
                 committing = asyncio.create_task(
                     self._commit_batch(producer, outputs, offsets, results, len(records))
                 )
@@ -211,7 +211,7 @@ class DeliveryRunner:
             # the batch before a failing one was delivered in full: commit it either way
             if committing is not None:
                 if sys.exc_info()[0] is None:
-                    await _finish(committing)
+                    await committing
                 else:
                     try:
                         await committing
@@ -352,11 +352,6 @@ async def _unless_stopped(
     if task.cancelled():
         return None
     return task.result()
-
-
-async def _finish(task: asyncio.Task[None]) -> None:
-    """Await a commit task, surfacing its error."""
-    await task
 
 
 def _tp_order(tp: TopicPartition) -> tuple[str, int]:
