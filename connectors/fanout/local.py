@@ -12,8 +12,8 @@
 
 Keys and databases live under ``<data_dir>`` (``var/`` by default): the dev seal in
 ``keys/``, the status lists in ``status/status.db``, the wallet's sent credentials in
-``wallet/issued.db``. With ``separate_process=True`` the servers run in a child process
-(the fan-out benchmark does this: real destinations are other machines).
+``wallet/issued.db``. With ``separate_process=True`` each server runs in a child process
+of its own (the fan-out benchmark does this: real destinations are other machines).
 """
 
 from __future__ import annotations

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from connectors.delivery.ledger import topic_partitions
@@ -95,22 +95,28 @@ async def wait_caught_up(
         await asyncio.sleep(interval)
 
 
-async def count_records(settings: Settings, topic: str) -> int:
-    """Committed records of ``topic`` (full name), read to its end (demo-sized topics)."""
+async def committed_records(
+    settings: Settings, topic: str
+) -> AsyncIterator[list[ConsumerRecord]]:
+    """Batches of the committed records of ``topic`` (full name), from its start to its
+    current end, one partition after the other (demo- and bench-sized topics)."""
     tps = await topic_partitions(settings, topic)
     if not tps:
-        return 0
+        return
     consumer = make_consumer(settings, group=None)
     await consumer.start()
     try:
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)
-        count = 0
         for tp in tps:
             while await consumer.position(tp) < ends[tp]:
                 batch = await consumer.getmany(tp, timeout_ms=500, max_records=5000)
-                count += len(batch.get(tp, []))
-        return count
+                yield batch.get(tp, [])
     finally:
         await consumer.stop()
+
+
+async def count_records(settings: Settings, topic: str) -> int:
+    """Committed records of ``topic`` (full name), read to its end (demo-sized topics)."""
+    return sum([len(batch) async for batch in committed_records(settings, topic)])

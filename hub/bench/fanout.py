@@ -2,10 +2,10 @@
 
 Measured in one run, against real local servers (:mod:`connectors.fanout.local`: the
 reference register over a SQLite file, and — when installed — the wallet host and the
-EDC endpoint) running in a child process, as real destinations run elsewhere, with the
-wallet host's status check and the EDC endpoint's seal check off (their cost is the
-destination's, not the hub's); on a canonical log the core stream built from generated
-``he`` issuances:
+EDC endpoint), each in a child process of its own as real destinations run elsewhere,
+with the wallet host's status check and the EDC endpoint's seal check off (their cost is
+the destination's, not the hub's); on a canonical log the core stream built from
+generated ``he`` issuances:
 
 - ``all_destinations``: events/s one worker process delivers to every available
   destination at once (one connector each, all reading the canonical log, each with its
@@ -37,10 +37,9 @@ from typing import Any
 
 import httpx
 
-from connectors.delivery.ledger import topic_partitions
 from connectors.fanout.base import decode_canonical
 from connectors.fanout.local import local_destinations
-from connectors.fanout.progress import log_end_offsets, wait_caught_up
+from connectors.fanout.progress import committed_records, log_end_offsets, wait_caught_up
 from connectors.fanout.register import RegisterDestination
 from connectors.fanout.settings import FanoutSettings
 from connectors.fanout.workers import fanout_workers
@@ -181,7 +180,12 @@ async def destination_ceilings(
     settings: Settings, urls: dict[str, str], destinations: dict[str, Any], concurrency: int
 ) -> dict[str, float]:
     """Requests/s each destination answers to a plain httpx client (requests pre-built)."""
-    items = [decode_canonical(v) for v in await _log_values(settings)]
+    items = [
+        decode_canonical(r.value)
+        async for batch in committed_records(settings, settings.topic(CANONICAL_LOG))
+        for r in batch
+        if r.value is not None
+    ]
     rates: dict[str, float] = {}
     for name, url in urls.items():
         destination = destinations.get(name) or RegisterDestination()
@@ -208,24 +212,6 @@ async def _post_all(url: str, specs: list[tuple[str, Any]], concurrency: int) ->
         started = time.perf_counter()
         await asyncio.gather(*(send(e, spec) for e, spec in specs))
         return round(len(specs) / (time.perf_counter() - started), 1)
-
-
-async def _log_values(settings: Settings) -> list[bytes]:
-    """Every record value of the canonical log, read once from the start."""
-    consumer = make_consumer(settings, group=None)
-    await consumer.start()
-    try:
-        tps = await topic_partitions(settings, settings.topic(CANONICAL_LOG))
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        values: list[bytes] = []
-        while any([await consumer.position(tp) < end for tp, end in ends.items()]):
-            batch = await consumer.getmany(timeout_ms=200, max_records=1000)
-            values += [r.value for rs in batch.values() for r in rs if r.value is not None]
-        return values
-    finally:
-        await consumer.stop()
 
 
 async def latency_at(
