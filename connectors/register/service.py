@@ -54,7 +54,7 @@ from connectors.register.models import (
     Verification,
 )
 from connectors.register.store import RegisterStore, open_store
-from hub.adapters.http_server import serving_in_thread
+from hub.adapters.http_server import quiet_server, serving_in_thread
 from hub.errors import ConfigurationError
 from hub.settings import Settings
 
@@ -443,12 +443,6 @@ def write_openapi(path: Path) -> bool:
 # ---------------------------------------------------------------------------- running
 
 
-def _server(app: FastAPI) -> uvicorn.Server:
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                            timeout_graceful_shutdown=5)
-    return uvicorn.Server(config)
-
-
 @contextmanager
 def running_register(db: str | RegisterStore = "sqlite:///:memory:", *,
                      token: str | None = None, host: str = "127.0.0.1",
@@ -460,7 +454,7 @@ def running_register(db: str | RegisterStore = "sqlite:///:memory:", *,
     """
     store = open_store(db) if isinstance(db, str) else db
     try:
-        server = _server(create_app(store, token=token))
+        server = quiet_server(create_app(store, token=token))
         with serving_in_thread(server, name="mchub-register", host=host, port=port) as url:
             yield url
     finally:

@@ -23,7 +23,7 @@ import uvicorn
 from fastapi import FastAPI, Request, Response
 
 from connectors.status.store import SqliteStatusStore
-from hub.adapters.http_server import serving_in_thread
+from hub.adapters.http_server import quiet_server, serving_in_thread
 from hub.errors import ConfigurationError
 
 VC_JWT_MEDIA_TYPE: Final = "application/vc+jwt"
@@ -67,13 +67,6 @@ def create_status_app(store: SqliteStatusStore) -> FastAPI:
     return app
 
 
-def _server(app: FastAPI) -> uvicorn.Server:
-    config = uvicorn.Config(
-        app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5
-    )
-    return uvicorn.Server(config)
-
-
 @contextmanager
 def running_app(
     app: FastAPI, *, name: str, host: str = "127.0.0.1", port: int = 0
@@ -82,7 +75,7 @@ def running_app(
 
     ``port`` 0 picks a free port. The server stops when the block ends.
     """
-    with serving_in_thread(_server(app), name=name, host=host, port=port) as url:
+    with serving_in_thread(quiet_server(app), name=name, host=host, port=port) as url:
         yield url
 
 

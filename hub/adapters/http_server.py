@@ -14,6 +14,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import uvicorn
 
@@ -30,6 +31,15 @@ def listening_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def quiet_server(app: Any) -> uvicorn.Server:
+    """A uvicorn server for an in-process ASGI app: warnings only, no access log, no
+    lifespan events, 5 s graceful shutdown."""
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5
+    )
+    return uvicorn.Server(config)
 
 
 @contextmanager
