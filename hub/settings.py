@@ -63,6 +63,16 @@ class Settings(BaseSettings):
         description="longest a consumer's fetch waits at the broker for new data; aiokafka "
         "does not fetch a drained partition again until its node's fetch returns",
     )
+    session_timeout_ms: int = Field(
+        6_000, ge=6_000, le=300_000,
+        description="how long a stage's group waits for a silent member before its "
+        "partitions move to the others (takeover time after a crash; broker minimum 6 s)",
+    )
+    heartbeat_interval_ms: int = Field(
+        1_000, ge=100, le=10_000,
+        description="how often stage consumers heartbeat (also how fast they notice a "
+        "rebalance); at most a third of the session timeout",
+    )
     held_revocation_ttl_days: float = Field(
         7, gt=0, description="days a held revocation waits for its issuance (§10)"
     )
@@ -111,6 +121,8 @@ class Settings(BaseSettings):
             # waits is fetched again only when it returns, so its wait bounds the latency
             # of the other partitions (500 ms by default: p99 spikes of ~0.5-0.8 s)
             "fetch_max_wait_ms": self.fetch_max_wait_ms,
+            "session_timeout_ms": self.session_timeout_ms,
+            "heartbeat_interval_ms": self.heartbeat_interval_ms,
         }
 
 

@@ -1,43 +1,54 @@
-"""The connector loop: consume, deliver through a sink, record, then commit offsets.
+"""The connector stage: consume, deliver through a sink, record, then commit offsets.
 
 One :class:`DeliveryRunner` per destination, each with its own consumer group
 (``<group prefix>.deliver-<destination>``), so a slow or failing destination never holds
-back the others. Per batch:
+back the others. It is a :class:`~hub.stream.kernel.Stage` (one task per input
+partition, any number of instances) whose handler delivers. Per batch:
 
 1. read records (``read_committed``) and decode each with the connector's decoder;
    undecodable bytes go to ``dlq.out.<destination>`` intact;
 2. ``sink.add`` every item, then ``sink.flush()`` (retries happen inside; each retry
    writes a ``pending`` ledger record, throttled per item);
 3. ``before_commit`` hook (tests use it to simulate a crash after the 2xx);
-4. in ONE Kafka transaction: a ``delivered``/``failed``/``skipped`` ledger record per item, the
-   dead letters of refused items, and the consumer offsets. This commit runs while the
-   next batch is read and delivered (every item of the batch was answered already);
-   commits stay one at a time and in order.
+4. per input partition, in ONE Kafka transaction: a ``delivered``/``failed``/``skipped``
+   ledger record per item, the dead letters of refused items, and the consumer position.
+   This commit runs while the next batch is read and delivered (every item of the batch
+   was answered already); commits stay one at a time and in order.
 
-If ``flush`` raises (401/403, or retries exhausted) or the process dies before step 4,
-nothing is committed and the batch is delivered again after a restart with the same
-``Idempotency-Key`` (at-least-once; destinations apply each change once).
+If ``flush`` raises or the process dies before step 4, nothing is committed and the
+batch is delivered again with the same ``Idempotency-Key`` (at-least-once; destinations
+apply each change once): a 401/403 ends the connector (permanent: fix the token), any
+other failure restarts the stage after a backoff (one log line).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord, TopicPartition
 
 from connectors.delivery.ledger import LedgerRecord
 from connectors.delivery.sink import DeliveryItem, DeliveryResult, RetryNotice, Sink, SourcePosition
-from hub.adapters.kafka import make_consumer, make_producer
 from hub.errors import UndecodableInput
 from hub.settings import Settings
-from hub.stream.engine import Header, Output
+from hub.stream.kernel import (
+    DLQ_ERROR,
+    DLQ_OFFSET,
+    DLQ_PARTITION,
+    DLQ_TOPIC,
+    Batch,
+    Header,
+    Output,
+    Outputs,
+    Stage,
+    StageStats,
+    dead_letter,
+)
 from hub.topics import DELIVERY_RECEIPTS, destination_dead_letters, outbox
 
 log = logging.getLogger(__name__)
@@ -45,10 +56,8 @@ log = logging.getLogger(__name__)
 Decoder = Callable[[bytes], DeliveryItem]
 CommitHook = Callable[[list[DeliveryResult]], Awaitable[None]]
 
-DLQ_TOPIC = "mchub-dlq-topic"
-DLQ_PARTITION = "mchub-dlq-partition"
-DLQ_OFFSET = "mchub-dlq-offset"
-DLQ_ERROR = "mchub-dlq-error"
+__all__ = ["DLQ_ERROR", "DLQ_OFFSET", "DLQ_PARTITION", "DLQ_TOPIC", "DeliveryRunner"]
+
 DLQ_STATUS = "mchub-dlq-status"
 DLQ_BODY_DIGEST = "mchub-dlq-body-digest"
 EVENT_ID = "mchub-event-id"
@@ -74,22 +83,28 @@ def decode_json_item(data: bytes) -> DeliveryItem:
 
 
 @dataclass
-class RunnerStats:
+class RunnerStats(StageStats):
     """Counters of a running connector (read by tests and progress displays)."""
 
-    batches: int = 0
-    records: int = 0
     delivered: int = 0
     failed: int = 0
     skipped: int = 0
     undecodable: int = 0
     pending_records: int = 0
-    commits: int = 0
-    committed: dict[TopicPartition, int] = field(default_factory=dict)
+
+    @property
+    def commits(self) -> int:
+        """Batches whose ledger records and offsets were committed."""
+        return self.batches
+
+    @property
+    def records(self) -> int:
+        """Records of committed batches."""
+        return self.records_in
 
 
-class DeliveryRunner:
-    """The loop of one destination's connector: outbox → sink → ledger + offsets.
+class DeliveryRunner(Stage):
+    """The stage of one destination's connector: outbox → sink → ledger + offsets.
 
     ``decode`` turns record bytes into a :class:`DeliveryItem` (raising
     :class:`~hub.errors.UndecodableInput` for bad bytes); the sink decides how an item is
@@ -101,6 +116,8 @@ class DeliveryRunner:
     group coordinator considers the consumer gone; ``before_commit`` runs after a flush,
     before the transaction (a test hook for crashes between the 2xx and the commit).
     """
+
+    stats: RunnerStats
 
     def __init__(
         self,
@@ -116,42 +133,32 @@ class DeliveryRunner:
         max_poll_interval_ms: int = 600_000,
         before_commit: CommitHook | None = None,
     ) -> None:
-        self.settings = settings
         self.destination = destination
         self.sink = sink
         self.decode = decode
         self.topic = topic or settings.topic(outbox(destination))
-        self.name = f"deliver-{destination}"
-        self.group_id = settings.group(self.name)
-        self.transactional_id = f"{settings.client_id}.{settings.topic_prefix}{self.name}"
         self.ledger_topic = settings.topic(DELIVERY_RECEIPTS)
         self.dead_letter_topic = settings.topic(destination_dead_letters(destination))
-        self.max_records = max_records
-        self.poll_timeout_ms = poll_timeout_ms
         self.pending_interval = pending_interval
-        self.max_poll_interval_ms = max_poll_interval_ms
         self.before_commit = before_commit
-        self.stats = RunnerStats()
-        self.ready = asyncio.Event()
-        self._producer: AIOKafkaProducer | None = None
-        self._txn_lock = asyncio.Lock()
         self._pending_written: dict[str, float] = {}
+        super().__init__(
+            settings,
+            name=f"deliver-{destination}",
+            input_topics=[self.topic],
+            handler=self,
+            max_records=max_records,
+            poll_timeout_ms=poll_timeout_ms,
+            pipelined=True,
+            max_poll_interval_ms=max_poll_interval_ms,
+            stats=RunnerStats(),
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Deliver until ``stop`` is set; raises (committing nothing) when a batch fails.
+        """Deliver until ``stop`` is set; raises on a permanent error (401/403).
 
         A flush still running when ``stop`` is set is cancelled; its batch is not committed.
         """
-        consumer = make_consumer(
-            self.settings,
-            self.topic,
-            group=self.group_id,
-            max_poll_records=self.max_records,
-            max_poll_interval_ms=self.max_poll_interval_ms,
-        )
-        producer = make_producer(self.settings, transactional_id=self.transactional_id)
-        await producer.start()  # fences an earlier instance, aborting its open transaction
-        self._producer = producer
         previous_hook = self.sink.on_retry
 
         async def on_retry(notice: RetryNotice) -> None:
@@ -161,80 +168,44 @@ class DeliveryRunner:
 
         self.sink.on_retry = on_retry
         try:
-            await consumer.start()
-            try:
-                await self._loop(consumer, producer, stop)
-            finally:
-                await consumer.stop()
+            await super().run(stop)
         finally:
             self.sink.on_retry = previous_hook
-            self._producer = None
-            await producer.stop()
 
-    async def _loop(
-        self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, stop: asyncio.Event
-    ) -> None:
-        # A batch's commit (ledger + offsets, one transaction) runs while the next batch is
-        # read and delivered: its items were all answered already, so only the record of
-        # that is in flight. The next commit waits for it (one transaction at a time, in
-        # order); a crash before it loses nothing — both batches are delivered again with
-        # the same idempotency keys.
-        committing: asyncio.Task[None] | None = None
-        try:
-            while not stop.is_set():
-                batch = await consumer.getmany(
-                    timeout_ms=self.poll_timeout_ms, max_records=self.max_records
-                )
-                if consumer.assignment():
-                    self.ready.set()
-                if committing is not None and (committing.done() or not batch):
-                    await committing  # surfaces a failed commit
-                    committing = None
-                if not batch:
-                    continue
-                records = [r for tp in sorted(batch, key=_tp_order) for r in batch[tp]]
-                offsets = {tp: rs[-1].offset + 1 for tp, rs in batch.items() if rs}
-                outputs = self._add_to_sink(records)
-                results = await _unless_stopped(self.sink.flush(), stop)
-                if results is None:
-                    log.info("%s: stopped during a flush; the batch is not committed", self.name)
-                    return
-                outputs += self._record(results, records)
-                if self.before_commit is not None:
-                    await self.before_commit(results)
-                if committing is not None:
-                    await committing
-                committing = asyncio.create_task(
-                    self._commit_batch(producer, outputs, offsets, results, len(records))
-                )
-        finally:
-            # the batch before a failing one was delivered in full: commit it either way
-            if committing is not None:
-                if sys.exc_info()[0] is None:
-                    await committing
-                else:
-                    try:
-                        await committing
-                    except Exception:
-                        log.exception("%s: committing the previous batch failed", self.name)
+    # -- the kernel's handler interface -----------------------------------------
+    async def assigned(self, partitions: Sequence[TopicPartition]) -> None:
+        """Nothing to restore: the destination keeps what was delivered."""
 
-    async def _commit_batch(
-        self,
-        producer: AIOKafkaProducer,
-        outputs: list[Output],
-        offsets: dict[TopicPartition, int],
-        results: list[DeliveryResult],
-        records: int,
-    ) -> None:
-        await self._commit(producer, outputs, offsets)
+    async def revoked(self, partitions: Sequence[TopicPartition]) -> None:
+        """Nothing to forget."""
+
+    async def idle(self, partitions: Sequence[TopicPartition]) -> Outputs:
+        """No timers."""
+        return {}
+
+    def committed(self, tp: TopicPartition, written: Mapping[TopicPartition, int]) -> None:
+        """Nothing kept locally."""
+
+    async def process(self, batch: Batch) -> Outputs:
+        """Deliver a batch; the ledger records and dead letters, per input partition."""
+        records = [r for tp in sorted(batch, key=_tp_order) for r in batch[tp]]
+        outputs: Outputs = {tp: [] for tp in batch}
+        for record, dead in self._add_to_sink(records):
+            outputs[TopicPartition(record.topic, record.partition)].append(dead)
+        results = await self.sink.flush()
+        for tp, output in self._record(results, records):
+            outputs.setdefault(tp, []).append(output)
+        if self.before_commit is not None:
+            await self.before_commit(results)
         for result in results:
             self._pending_written.pop(result.item.event_id, None)
-        self.stats.batches += 1
-        self.stats.records += records
+        return outputs
 
-    def _add_to_sink(self, records: Sequence[ConsumerRecord]) -> list[Output]:
-        """Decode and add each record; dead letters (topic, key, value, headers) of bad bytes."""
-        dead: list[Output] = []
+    def _add_to_sink(
+        self, records: Sequence[ConsumerRecord]
+    ) -> list[tuple[ConsumerRecord, Output]]:
+        """Decode and add each record; dead letters of bad bytes (with their record)."""
+        dead: list[tuple[ConsumerRecord, Output]] = []
         for record in records:
             if record.value is None:
                 continue  # a tombstone: nothing to deliver
@@ -242,7 +213,7 @@ class DeliveryRunner:
                 item = self.decode(record.value)
             except UndecodableInput as exc:
                 self.stats.undecodable += 1
-                dead.append(self._dead_letter(record, str(exc)))
+                dead.append((record, dead_letter(record, self.dead_letter_topic, str(exc))))
                 continue
             headers = {k: v.decode("utf-8", "replace") for k, v in record.headers or ()}
             self.sink.add(
@@ -256,13 +227,18 @@ class DeliveryRunner:
 
     def _record(
         self, results: list[DeliveryResult], records: Sequence[ConsumerRecord]
-    ) -> list[Output]:
+    ) -> list[tuple[TopicPartition, Output]]:
         """Ledger records of every result and dead letters of the refused items."""
         by_position = {(r.topic, r.partition, r.offset): r for r in records}
-        outputs: list[Output] = []
+        fallback = TopicPartition(records[0].topic, records[0].partition) if records else None
+        outputs: list[tuple[TopicPartition, Output]] = []
         for result in results:
+            source = result.item.source
+            tp = TopicPartition(source.topic, source.partition) if source else fallback
+            if tp is None:
+                continue
             ledger = LedgerRecord.from_result(result, self.destination)
-            outputs.append(Output(self.ledger_topic, ledger.to_json(), key=ledger.key))
+            outputs.append((tp, Output(self.ledger_topic, ledger.to_json(), key=ledger.key)))
             if result.delivered:
                 self.stats.delivered += 1
                 continue
@@ -270,7 +246,6 @@ class DeliveryRunner:
                 self.stats.skipped += 1
                 continue
             self.stats.failed += 1
-            source = result.item.source
             record = (
                 by_position.get((source.topic, source.partition, source.offset))
                 if source is not None
@@ -283,46 +258,14 @@ class DeliveryRunner:
                 extra.append((DLQ_STATUS, str(result.status).encode()))
             if result.body_digest is not None:
                 extra.append((DLQ_BODY_DIGEST, result.body_digest.encode()))
-            outputs.append(self._dead_letter(record, result.reason or "refused", extra))
+            error = result.reason or "refused"
+            outputs.append((tp, dead_letter(record, self.dead_letter_topic, error, extra)))
         return outputs
-
-    def _dead_letter(
-        self, record: ConsumerRecord, error: str, extra: Sequence[Header] = ()
-    ) -> Output:
-        headers: list[Header] = [
-            *(record.headers or ()),
-            (DLQ_TOPIC, record.topic.encode()),
-            (DLQ_PARTITION, str(record.partition).encode()),
-            (DLQ_OFFSET, str(record.offset).encode()),
-            (DLQ_ERROR, error.encode()),
-            *extra,
-        ]
-        return Output(self.dead_letter_topic, record.value, key=record.key, headers=headers)
-
-    async def _commit(
-        self,
-        producer: AIOKafkaProducer,
-        outputs: list[Output],
-        offsets: dict[TopicPartition, int],
-    ) -> None:
-        async with self._txn_lock:
-            async with producer.transaction():
-                futures = [
-                    await producer.send(
-                        o.topic, o.value, key=o.key, headers=list(o.headers) or None
-                    )
-                    for o in outputs
-                ]
-                await producer.send_offsets_to_transaction(offsets, self.group_id)
-            for future in futures:
-                future.result()  # surfaces a failed send instead of losing it silently
-        self.stats.commits += 1
-        self.stats.committed.update(offsets)
 
     async def _note_pending(self, notice: RetryNotice) -> None:
         """Write a ``pending`` ledger record on the first retry, then every ``pending_interval``."""
-        producer = self._producer
-        if producer is None:
+        source = notice.item.source
+        if source is None:
             return
         now = time.monotonic()
         last = self._pending_written.get(notice.item.event_id)
@@ -330,28 +273,9 @@ class DeliveryRunner:
             return
         self._pending_written[notice.item.event_id] = now
         record = LedgerRecord.pending(notice, self.destination)
-        async with self._txn_lock, producer.transaction():
-            await producer.send_and_wait(self.ledger_topic, record.to_json(), key=record.key)
-        self.stats.pending_records += 1
-
-
-async def _unless_stopped(
-    work: Awaitable[list[DeliveryResult]], stop: asyncio.Event
-) -> list[DeliveryResult] | None:
-    """Await ``work``; cancel it and return ``None`` if ``stop`` is set first."""
-    task = asyncio.ensure_future(work)
-    stopper = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopper.cancel()
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-    if task.cancelled():
-        return None
-    return task.result()
+        tp = TopicPartition(source.topic, source.partition)
+        if await self.write(tp, [Output(self.ledger_topic, record.to_json(), key=record.key)]):
+            self.stats.pending_records += 1
 
 
 def _tp_order(tp: TopicPartition) -> tuple[str, int]:

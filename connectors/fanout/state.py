@@ -9,16 +9,16 @@ from the beginning therefore gets exactly one record per credential, its latest 
 **Revocations carry the full record.** Compaction keeps only the last record of a key,
 so a revoked state that dropped the element record would lose the credential. The
 projection keeps the last issued record of every credential in memory and repeats it in
-the revocation's state record. That memory is restored on start by reading the state
-topic itself to its end (it holds the record of every credential), so no extra changelog
-is needed. Cost: about 2 KB of memory per credential (a few GB for millions — the place
-to switch to an on-disk table if the register grows that large).
+the revocation's state record. That memory is restored when a task starts by reading
+the task's partition of the state topic itself to its end (it holds the record of every
+credential), so no extra changelog is needed. Cost: about 2 KB of memory per credential.
 
-**Exactly once.** It is a :class:`~hub.stream.engine.TransactionalStage`: the state
-records and the canonical-log offsets commit in one Kafka transaction; a killed worker
-re-reads the batch, and its unfinished transaction is aborted (fenced) before the
-restore, so the restored memory matches the committed topic. The stage's transactional
-id is fixed, so there is one writer; a second instance fences the first.
+**Exactly once, partitioned.** It runs on :class:`~hub.stream.kernel.Stage`: one task
+per canonical-log partition, each writing the states of its credentials to the SAME
+partition of the state topic (both topics have the hub's partition count), in one
+Kafka transaction with its input offset. A new owner of a partition fences the old one
+before it restores that partition's memory, so the memory matches the committed topic;
+any number of instances split the partitions.
 
 Enrolments are not credential states and are skipped (they reach the register over
 HTTP). Undecodable canonical records and states the register contract refuses go to
@@ -29,29 +29,25 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from typing import Any
 
-from aiokafka import ConsumerRecord
+from aiokafka import ConsumerRecord, TopicPartition
 from pydantic import ValidationError
 
-from connectors.delivery.ledger import topic_partitions
 from connectors.fanout.base import CanonicalItem, decode_canonical
 from connectors.fanout.register import credential_push
 from connectors.register.models import CredentialChange
-from hub.adapters.kafka import make_consumer
 from hub.errors import ConfigurationError, UndecodableInput
 from hub.settings import Settings
-from hub.stream.engine import Header, Output, TransactionalStage
+from hub.stream.kernel import BaseHandler, Output, Stage, dead_letter
+from hub.stream.reading import partitions_of, read_topic
 from hub.topics import CANONICAL_LOG, REGISTER_STATE, destination_dead_letters
 
 log = logging.getLogger(__name__)
 
 #: the stage's logical name (consumer group ``<prefix>.project-register-state``)
 STAGE_NAME = "project-register-state"
-DLQ_ERROR = "mchub-dlq-error"
-DLQ_TOPIC = "mchub-dlq-topic"
-DLQ_PARTITION = "mchub-dlq-partition"
-DLQ_OFFSET = "mchub-dlq-offset"
 
 
 def state_value(item: CanonicalItem, record: dict[str, Any] | None) -> bytes:
@@ -64,64 +60,67 @@ def state_value(item: CanonicalItem, record: dict[str, Any] | None) -> bytes:
     return change.model_dump_json(by_alias=True).encode()
 
 
-class RegisterStateProjection:
-    """The projection's handler: last state per credential in memory, restored from the topic."""
+class RegisterStateProjection(BaseHandler):
+    """The projection's handler: last state per credential of each owned partition."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.log_topic = settings.topic(CANONICAL_LOG)
         self.state_topic = settings.topic(REGISTER_STATE)
         self.dead_letter_topic = settings.topic(destination_dead_letters("register"))
-        #: credential id -> (status, §1.2 element record as issued)
-        self.credentials: dict[str, tuple[str, dict[str, Any] | None]] = {}
+        #: partition -> credential id -> (status, §1.2 element record as issued)
+        self.partitions: dict[int, dict[str, tuple[str, dict[str, Any] | None]]] = {}
         self.skipped = 0
         self.dead_lettered = 0
 
-    async def restore(self) -> int:
-        """Load the last state of every credential from the state topic (to its end)."""
-        consumer = make_consumer(self.settings, group=None)
-        await consumer.start()
+    @property
+    def credentials(self) -> dict[str, tuple[str, dict[str, Any] | None]]:
+        """Every credential of the owned partitions (a merged view, for tests and tools)."""
+        merged: dict[str, tuple[str, dict[str, Any] | None]] = {}
+        for table in self.partitions.values():
+            merged.update(table)
+        return merged
+
+    async def assigned(self, partitions: Sequence[TopicPartition]) -> None:
+        """Restore the new tasks' memory from their partitions of the state topic."""
+        numbers = [tp.partition for tp in partitions]
+        await self.restore(numbers)
+
+    async def revoked(self, partitions: Sequence[TopicPartition]) -> None:
+        """Forget the credentials of partitions that moved away."""
+        for tp in partitions:
+            self.partitions.pop(tp.partition, None)
+
+    async def restore(self, partitions: Sequence[int] | None = None) -> int:
+        """Load the last state of every credential of ``partitions`` (default: all)."""
+        existing = await partitions_of(self.settings, self.state_topic)
+        inputs = await partitions_of(self.settings, self.log_topic)
+        if len(existing) != len(inputs):
+            raise ConfigurationError(
+                f"{self.state_topic} has {len(existing)} partitions and {self.log_topic} "
+                f"{len(inputs)}; the projection needs the same count (MCHUB_PARTITIONS)"
+            )
+        wanted = list(existing if partitions is None else partitions)
+        for number in wanted:
+            self.partitions[number] = {}
         restored = 0
-        try:
-            tps = await topic_partitions(self.settings, self.state_topic)
-            if not tps:
-                raise ConfigurationError(
-                    f"the register state topic {self.state_topic} does not exist; "
-                    "run `mchub topics apply`"
-                )
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-            end = await consumer.end_offsets(tps)
-            remaining = {tp for tp in tps if end[tp] > 0}
-            while remaining:
-                batch = await consumer.getmany(*remaining, timeout_ms=500, max_records=5000)
-                for records in batch.values():
-                    for record in records:
-                        self._load(record)
-                        restored += 1
-                for tp in list(remaining):
-                    if await consumer.position(tp) >= end[tp]:
-                        remaining.discard(tp)
-        finally:
-            await consumer.stop()
-        log.info("%s: restored %d state records", STAGE_NAME, restored)
+        async for batch in read_topic(self.settings, self.state_topic, partitions=wanted):
+            for record in batch:
+                self._load(record)
+            restored += len(batch)
+        log.info("%s: restored %d state records of partitions %s", STAGE_NAME, restored, wanted)
         return restored
 
     def _load(self, record: ConsumerRecord) -> None:
         if record.key is None:
             return
+        table = self.partitions.setdefault(record.partition, {})
         key = bytes(record.key).decode()
         if record.value is None:
-            self.credentials.pop(key, None)
+            table.pop(key, None)
             return
         data = json.loads(record.value)
-        self.credentials[key] = (str(data["status"]), data.get("credential"))
-
-    async def __call__(self, records: list[ConsumerRecord]) -> list[Output]:
-        """The state records (and dead letters) of a batch of canonical log records."""
-        outputs: list[Output] = []
-        for record in records:
-            outputs += self.handle(record)
-        return outputs
+        table[key] = (str(data["status"]), data.get("credential"))
 
     def handle(self, record: ConsumerRecord) -> list[Output]:
         """What one canonical log record writes (state record, dead letter or nothing)."""
@@ -134,7 +133,8 @@ class RegisterStateProjection:
         if item.credential_id is None or item.event_type not in ("issued", "revoked"):
             self.skipped += 1
             return []
-        known = self.credentials.get(item.credential_id)
+        table = self.partitions.setdefault(record.partition, {})
+        known = table.get(item.credential_id)
         if item.event_type == "issued":
             if known is not None and known[0] == "revoked":
                 log.warning(
@@ -161,8 +161,9 @@ class RegisterStateProjection:
             value = state_value(item, record_elements)
         except ValidationError as exc:
             return [self._dead_letter(record, f"refused by the register contract: {exc}")]
-        self.credentials[item.credential_id] = (status, record_elements)
-        return [Output(self.state_topic, value, key=item.credential_id.encode())]
+        table[item.credential_id] = (status, record_elements)
+        key = item.credential_id.encode()
+        return [Output(self.state_topic, value, key=key, partition=record.partition)]
 
     def _dead_letter(self, record: ConsumerRecord, error: str) -> Output:
         self.dead_lettered += 1
@@ -174,25 +175,15 @@ class RegisterStateProjection:
             record.offset,
             error.splitlines()[0],
         )
-        headers: list[Header] = [
-            *(record.headers or ()),
-            (DLQ_TOPIC, record.topic.encode()),
-            (DLQ_PARTITION, str(record.partition).encode()),
-            (DLQ_OFFSET, str(record.offset).encode()),
-            (DLQ_ERROR, error.encode()),
-        ]
-        return Output(self.dead_letter_topic, record.value, key=record.key, headers=headers)
+        return dead_letter(record, self.dead_letter_topic, error)
 
 
-def register_state_stage(settings: Settings) -> TransactionalStage:
+def register_state_stage(settings: Settings) -> Stage:
     """The exactly-once stage projecting the canonical log onto the register state topic."""
-    handler = RegisterStateProjection(settings)
-    stage = TransactionalStage(
+    return Stage(
         settings,
         name=STAGE_NAME,
         input_topics=[settings.topic(CANONICAL_LOG)],
-        handler=handler,
-        prepare=handler.restore,
+        handler=RegisterStateProjection(settings),
         max_records=1000,
     )
-    return stage

@@ -6,7 +6,7 @@
                                 ``audit.checkpoints.log``
 - :mod:`hub.audit.verify`       recompute chains and checkpoint signatures, report the
                                 first broken link per partition
-- :mod:`hub.audit.logread`      reading topics to their end (read_committed), by time
+- :mod:`hub.stream.reading`      reading topics to their end (read_committed), by time
 - :mod:`hub.audit.replay`       rebuild projections from the log into fresh targets
 - :mod:`hub.audit.history`      one credential's history with provenance and deliveries
 - :mod:`hub.audit.report`       period report (JSON and a self-contained HTML page)

@@ -6,7 +6,7 @@ import sys
 import time
 from typing import TextIO
 
-from hub.audit.logread import ReadProgress
+from hub.stream.reading import ReadProgress
 
 
 class ProgressBar:

@@ -25,9 +25,9 @@ from connectors.delivery.sink import SourcePosition
 from connectors.fanout.base import Destination, FanoutConnector, connector, decode_delivery_item
 from hub.adapters.kafka import make_producer
 from hub.audit.history import resolve
-from hub.audit.logread import ProgressHook, read_topic, to_millis
 from hub.errors import ConfigurationError, UndecodableInput
 from hub.settings import Settings
+from hub.stream.reading import ProgressHook, read_topic, to_millis
 from hub.topics import CANONICAL_LOG, DELIVERY_RECEIPTS
 
 

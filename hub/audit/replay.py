@@ -35,10 +35,10 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from hub.audit.chain import EnvelopeReader
-from hub.audit.logread import ProgressHook, read_all, read_topic, to_millis
 from hub.core.state import CredentialState
 from hub.errors import ConfigurationError
 from hub.settings import Settings
+from hub.stream.reading import ProgressHook, read_all, read_topic, to_millis
 from hub.topics import CANONICAL_LOG, DECIDE_CHANGELOG, REGISTER_STATE
 
 ProjectionName = Literal["credential-state", "learner-index", "register-state"]
@@ -408,7 +408,7 @@ async def replay_register_state(
 
     from connectors.fanout.state import RegisterStateProjection
     from hub.adapters.kafka import make_producer
-    from hub.audit.logread import partitions_of
+    from hub.stream.reading import partitions_of
 
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -456,9 +456,12 @@ async def replay_register_state(
                 start=cursor.offsets if resumed else None,
                 progress=progress,
             ):
-                for output in await handler(batch):
+                outputs = [o for record in batch for o in handler.handle(record)]
+                for output in outputs:
                     if output.topic == target_topic:  # dead letters are not replayed
-                        await producer.send(output.topic, output.value, key=output.key)
+                        await producer.send(
+                            output.topic, output.value, key=output.key, partition=output.partition
+                        )
                         written += 1
                 await producer.flush()
                 cursor.offsets[batch[-1].partition] = batch[-1].offset + 1

@@ -27,11 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from hub.audit.history import kafka_time, latest_deliveries, ledger_records
-from hub.audit.logread import read_all, read_topic, to_millis
 from hub.contract.build import SOURCE_SYSTEMS
 from hub.contract.codec import AvroCodec
 from hub.errors import ConfigurationError, UndecodableInput
 from hub.settings import Settings
+from hub.stream.reading import read_all, read_topic, to_millis
 from hub.topics import CANONICAL_LOG, FEEDS, REJECTIONS, source_receipts
 
 KINDS = ("issued", "revoked", "enrolment", "rejected", "conflict", "held")

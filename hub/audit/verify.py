@@ -310,7 +310,7 @@ async def verify_topics(
     progress: Any = None,
 ) -> VerifyReport:
     """Verify a log topic (and its checkpoint topic) on the broker, read_committed."""
-    from hub.audit.logread import partitions_of, read_all, read_topic
+    from hub.stream.reading import partitions_of, read_all, read_topic
 
     verifier = ChainVerifier(await partitions_of(settings, log_topic))
     if checkpoint_topic is not None:

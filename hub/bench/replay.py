@@ -6,7 +6,7 @@
    fixed-width identities (credential key and id, event id, learner, trace id) in
    records encoded once from the sample feeds, so generation is not what is measured.
 2. Rebuilds the credential-state projection with :class:`hub.audit.replay.CredentialStateFold`
-   over :func:`hub.audit.logread.read_topic` (what ``mchub replay`` runs), and measures
+   over :func:`hub.stream.reading.read_topic` (what ``mchub replay`` runs), and measures
    events/s and the process RSS before and after (the state's footprint).
 3. Reads the same topic with a plain aiokafka consumer (same fetch settings, records only
    counted) in the same run: the baseline.
@@ -28,13 +28,13 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from hub.adapters.kafka import make_consumer, make_producer
 from hub.audit.chain import ChainHead, EnvelopeReader, partition_for
-from hub.audit.logread import BULK_READ, read_topic
 from hub.audit.replay import CredentialStateFold
 from hub.audit.synthetic import credential_key_for, issuance, learner_for, revocation, templates
 from hub.bench import machine_info
 from hub.contract.build import credential_id, event_id
 from hub.contract.codec import AvroCodec
 from hub.settings import Settings
+from hub.stream.reading import BULK_READ, read_topic
 from hub.topics import CANONICAL_LOG
 
 PLACEHOLDER = 999_999_999  # the identity number the templates are encoded with

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 from hub.core.lifecycle import (
     DEFAULT_HOLD_TTL,
@@ -82,6 +82,36 @@ class StateTables(BaseModel):
 
     credentials: dict[str, CredentialState] = Field(default_factory=dict)
     index: dict[str, IdempotencyState] = Field(default_factory=dict)
+    #: credential keys with held revocations: the sweep looks only at these
+    _holds: set[str] = PrivateAttr(default_factory=set)
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Index the credentials that hold revocations."""
+        self._holds = {k for k, state in self.credentials.items() if state.held}
+
+    @property
+    def with_holds(self) -> frozenset[str]:
+        """Credential keys that hold revocations (what :meth:`sweep` looks at)."""
+        return frozenset(self._holds)
+
+    def put_credential(self, state: CredentialState) -> None:
+        """Store one credential state (an empty one removes the entry)."""
+        key = state.credential_key
+        if state.is_empty:
+            self.credentials.pop(key, None)
+        else:
+            self.credentials[key] = state
+        if state.held and not state.is_empty:
+            self._holds.add(key)
+        else:
+            self._holds.discard(key)
+
+    def put_index(self, idempotency_key: str, entry: IdempotencyState | None) -> None:
+        """Store one index entry (``None`` removes it)."""
+        if entry is None:
+            self.index.pop(idempotency_key, None)
+        else:
+            self.index[idempotency_key] = entry
 
     def lookup(self, event: NormalisedEvent) -> DecisionState:
         """The two lookups :func:`decide` needs for ``event``."""
@@ -94,17 +124,10 @@ class StateTables(BaseModel):
 
     def store(self, change: StateChange) -> None:
         """Write a decision's or sweep's new states (empty credential states are dropped)."""
-        credential = change.credential
-        if credential is not None:
-            if credential.is_empty:
-                self.credentials.pop(credential.credential_key, None)
-            else:
-                self.credentials[credential.credential_key] = credential
+        if change.credential is not None:
+            self.put_credential(change.credential)
         for write in change.index_writes:
-            if write.entry is None:
-                self.index.pop(write.idempotency_key, None)
-            else:
-                self.index[write.idempotency_key] = write.entry
+            self.put_index(write.idempotency_key, write.entry)
 
     def process(
         self,
@@ -122,7 +145,8 @@ class StateTables(BaseModel):
     def sweep(self, *, now: datetime, ttl: timedelta = DEFAULT_HOLD_TTL) -> list[StateChange]:
         """The periodic timer: expire stale holds of every credential; returns the changes."""
         changes: list[StateChange] = []
-        for credential in list(self.credentials.values()):
+        for key in sorted(self._holds):
+            credential = self.credentials[key]
             due = credential.next_expiry(ttl)
             if due is not None and due <= now:
                 change = expire(credential, now=now, ttl=ttl)

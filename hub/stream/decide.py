@@ -32,13 +32,13 @@ import base64
 import json
 import logging
 import time
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiokafka import ConsumerRecord, TopicPartition
 
 from connectors.crypto.keys import Signer
-from hub.adapters.kafka import make_consumer
 from hub.audit.chain import (
     CHECKPOINT_COUNTER_KEY,
     ChainHead,
@@ -47,19 +47,20 @@ from hub.audit.chain import (
     partition_for,
 )
 from hub.audit.checkpoints import AuditSettings, Checkpoint, audit_signer, sign_checkpoint
-from hub.audit.logread import partitions_of
-from hub.core import CredentialState, DecisionState, IdempotencyState, decide, expire
+from hub.core import CredentialState, IdempotencyState, StateTables
 from hub.core.lifecycle import OutcomeReport, StateChange
 from hub.core.state import credential_changelog_key
 from hub.normalise.types import NormalisedEvent
 from hub.settings import Settings
 from hub.stream.canonical import log_key
-from hub.stream.engine import Output, TransactionalStage
+from hub.stream.kernel import Batch, Output, Outputs, Stage, dead_letter
+from hub.stream.reading import partitions_of, read_topic
 from hub.topics import (
     AUDIT_CHECKPOINTS,
     CANONICAL_LOG,
     DECIDE_CHANGELOG,
     DECIDE_REQUESTS,
+    INGEST_DEAD_LETTERS,
     REJECTIONS,
 )
 from hub.topics import source_receipts as receipts_topic
@@ -73,7 +74,8 @@ def event_from_json(data: dict[str, Any]) -> NormalisedEvent:
 
 
 class DecideHandler:
-    """Holds the lifecycle tables in memory, backed by the changelog topic."""
+    """The decide task: lifecycle state in the core's :class:`StateTables`, backed by the
+    changelog topic, and the hash chain heads of the canonical log."""
 
     def __init__(
         self,
@@ -85,57 +87,87 @@ class DecideHandler:
     ) -> None:
         self.settings = settings
         self.ttl = timedelta(days=settings.held_revocation_ttl_days)
-        self.credentials: dict[str, CredentialState] = {}
-        self.index: dict[str, IdempotencyState] = {}
-        #: credential keys with held revocations: the sweep looks only at these
-        self.with_holds: set[str] = set()
+        self.tables = StateTables()
         self.log_topic = settings.topic(CANONICAL_LOG)
         self.changelog_topic = settings.topic(DECIDE_CHANGELOG)
         self.rejections_topic = settings.topic(REJECTIONS)
+        self.dead_letters_topic = settings.topic(INGEST_DEAD_LETTERS)
         self._now = now or (lambda: datetime.now(UTC))
         # -- hash chain and checkpoints (hub.audit) --
         self.audit = audit or AuditSettings()
         self.checkpoints_topic = settings.topic(AUDIT_CHECKPOINTS)
         self.envelopes = EnvelopeReader()
-        #: partition -> chain head of the canonical log
-        self.chains: dict[int, ChainHead] = {}
         #: partitions of the canonical log (read from metadata in :meth:`restore`)
         self.log_partitions: int | None = None
-        self.checkpoint_n = 0
         self._signer = signer
+        #: the owned input partition (the decide task), None while on standby
+        self.task: TopicPartition | None = None
+        self._forget()
+
+    def _forget(self) -> None:
+        self.tables = StateTables()
+        #: partition -> chain head of the canonical log
+        self.chains: dict[int, ChainHead] = {}
+        self.checkpoint_n = 0
         self._dirty_chains: set[int] = set()
         self._since_checkpoint = 0
         self._covered = 0  # chained records the last checkpoint covered (all partitions)
         self._last_checkpoint = time.monotonic()
 
+    # -- the kernel's handler interface ---------------------------------------
+    async def assigned(self, partitions: Sequence[TopicPartition]) -> None:
+        """The decide task starts here: restore its state from the changelog."""
+        self._forget()
+        await self.restore()
+        self.task = partitions[0]
+
+    async def revoked(self, partitions: Sequence[TopicPartition]) -> None:
+        """The task moved away (or failed): drop its state."""
+        if self.task in partitions:
+            self.task = None
+            self._forget()
+
+    async def process(self, batch: Batch) -> Outputs:
+        """Decide a batch of requests in order."""
+        outputs: Outputs = {}
+        for tp, records in batch.items():
+            out: list[Output] = []
+            for record in records:
+                out += self.handle_record(record)
+            out += self._chain_outputs()
+            if self._since_checkpoint >= self.audit.checkpoint_every:
+                out += self.checkpoint()
+            outputs[tp] = out
+        return outputs
+
+    def committed(self, tp: TopicPartition, written: Mapping[TopicPartition, int]) -> None:
+        """Nothing to checkpoint locally (the state lives in memory)."""
+
+    async def idle(self, partitions: Sequence[TopicPartition]) -> Outputs:
+        """The timer: expiry sweep, then a checkpoint when one is due."""
+        if self.task is None or self.task not in partitions:
+            return {}
+        outputs = await self.on_idle()
+        return {self.task: outputs} if outputs else {}
+
     # -- restore -------------------------------------------------------------
     async def restore(self) -> int:
         """Load the tables from the changelog (read_committed, to its end)."""
-        consumer = make_consumer(self.settings, group=None)
-        await consumer.start()
         restored = 0
-        try:
-            self.log_partitions = len(await partitions_of(self.settings, self.log_topic))
-            if self._signer is None:
-                self._signer = audit_signer(self.settings, self.audit)
-            tp = TopicPartition(self.changelog_topic, 0)
-            consumer.assign([tp])
-            await consumer.seek_to_beginning(tp)
-            end = (await consumer.end_offsets([tp]))[tp]
-            while await consumer.position(tp) < end:
-                batch = await consumer.getmany(tp, timeout_ms=500, max_records=5000)
-                for record in batch.get(tp, []):
-                    self._load(record)
-                    restored += 1
-        finally:
-            await consumer.stop()
+        self.log_partitions = len(await partitions_of(self.settings, self.log_topic))
+        if self._signer is None:
+            self._signer = audit_signer(self.settings, self.audit)
+        async for batch in read_topic(self.settings, self.changelog_topic, partitions=[0]):
+            for record in batch:
+                self._load(record)
+            restored += len(batch)
         # records chained before a crash but after the last checkpoint: cover them soon
         self._since_checkpoint = self._chained_total() - self._covered
         log.info(
             "decide: restored %d changelog records (%d credentials, %d keys, %d chains)",
             restored,
-            len(self.credentials),
-            len(self.index),
+            len(self.tables.credentials),
+            len(self.tables.index),
             len(self.chains),
         )
         return restored
@@ -145,15 +177,12 @@ class DecideHandler:
         table, _, name = key.partition("|")
         if table == "cred":
             if record.value is None:
-                self.credentials.pop(name, None)
+                self.tables.put_credential(CredentialState(credential_key=name))
             else:
-                self.credentials[name] = CredentialState.from_json(record.value)
-            self._track_holds(name)
+                self.tables.put_credential(CredentialState.from_json(record.value))
         elif table == "idem":
-            if record.value is None:
-                self.index.pop(name, None)
-            else:
-                self.index[name] = IdempotencyState.from_json(record.value)
+            entry = None if record.value is None else IdempotencyState.from_json(record.value)
+            self.tables.put_index(name, entry)
         elif table == "chain" and record.value is not None:
             data = json.loads(record.value)
             if name == "checkpoint":
@@ -164,39 +193,42 @@ class DecideHandler:
                 self.chains[head.partition] = head
 
     # -- decide --------------------------------------------------------------
-    async def __call__(self, records: list[ConsumerRecord]) -> list[Output]:
-        """Decide a batch of requests in order."""
-        outputs: list[Output] = []
-        for record in records:
-            outputs += self.handle(json.loads(record.value))
-        outputs += self._chain_outputs()
-        if self._since_checkpoint >= self.audit.checkpoint_every:
-            outputs += self.checkpoint()
-        return outputs
+    def handle_record(self, record: ConsumerRecord) -> list[Output]:
+        """Decide one request record; a request that cannot be read is dead-lettered."""
+        try:
+            request = json.loads(record.value)
+            event = event_from_json(request["event"])
+            context = {k: v for k, v in request.items() if k != "event"}
+            now = datetime.fromisoformat(context["receivedAt"])
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning(
+                "decide: unreadable request %s-%d@%d dead-lettered: %s",
+                record.topic, record.partition, record.offset, exc,
+            )
+            error = f"unreadable decide request: {type(exc).__name__}: {exc}"
+            return [dead_letter(record, self.dead_letters_topic, error)]
+        return self.decide(event, context, now)
 
     def handle(self, request: dict[str, Any]) -> list[Output]:
         """Decide one request and return everything to write."""
         event = event_from_json(request["event"])
         context = {k: v for k, v in request.items() if k != "event"}
-        now = datetime.fromisoformat(context["receivedAt"])
-        state = DecisionState(
-            credential=self.credentials.get(event.credential_key) if event.credential_key else None,
-            claim=self.index.get(event.idempotency_key),
-        )
-        decision = decide(state, event, now=now, ttl=self.ttl, context=context)
-        outputs = self._apply(decision, {event.idempotency_key: context})
+        return self.decide(event, context, datetime.fromisoformat(context["receivedAt"]))
+
+    def decide(
+        self, event: NormalisedEvent, context: dict[str, Any], now: datetime
+    ) -> list[Output]:
+        """The core's decision on ``event`` (stored in the tables) and what it writes."""
+        decision = self.tables.process(event, now=now, ttl=self.ttl, context=context)
+        outputs = self._outputs(decision, {event.idempotency_key: context})
         outputs += self._report(decision.report(event, context))
         return outputs
 
     async def sweep(self) -> list[Output]:
         """Expire held revocations older than the TTL (called when the stage is idle)."""
-        now = self._now()
         outputs: list[Output] = []
-        for key in list(self.with_holds):
-            state = self.credentials[key]
-            expiry = state.next_expiry(self.ttl)
-            if expiry is not None and expiry <= now:
-                outputs += self._apply(expire(state, now=now, ttl=self.ttl), {})
+        for change in self.tables.sweep(now=self._now(), ttl=self.ttl):
+            outputs += self._outputs(change, {})
         return outputs
 
     async def on_idle(self) -> list[Output]:
@@ -267,8 +299,8 @@ class DecideHandler:
         ]
 
     # -- outputs -------------------------------------------------------------
-    def _apply(self, change: StateChange, contexts: dict[str, dict[str, Any]]) -> list[Output]:
-        """Outputs and in-memory updates of one state change, in publication order.
+    def _outputs(self, change: StateChange, contexts: dict[str, dict[str, Any]]) -> list[Output]:
+        """What one state change (already stored in the tables) writes, in publication order.
 
         ``contexts`` maps idempotency keys to their request context (receipt id, raw
         digest, received time, trace id); released holds bring their own.
@@ -277,36 +309,19 @@ class DecideHandler:
         outputs: list[Output] = []
         for emission in change.emissions:
             context = contexts[emission.idempotency_key]
-            value = base64.b64decode(context["canonical"])
-            outputs.append(self._chained(value, log_key(emission)))
+            canonical = base64.b64decode(context["canonical"])
+            outputs.append(self._chained(canonical, log_key(emission)))
         for follow_up in change.follow_ups:
             outputs += self._report(follow_up)
         if change.credential is not None:
             state = change.credential
             key = credential_changelog_key(state.credential_key).encode()
-            if state.is_empty:
-                self.credentials.pop(state.credential_key, None)
-                outputs.append(Output(self.changelog_topic, None, key=key))
-            else:
-                self.credentials[state.credential_key] = state
-                outputs.append(Output(self.changelog_topic, state.to_json(), key=key))
-            self._track_holds(state.credential_key)
+            value: bytes | None = None if state.is_empty else state.to_json()
+            outputs.append(Output(self.changelog_topic, value, key=key))
         for write in change.index_writes:
-            key = write.changelog_key.encode()
-            if write.entry is None:
-                self.index.pop(write.idempotency_key, None)
-                outputs.append(Output(self.changelog_topic, None, key=key))
-            else:
-                self.index[write.idempotency_key] = write.entry
-                outputs.append(Output(self.changelog_topic, write.entry.to_json(), key=key))
+            value = None if write.entry is None else write.entry.to_json()
+            outputs.append(Output(self.changelog_topic, value, key=write.changelog_key.encode()))
         return outputs
-
-    def _track_holds(self, credential_key: str) -> None:
-        state = self.credentials.get(credential_key)
-        if state is not None and state.held:
-            self.with_holds.add(credential_key)
-        else:
-            self.with_holds.discard(credential_key)
 
     def _report(self, report: OutcomeReport) -> list[Output]:
         context = {k: v for k, v in report.context.items() if k != "canonical"}
@@ -333,14 +348,16 @@ class DecideHandler:
 
 def decide_stage(
     settings: Settings, *, audit: AuditSettings | None = None, signer: Signer | None = None
-) -> TransactionalStage:
-    """The decide stage, ready to run (``audit``/``signer``: checkpoint options)."""
+) -> Stage:
+    """The decide stage, ready to run (``audit``/``signer``: checkpoint options).
+
+    Its input has one partition: one instance of ``mchub run`` owns the decide task, the
+    others stand by in the group and take over within the session timeout.
+    """
     handler = DecideHandler(settings, audit=audit, signer=signer)
-    return TransactionalStage(
+    return Stage(
         settings,
         name="decide",
         input_topics=[settings.topic(DECIDE_REQUESTS)],
         handler=handler,
-        on_idle=handler.on_idle,
-        prepare=handler.restore,
     )

@@ -17,7 +17,7 @@ Stateless and parallel over the source partitions. For every source message it:
   the registry's default source of the feed (docs/gateway.md: trust model).
 
 Nothing is dropped: every input record produces at least one output record, all in the
-same transaction as the input offset (see :mod:`hub.stream.engine`).
+same transaction as the input offset (see :mod:`hub.stream.kernel`).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from hub.contract.rules import ValidationContext, validate_event
 from hub.normalise import normalise
 from hub.normalise.types import ItemResult, MessageResult, NormalisedEvent, Violation
 from hub.settings import Settings
-from hub.stream.engine import Output
+from hub.stream.kernel import BaseHandler, Output, Stage, dead_letter
 from hub.topics import (
     DECIDE_REQUESTS,
     INGEST_DEAD_LETTERS,
@@ -97,8 +97,8 @@ def received_at(record: ConsumerRecord) -> str:
     )
 
 
-class IngestHandler:
-    """Batch handler of the ingest stage (pure apart from building output records)."""
+class IngestHandler(BaseHandler):
+    """Handler of the ingest stage: stateless, one task per source partition."""
 
     def __init__(self, settings: Settings, *, registry: RegistryFile | None = None) -> None:
         """``registry``: the issuer registry to enforce; default ``MCHUB_ISSUERS`` if set."""
@@ -114,13 +114,6 @@ class IngestHandler:
         self.rejections_topic = settings.topic(REJECTIONS)
         self.dead_letters_topic = settings.topic(INGEST_DEAD_LETTERS)
         self.codec = AvroCodec()
-
-    async def __call__(self, records: list[ConsumerRecord]) -> list[Output]:
-        """Turn a batch of source records into output records."""
-        outputs: list[Output] = []
-        for record in records:
-            outputs += self.handle(record)
-        return outputs
 
     def handle(self, record: ConsumerRecord) -> list[Output]:
         """The output records of one source record."""
@@ -259,15 +252,18 @@ class IngestHandler:
 
     def dead_letter(self, record: ConsumerRecord, error: str) -> Output:
         """The record's bytes, intact, with origin and error headers."""
-        headers = [
-            *(record.headers or ()),
-            ("mchub-dlq-topic", record.topic.encode()),
-            ("mchub-dlq-partition", str(record.partition).encode()),
-            ("mchub-dlq-offset", str(record.offset).encode()),
-            ("mchub-dlq-error", error.encode("utf-8", "replace")[:4000]),
-        ]
-        return Output(self.dead_letters_topic, record.value, key=record.key, headers=headers)
+        return dead_letter(record, self.dead_letters_topic, error)
 
 
 def _json(body: dict[str, Any]) -> bytes:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def ingest_stage(settings: Settings, *, registry: RegistryFile | None = None) -> Stage:
+    """The ingest stage: one task per source partition, any number of instances."""
+    return Stage(
+        settings,
+        name="ingest",
+        input_topics=[settings.topic(t) for t in SOURCE_TOPICS.values()],
+        handler=IngestHandler(settings, registry=registry),
+    )

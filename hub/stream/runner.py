@@ -1,10 +1,11 @@
 """Running the hub's stages in one process: ``mchub run`` and the demo use this.
 
-Each stage is an :class:`hub.stream.engine.TransactionalStage` (or any :class:`Worker`,
-e.g. a fan-out connector, see :func:`fanout_workers`); they run as asyncio tasks
-until a stop event is set (SIGINT/SIGTERM) or one of them fails, in which case the
-others are stopped too and the error propagates (a supervisor restarts the process and
-the stages resume from their committed offsets and changelogs).
+Each stage is a :class:`hub.stream.kernel.Stage` (or any :class:`Worker`, e.g. a fan-out
+connector, see :func:`fanout_workers`); they run as asyncio tasks until a stop event is
+set (SIGINT/SIGTERM). A stage recovers from failed transactions and broker outages by
+itself (:mod:`hub.stream.kernel`); only a permanent error (configuration, a destination
+refusing our credentials) ends a stage, and then the others are stopped too and the
+error propagates.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Protocol
 
 from hub.settings import Settings
-from hub.stream.engine import TransactionalStage
+from hub.stream.kernel import Stage
 
 if TYPE_CHECKING:
     from connectors.fanout.settings import FanoutSettings
@@ -40,19 +41,12 @@ class Worker(Protocol):
         """Work until ``stop`` is set; raise when it cannot go on."""
 
 
-def core_stages(settings: Settings) -> list[TransactionalStage]:
+def core_stages(settings: Settings) -> list[Stage]:
     """The core stream: ingest (source topics -> requests) and decide (-> canonical log)."""
     from hub.stream.decide import decide_stage
-    from hub.stream.ingest import IngestHandler
-    from hub.topics import SOURCE_TOPICS
+    from hub.stream.ingest import ingest_stage
 
-    ingest = TransactionalStage(
-        settings,
-        name="ingest",
-        input_topics=[settings.topic(t) for t in SOURCE_TOPICS.values()],
-        handler=IngestHandler(settings),
-    )
-    return [ingest, decide_stage(settings)]
+    return [ingest_stage(settings), decide_stage(settings)]
 
 
 def fanout_workers(

@@ -17,10 +17,9 @@ from hub.audit.checkpoints import AuditSettings
 from hub.publish import publish, sample_messages
 from hub.settings import Settings
 from hub.stream.decide import decide_stage
-from hub.stream.engine import TransactionalStage
-from hub.stream.ingest import IngestHandler
+from hub.stream.ingest import ingest_stage
 from hub.stream.runner import run_stages
-from hub.topics import CANONICAL_LOG, SOURCE_TOPICS
+from hub.topics import CANONICAL_LOG
 from tests.support import REPO_ROOT, shared_dir
 from tests.support_kafka import read_topic
 
@@ -35,13 +34,11 @@ async def audited(applied_settings: Settings, tmp_path: Path) -> AsyncIterator[S
     projection, with the sample feeds published and logged; keys in ``tmp_path``."""
     settings = applied_settings.model_copy(update={"data_dir": tmp_path / "data"})
     audit = AuditSettings(checkpoint_every=10, checkpoint_interval_s=0.3)
-    ingest = TransactionalStage(
-        settings,
-        name="ingest",
-        input_topics=[settings.topic(t) for t in SOURCE_TOPICS.values()],
-        handler=IngestHandler(settings),
-    )
-    stages = [ingest, decide_stage(settings, audit=audit), register_state_stage(settings)]
+    stages = [
+        ingest_stage(settings),
+        decide_stage(settings, audit=audit),
+        register_state_stage(settings),
+    ]
     stop = asyncio.Event()
     task = asyncio.create_task(run_stages(stages, stop))
     await asyncio.wait_for(asyncio.gather(*(s.ready.wait() for s in stages)), 60)

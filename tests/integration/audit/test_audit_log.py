@@ -12,7 +12,6 @@ from connectors.crypto.keys import load_certificates
 from hub.adapters.kafka import make_producer
 from hub.audit.chain import EnvelopeReader, genesis, partition_for, record_hash
 from hub.audit.checkpoints import trust_anchors
-from hub.audit.logread import read_all
 from hub.audit.replay import (
     latest_by_key,
     live_credential_state,
@@ -22,6 +21,7 @@ from hub.audit.replay import (
 )
 from hub.audit.verify import verify_topics
 from hub.settings import Settings
+from hub.stream.reading import read_all
 from hub.topics import AUDIT_CHECKPOINTS, CANONICAL_LOG, REGISTER_STATE
 from tests.integration.audit.conftest import SAMPLE_EVENTS, mchub
 

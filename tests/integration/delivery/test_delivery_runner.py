@@ -193,39 +193,48 @@ class Crash(Exception):
 async def test_crash_after_2xx_before_commit_redelivers_with_the_same_key(
     applied_settings: Settings, destinations: MakeDestination, death: str
 ) -> None:
+    """``raise``: a failing cycle restarts the stage in-process (one log line) and the
+    batch is delivered again; ``cancel``: the process stops, a new one delivers again."""
     settings = applied_settings
     dest = await destinations()
     topic = settings.topic(outbox("wallet"))
     await produce(settings, topic, [("ev-1", "cred-1")])
+    crashes: list[int] = []
+    runner_tasks: list[asyncio.Task[None]] = []
 
     async def crash(results: list[DeliveryResult]) -> None:
         assert [r.state for r in results] == ["delivered"]
+        if crashes:
+            return  # the restarted stage commits
+        crashes.append(1)
         if death == "raise":
             raise Crash
-        this = asyncio.current_task()
-        assert this is not None
-        this.cancel()  # the runner task is cancelled, as on shutdown by a signal
+        runner_tasks[0].cancel()  # the runner task is cancelled, as on shutdown by a signal
         await asyncio.sleep(1)
 
     async with http_sink(dest, "wallet") as sink:
         first = runner_for(settings, "wallet", sink, before_commit=crash)
-        task = asyncio.create_task(first.run(asyncio.Event()))
-        with pytest.raises(Crash if death == "raise" else asyncio.CancelledError):
-            await asyncio.wait_for(task, 20)
-    assert [s.key for s in dest.accepted()] == ["ev-1"]
-    assert await committed_offsets(settings, first.group_id) == {}
-
-    async with http_sink(dest, "wallet") as sink:  # the restarted connector
-        second = runner_for(settings, "wallet", sink)
-        async with running(second) as task:
-            await wait_until(lambda: second.stats.commits == 1, task=task)
+        if death == "raise":
+            async with running(first) as task:
+                await wait_until(lambda: first.stats.commits == 1, task=task)
+            assert first.stats.restarts == 1
+        else:
+            task = asyncio.create_task(first.run(asyncio.Event()))
+            runner_tasks.append(task)
+            with pytest.raises(asyncio.CancelledError):
+                await asyncio.wait_for(task, 20)
+            assert [s.key for s in dest.accepted()] == ["ev-1"]
+            assert await committed_offsets(settings, first.group_id) == {}
+            second = runner_for(settings, "wallet", sink)  # the restarted connector
+            async with running(second) as task:
+                await wait_until(lambda: second.stats.commits == 1, task=task)
 
     assert [s.key for s in dest.accepted()] == ["ev-1", "ev-1"]  # same Idempotency-Key again
     assert dest.seen[0].body == dest.seen[1].body
     records = await read_all(settings, settings.topic(DELIVERY_RECEIPTS), expect=1)
     ledger = [json.loads(r.value) for r in records]
     assert [(r["eventId"], r["state"]) for r in ledger] == [("ev-1", "delivered")]
-    assert await committed_offsets(settings, second.group_id) == {
+    assert await committed_offsets(settings, first.group_id) == {
         tp: off for tp, off in (await end_offsets(settings, topic)).items() if off > 0
     }
 
@@ -290,11 +299,13 @@ async def test_a_slow_commit_does_not_hold_back_the_next_batch_and_commits_stay_
     commits: list[list[str]] = []
 
     class SlowFirstCommit(DeliveryRunner):
-        async def _commit(self, producer: Any, outputs: list[Any], offsets: Any) -> None:
-            if not commits:
-                await release.wait()  # the first batch's ledger + offsets are held back
-            commits.append([json.loads(o.value)["eventId"] for o in outputs])
-            await super()._commit(producer, outputs, offsets)
+        async def _commit(self, work: Any, records: int, batch: bool) -> None:
+            if batch:
+                if not commits:
+                    await release.wait()  # the first batch's ledger + offsets are held back
+                outputs = [o for out, _ in work.values() for o in out]
+                commits.append([json.loads(o.value)["eventId"] for o in outputs])
+            await super()._commit(work, records, batch)
 
     sink = http_sink(dest, "register")
     runner = SlowFirstCommit(

@@ -9,7 +9,7 @@ from connectors.fanout.settings import FanoutSettings
 from connectors.fanout.workers import destination_for, fanout_workers
 from hub.errors import ConfigurationError
 from hub.settings import Settings
-from hub.stream.engine import TransactionalStage
+from hub.stream.kernel import Stage
 
 
 def test_a_connector_runs_only_when_its_url_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -29,7 +29,7 @@ async def test_projection_always_and_one_connector_per_url() -> None:
     conf = FanoutSettings(register_url="http://register.test", register_token="t")
     async with fanout_workers(settings, conf) as workers:
         projection, register = workers
-        assert isinstance(projection, TransactionalStage)
+        assert isinstance(projection, Stage)
         assert isinstance(register, FanoutConnector)
         assert register.group_id == "g.deliver-register"
         assert register.topic == settings.topic("canon.events.log")

@@ -1,14 +1,16 @@
-"""Reading topics to their current end (read_committed), from the start or a timestamp.
+"""The one way the hub reads a topic to its current end (read_committed).
 
-Every audit command reads this way: the end offsets are taken once when reading starts,
-so the answer describes the log as it was at that moment, even while the hub writes.
+Restoring state (changelogs, the register state topic), audits, replays, the delivery
+ledger and benchmarks all read this way: the end offsets are taken once when reading
+starts, so the answer describes the topic as it was at that moment, even while the hub
+writes; from the start, a timestamp or a cursor, all partitions or some.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -74,14 +76,17 @@ async def read_topic(
     bulk: bool = True,
     max_records: int | None = None,
     timeout: float = 600.0,
+    partitions: Sequence[int] | None = None,
 ) -> AsyncIterator[list[ConsumerRecord]]:
     """Batches of ``topic``'s committed records, each partition in offset order, to the end.
 
     Starts at the beginning, at the first record with timestamp ``>= since_ms``, or at
     explicit ``start`` offsets per partition (a resume cursor). The end is the high
-    watermark (last stable offset) when the read began. ``max_records`` bounds a poll.
+    watermark (last stable offset) when the read began. ``max_records`` bounds a poll;
+    ``partitions`` limits the read to those partitions (default: all).
     """
-    partitions = await partitions_of(settings, topic)
+    if partitions is None:
+        partitions = await partitions_of(settings, topic)
     consumer = make_consumer(settings, group=None, **(dict(BULK_READ) if bulk else {}))
     await consumer.start()
     try:
