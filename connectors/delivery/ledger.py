@@ -15,23 +15,19 @@ states of one delivery share a partition and the latest one wins). States:
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaConnectionError
+from aiokafka import TopicPartition
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
 from connectors.delivery.sink import DeliveryItem, DeliveryResult, RetryNotice
-from hub.adapters.kafka import make_consumer
-from hub.errors import BrokerUnavailable, ConfigurationError
+from hub.errors import ConfigurationError
 from hub.settings import Settings
+from hub.stream.reading import partitions_of, read_topic
 from hub.topics import DELIVERY_RECEIPTS
 
 LedgerState = Literal["pending", "delivered", "failed", "skipped"]
@@ -151,76 +147,26 @@ async def read_ledger(
     """Read the ledger topic to its current end (read_committed) and return latest states.
 
     Raises :class:`~hub.errors.ConfigurationError` when the ledger topic does not exist,
-    :class:`~hub.errors.BrokerUnavailable` when Kafka cannot be reached, and
-    :class:`TimeoutError` if the end is not reached within ``timeout`` seconds.
+    :class:`~hub.errors.BrokerUnavailable` when Kafka cannot be reached or the end is not
+    reached within ``timeout`` seconds.
     """
     topic = settings.topic(DELIVERY_RECEIPTS)
-    await _require_topic(settings, topic)
-    # assigned explicitly: a group-less subscription may start with only some partitions
-    # (the consumer's metadata may not list a new topic's partitions yet)
-    consumer = make_consumer(settings, group=None)
+    book = LedgerBook()
     try:
-        await consumer.start()
-        tps = sorted(await topic_partitions(settings, topic), key=lambda tp: tp.partition)
-        book = LedgerBook()
-        if not tps:
-            return []
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        end = await consumer.end_offsets(tps)
-        deadline = time.monotonic() + timeout
-        while not await _at_end(consumer, end):
-            if time.monotonic() > deadline:
-                raise BrokerUnavailable(f"the ledger topic {topic} was not read to its end in time")
-            batch = await consumer.getmany(timeout_ms=200, max_records=5000)
-            for records in batch.values():
-                for record in records:
-                    if record.value is not None:
-                        book.add(LedgerRecord.from_json(record.value))
-            await asyncio.sleep(0)
-        return book.records(credential_id=credential_id)
-    finally:
-        await consumer.stop()
+        async for batch in read_topic(settings, topic, bulk=False, timeout=timeout):
+            for record in batch:
+                if record.value is not None:
+                    book.add(LedgerRecord.from_json(record.value))
+    except ConfigurationError as exc:
+        raise ConfigurationError(
+            f"the delivery ledger topic {topic} does not exist; run `mchub topics apply`"
+        ) from exc
+    return book.records(credential_id=credential_id)
 
 
 async def topic_partitions(settings: Settings, topic: str) -> list[TopicPartition]:
-    """Every partition of ``topic`` (full name) as the broker describes it (none: missing).
-
-    Asks the broker directly: a consumer's cached metadata may not list a new topic yet.
-    """
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.bootstrap, client_id=f"{settings.client_id}-admin"
-    )
+    """Every partition of ``topic`` (full name) as the broker describes it (none: missing)."""
     try:
-        await admin.start()
-        described = await admin.describe_topics([topic])
-    except KafkaConnectionError as exc:
-        raise BrokerUnavailable(f"cannot reach Kafka at {settings.bootstrap}: {exc}") from exc
-    finally:
-        await admin.close()
-    found = [d for d in described if d.get("topic") == topic and not d.get("error_code")]
-    partitions = found[0].get("partitions") or [] if found else []
-    return [TopicPartition(topic, int(p["partition"])) for p in partitions]
-
-
-async def _require_topic(settings: Settings, topic: str) -> None:
-    """Fail fast with a clear message when the broker or the ledger topic is missing."""
-    probe = make_consumer(settings, group=None)
-    try:
-        await probe.start()
-        topics = await probe.topics()
-    except KafkaConnectionError as exc:
-        raise BrokerUnavailable(f"cannot reach Kafka at {settings.bootstrap}: {exc}") from exc
-    finally:
-        await probe.stop()
-    if topic not in topics:
-        raise ConfigurationError(
-            f"the delivery ledger topic {topic} does not exist; run `mchub topics apply`"
-        )
-
-
-async def _at_end(consumer: AIOKafkaConsumer, end: dict[TopicPartition, int]) -> bool:
-    for tp, offset in end.items():
-        if await consumer.position(tp) < offset:
-            return False
-    return True
+        return [TopicPartition(topic, p) for p in await partitions_of(settings, topic)]
+    except ConfigurationError:
+        return []

@@ -6,58 +6,32 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Iterable
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from connectors.delivery.ledger import topic_partitions
 from hub.adapters.kafka import make_consumer
 from hub.settings import Settings
+from hub.stream.reading import read_topic
 from hub.topics import CANONICAL_LOG
 
 
 async def log_end_offsets(
-    settings: Settings, topic: str | None = None, *, tail: int = 200
+    settings: Settings, topic: str | None = None
 ) -> dict[TopicPartition, int]:
-    """Per partition of ``topic`` (the canonical log): the offset after its last committed record.
-
-    That is what a consumer group that processed everything has committed. It is not the
-    end offset: a transaction's commit marker occupies an offset after its records, so the
-    end offset is ahead of a fully caught-up group. Reads the last ``tail`` offsets of each
-    partition (the whole partition when those hold no record).
+    """Per partition of ``topic`` (default: the canonical log): its end as committed
+    readers see it (the last stable offset). Stages commit their consumer position, which
+    moves past the commit marker after the last record, so a caught-up group reaches it.
     """
+    tps = await topic_partitions(settings, topic or settings.topic(CANONICAL_LOG))
     consumer = make_consumer(settings, group=None)
     await consumer.start()
     try:
-        tps = await topic_partitions(settings, topic or settings.topic(CANONICAL_LOG))
         consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
-        out: dict[TopicPartition, int] = {}
-        for tp in tps:
-            start = max(0, ends[tp] - tail)
-            while True:
-                last = await _last_record_after(consumer, tp, start, ends[tp])
-                if last is not None or start == 0:
-                    out[tp] = 0 if last is None else last + 1
-                    break
-                start = 0
-        return out
+        ends: dict[TopicPartition, int] = await consumer.end_offsets(tps)
+        return ends
     finally:
         await consumer.stop()
-
-
-async def _last_record_after(
-    consumer: AIOKafkaConsumer, tp: TopicPartition, start: int, end: int
-) -> int | None:
-    """Offset of the last committed record of ``tp`` in ``[start, end)``, if any."""
-    if end <= start:
-        return None
-    consumer.seek(tp, start)
-    last: int | None = None
-    while await consumer.position(tp) < end:
-        batch = await consumer.getmany(tp, timeout_ms=500, max_records=5000)
-        for record in batch.get(tp, []):
-            last = record.offset
-    return last
 
 
 async def lag(
@@ -99,22 +73,11 @@ async def committed_records(
     settings: Settings, topic: str
 ) -> AsyncIterator[list[ConsumerRecord]]:
     """Batches of the committed records of ``topic`` (full name), from its start to its
-    current end, one partition after the other (demo- and bench-sized topics)."""
-    tps = await topic_partitions(settings, topic)
-    if not tps:
+    current end (nothing when the topic does not exist)."""
+    if not await topic_partitions(settings, topic):
         return
-    consumer = make_consumer(settings, group=None)
-    await consumer.start()
-    try:
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        for tp in tps:
-            while await consumer.position(tp) < ends[tp]:
-                batch = await consumer.getmany(tp, timeout_ms=500, max_records=5000)
-                yield batch.get(tp, [])
-    finally:
-        await consumer.stop()
+    async for batch in read_topic(settings, topic, bulk=False):
+        yield batch
 
 
 async def count_records(settings: Settings, topic: str) -> int:
