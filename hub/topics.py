@@ -174,7 +174,20 @@ async def apply_topics(
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
     from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+    from hub.adapters.memory import MemoryBroker, is_memory
+
     wanted = list(specs if specs is not None else declared_topics())
+    if is_memory(settings.bootstrap):
+        broker = MemoryBroker.named(settings.bootstrap, default_partitions=settings.partitions)
+        created = []
+        for spec in wanted:
+            full, count = settings.topic(spec.name), spec.partitions or settings.partitions
+            action: Literal["created", "unchanged"] = (
+                "unchanged" if full in broker.partitions else "created"
+            )
+            broker.create(full, count)
+            created.append(ApplyResult(full, action, len(broker.partitions[full])))
+        return created
     admin = AIOKafkaAdminClient(
         bootstrap_servers=settings.bootstrap, client_id=f"{settings.client_id}-admin"
     )

@@ -2,6 +2,8 @@
 
 Every producer and consumer in the hub comes from here, so durability settings
 (``acks=all``, idempotence, ``read_committed``, manual commits) cannot be forgotten.
+With ``MCHUB_BOOTSTRAP=memory://NAME`` they come from the in-memory adapter
+(:mod:`hub.adapters.memory`) instead: the same kernel and handlers, no broker.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 import aiokafka.producer.sender as _aiokafka_sender
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from hub.adapters.memory import MemoryConsumer, MemoryProducer, is_memory
 from hub.settings import Settings
 
 
@@ -35,6 +38,10 @@ def make_producer(
 
     Must be called inside a running event loop; the caller starts and stops it.
     """
+    if is_memory(settings.bootstrap):
+        return MemoryProducer(
+            bootstrap_servers=settings.bootstrap, transactional_id=transactional_id
+        )
     if transactional_id is not None:
         _tune_transaction_retry(settings)
     return AIOKafkaProducer(
@@ -49,4 +56,8 @@ def make_consumer(
 
     ``topics`` are full topic names; pass none to assign partitions manually.
     """
+    if is_memory(settings.bootstrap):
+        return MemoryConsumer(
+            *topics, bootstrap_servers=settings.bootstrap, group_id=group
+        )
     return AIOKafkaConsumer(*topics, **{**settings.consumer_config(group), **overrides})

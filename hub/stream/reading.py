@@ -50,6 +50,14 @@ async def partitions_of(settings: Settings, topic: str) -> list[int]:
     """The partitions of ``topic`` (full name); :class:`ConfigurationError` if it is missing."""
     from aiokafka.admin import AIOKafkaAdminClient
 
+    from hub.adapters.memory import MemoryBroker, is_memory
+
+    if is_memory(settings.bootstrap):
+        broker = MemoryBroker.named(settings.bootstrap, default_partitions=settings.partitions)
+        if topic not in broker.partitions:
+            raise ConfigurationError(f"topic {topic} does not exist; run `mchub topics apply`")
+        return list(range(len(broker.partitions[topic])))
+
     admin = AIOKafkaAdminClient(
         bootstrap_servers=settings.bootstrap, client_id=f"{settings.client_id}-admin"
     )
