@@ -73,6 +73,13 @@ class Settings(BaseSettings):
         description="how often stage consumers heartbeat (also how fast they notice a "
         "rebalance); at most a third of the session timeout",
     )
+    metrics_port: int = Field(
+        0, ge=0, le=65535,
+        description="port of `mchub run`'s /metrics, /healthz and /readyz server; 0: no server",
+    )
+    metrics_host: str = Field(
+        "127.0.0.1", description="address the metrics server listens on (0.0.0.0: all)"
+    )
     held_revocation_ttl_days: float = Field(
         7, gt=0, description="days a held revocation waits for its issuance (§10)"
     )

@@ -3,6 +3,8 @@
 The core stream (ingest + decide), the register-state projection, and a delivery
 connector for each destination whose URL is set (``MCHUB_REGISTER_URL``,
 ``MCHUB_WALLET_URL``, ``MCHUB_EDC_URL``; see :mod:`connectors.fanout.settings`).
+With ``MCHUB_METRICS_PORT`` set, ``/metrics``, ``/healthz`` and ``/readyz`` of those
+stages are served on that port (:mod:`hub.stream.metrics`).
 """
 
 from __future__ import annotations
@@ -10,8 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
-from hub.settings import load_settings
+from hub.adapters.http_server import quiet_server, serving_in_thread
+from hub.settings import Settings, load_settings
+from hub.stream.kernel import Stage
+from hub.stream.metrics import metrics_app
 from hub.stream.runner import core_stages, fanout_workers, install_signal_handlers, run_stages
 from hub.topics import apply_topics
 
@@ -37,6 +44,24 @@ def run() -> None:
                 file=sys.stderr,
                 flush=True,
             )
-            await run_stages(workers, stop)
+            with metrics_server(settings, [w for w in workers if isinstance(w, Stage)]):
+                await run_stages(workers, stop)
 
     asyncio.run(main())
+
+
+@contextmanager
+def metrics_server(settings: Settings, stages: Sequence[Stage]) -> Iterator[str | None]:
+    """Serve the stages' metrics on ``MCHUB_METRICS_PORT`` (a thread) while the block runs;
+    yields the server's URL, or ``None`` when the port is 0 (no server)."""
+    if not settings.metrics_port:
+        yield None
+        return
+    with serving_in_thread(
+        quiet_server(metrics_app(stages)),
+        name="metrics",
+        host=settings.metrics_host,
+        port=settings.metrics_port,
+    ) as url:
+        print(f"mchub: metrics at {url}/metrics (and /healthz, /readyz)", file=sys.stderr)
+        yield url
