@@ -1,4 +1,10 @@
-"""State tables in memory, and the fold that rebuilds them from the canonical log.
+"""State tables over a key-value store, and the fold that rebuilds them from the log.
+
+:class:`StateTables` keeps both tables in a :class:`~hub.stream.store.StateStore` (in
+memory by default; the decide stage gives it its SQLite store), as their changelog JSON
+under their changelog keys, with a bounded cache of decoded models: memory stays flat
+in the number of credentials. Credentials holding revocations are indexed apart
+(``hold|<key>``, a small set) so the sweep never scans all credentials.
 
 The canonical log is the source of truth: :func:`rebuild` folds published
 :class:`~hub.core.lifecycle.Emission` records back into state with :func:`apply` (per
@@ -10,11 +16,11 @@ decide-requests topic, which a full rebuild may re-decide).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from datetime import datetime, timedelta
-from typing import Any
-
-from pydantic import BaseModel, Field, PrivateAttr
+from typing import Any, TypeVar
 
 from hub.core.lifecycle import (
     DEFAULT_HOLD_TTL,
@@ -26,6 +32,13 @@ from hub.core.lifecycle import (
 )
 from hub.core.state import CredentialState, DecisionState, IdempotencyState, elements_digest
 from hub.normalise.types import NormalisedEvent
+from hub.stream.store import MemoryStore, StateStore
+
+#: key prefixes of the tables in the store: their changelog keys (see hub.core.state)
+CREDENTIAL_PREFIX = "cred|"
+INDEX_PREFIX = "idem|"
+#: credentials holding revocations (a local index, not in the changelog)
+HOLD_PREFIX = "hold|"
 
 
 def apply(state: CredentialState | None, emission: Emission) -> CredentialState:
@@ -73,45 +86,195 @@ def index_entry(emission: Emission) -> IdempotencyState:
     )
 
 
-class StateTables(BaseModel):
-    """Both state tables in memory (a processor's local store, or a test's).
+#: decoded entries kept per table (the store holds everything; this bounds memory)
+DEFAULT_CACHE_SIZE = 4096
 
-    Mutable on purpose: :meth:`store` applies a :class:`StateChange` in place. Each entry
-    is JSON-serialisable on its own (``to_json``), as the changelog stores it.
+M = TypeVar("M", CredentialState, IdempotencyState)
+
+#: a credential state's JSON ends like this exactly when it holds no revocations
+#: (``held`` is its last field; nested objects come before it)
+_NO_HOLDS = b'"held":[]}'
+
+
+class ModelTable(MutableMapping[str, M]):
+    """One state table as a mapping over a :class:`~hub.stream.store.StateStore`.
+
+    Entries live in the store as their changelog JSON under ``<prefix><key>``; a bounded
+    LRU cache keeps the most recently used decoded models, so memory does not grow with
+    the number of entries. Iteration decodes without caching.
     """
 
-    credentials: dict[str, CredentialState] = Field(default_factory=dict)
-    index: dict[str, IdempotencyState] = Field(default_factory=dict)
-    #: credential keys with held revocations: the sweep looks only at these
-    _holds: set[str] = PrivateAttr(default_factory=set)
+    def __init__(
+        self, store: StateStore, prefix: str, model: type[M], cache_size: int
+    ) -> None:
+        self.store = store
+        self.prefix = prefix
+        self.model: type[M] = model
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, M] = OrderedDict()
 
-    def model_post_init(self, context: Any, /) -> None:
-        """Index the credentials that hold revocations."""
-        self._holds = {k for k, state in self.credentials.items() if state.held}
+    def _remember(self, key: str, value: M) -> None:
+        if self.cache_size <= 0:
+            return
+        self._cache[key] = value
+        self._cache.move_to_end(key)
+        if len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+
+    def __getitem__(self, key: str) -> M:
+        cached = self._cache.get(key)
+        if cached is not None:
+            self._cache.move_to_end(key)
+            return cached
+        data = self.store.get(self.prefix + key)
+        if data is None:
+            raise KeyError(key)
+        value: M = self.model.from_json(data)
+        self._remember(key, value)
+        return value
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, str):
+            return False
+        return key in self._cache or self.store.get(self.prefix + key) is not None
+
+    def __setitem__(self, key: str, value: M) -> None:
+        self.store.put(self.prefix + key, value.to_json())
+        self._remember(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        if key not in self:
+            raise KeyError(key)
+        self.discard(key)
+
+    def discard(self, key: str) -> None:
+        """Remove ``key`` if present (no error when absent)."""
+        self.store.delete(self.prefix + key)
+        self._cache.pop(key, None)
+
+    def put_raw(self, key: str, data: bytes | None) -> None:
+        """Store an entry as changelog bytes (``None`` removes it), without decoding."""
+        self._cache.pop(key, None)
+        if data is None:
+            self.store.delete(self.prefix + key)
+        else:
+            self.store.put(self.prefix + key, data)
+
+    def __iter__(self) -> Iterator[str]:
+        cut = len(self.prefix)
+        return (key[cut:] for key in self.store.keys(self.prefix))
+
+    def __len__(self) -> int:
+        return self.store.count(self.prefix)
+
+    def items(self) -> Iterator[tuple[str, M]]:  # type: ignore[override]
+        """(key, model) in key order, decoded from the store (not cached)."""
+        cut = len(self.prefix)
+        for key, data in self.store.items(self.prefix):
+            yield key[cut:], self.model.from_json(data)
+
+    def values(self) -> Iterator[M]:  # type: ignore[override]
+        """The models in key order."""
+        return (value for _, value in self.items())
+
+    def clear_cache(self) -> None:
+        """Forget the decoded entries (after the store was changed underneath)."""
+        self._cache.clear()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.prefix!r}, {dict(self.items())!r})"
+
+
+class CredentialTable(ModelTable[CredentialState]):
+    """The credential table: also keeps the set of credentials that hold revocations,
+    in the store under ``hold|<credential key>`` (so a restart need not scan for them)."""
+
+    def __init__(self, store: StateStore, cache_size: int) -> None:
+        super().__init__(store, CREDENTIAL_PREFIX, CredentialState, cache_size)
+        cut = len(HOLD_PREFIX)
+        self.holds: set[str] = {key[cut:] for key in store.keys(HOLD_PREFIX)}
+
+    def _held(self, key: str, held: bool) -> None:
+        if held and key not in self.holds:
+            self.holds.add(key)
+            self.store.put(HOLD_PREFIX + key, b"")
+        elif not held and key in self.holds:
+            self.holds.discard(key)
+            self.store.delete(HOLD_PREFIX + key)
+
+    def __setitem__(self, key: str, value: CredentialState) -> None:
+        super().__setitem__(key, value)
+        self._held(key, bool(value.held))
+
+    def discard(self, key: str) -> None:
+        super().discard(key)
+        self._held(key, False)
+
+    def put_raw(self, key: str, data: bytes | None) -> None:
+        super().put_raw(key, data)
+        held = data is not None and not bytes(data).endswith(_NO_HOLDS)
+        if held and data is not None:
+            held = bool(CredentialState.from_json(data).held)
+        self._held(key, held)
+
+
+class StateTables:
+    """Both state tables over one store (a processor's local store, or a test's).
+
+    ``credentials`` and ``index`` are mappings over a
+    :class:`~hub.stream.store.StateStore` (in memory unless one is given), with the
+    entries as their changelog JSON under their changelog keys (``cred|…``, ``idem|…``).
+    Mutable on purpose: :meth:`store` applies a :class:`StateChange` in place; the store
+    buffers the writes until its owner commits them with a changelog checkpoint.
+    """
+
+    def __init__(
+        self,
+        credentials: Mapping[str, CredentialState] | None = None,
+        index: Mapping[str, IdempotencyState] | None = None,
+        *,
+        store: StateStore | None = None,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+    ) -> None:
+        self.kv: StateStore = MemoryStore() if store is None else store
+        self.credentials = CredentialTable(self.kv, cache_size)
+        self.index: ModelTable[IdempotencyState] = ModelTable(
+            self.kv, INDEX_PREFIX, IdempotencyState, cache_size
+        )
+        for key, state in (credentials or {}).items():
+            self.credentials[key] = state
+        for key, entry in (index or {}).items():
+            self.index[key] = entry
 
     @property
     def with_holds(self) -> frozenset[str]:
         """Credential keys that hold revocations (what :meth:`sweep` looks at)."""
-        return frozenset(self._holds)
+        return frozenset(self.credentials.holds)
 
     def put_credential(self, state: CredentialState) -> None:
         """Store one credential state (an empty one removes the entry)."""
-        key = state.credential_key
         if state.is_empty:
-            self.credentials.pop(key, None)
+            self.credentials.discard(state.credential_key)
         else:
-            self.credentials[key] = state
-        if state.held and not state.is_empty:
-            self._holds.add(key)
-        else:
-            self._holds.discard(key)
+            self.credentials[state.credential_key] = state
 
     def put_index(self, idempotency_key: str, entry: IdempotencyState | None) -> None:
         """Store one index entry (``None`` removes it)."""
         if entry is None:
-            self.index.pop(idempotency_key, None)
+            self.index.discard(idempotency_key)
         else:
             self.index[idempotency_key] = entry
+
+    def load(self, changelog_key: str, value: bytes | None) -> bool:
+        """Apply one changelog record of either table as it is (a restore, no decoding
+        beyond spotting held revocations); False when the key is not a table's."""
+        if changelog_key.startswith(CREDENTIAL_PREFIX):
+            self.credentials.put_raw(changelog_key[len(CREDENTIAL_PREFIX) :], value)
+        elif changelog_key.startswith(INDEX_PREFIX):
+            self.index.put_raw(changelog_key[len(INDEX_PREFIX) :], value)
+        else:
+            return False
+        return True
 
     def lookup(self, event: NormalisedEvent) -> DecisionState:
         """The two lookups :func:`decide` needs for ``event``."""
@@ -145,7 +308,7 @@ class StateTables(BaseModel):
     def sweep(self, *, now: datetime, ttl: timedelta = DEFAULT_HOLD_TTL) -> list[StateChange]:
         """The periodic timer: expire stale holds of every credential; returns the changes."""
         changes: list[StateChange] = []
-        for key in sorted(self._holds):
+        for key in sorted(self.credentials.holds):
             credential = self.credentials[key]
             due = credential.next_expiry(ttl)
             if due is not None and due <= now:
@@ -163,6 +326,50 @@ class StateTables(BaseModel):
                 credentials[key] = part
         index = {k: v for k, v in self.index.items() if v.outcome == "accept"}
         return StateTables(credentials=credentials, index=index)
+
+    # -- snapshots (tests, debugging): every entry decoded --------------------------
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        """Both tables as plain JSON-compatible dicts."""
+        return {
+            "credentials": {k: v.model_dump(mode="json") for k, v in self.credentials.items()},
+            "index": {k: v.model_dump(mode="json") for k, v in self.index.items()},
+        }
+
+    def model_dump_json(self) -> str:
+        """Both tables as one JSON document (:meth:`model_validate_json` reads it back)."""
+        return json.dumps(self.snapshot(), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def model_validate_json(cls, data: str | bytes) -> StateTables:
+        """Tables (in memory) from :meth:`model_dump_json` output."""
+        doc = json.loads(data)
+        return cls(
+            credentials={
+                k: CredentialState.model_validate(v) for k, v in doc["credentials"].items()
+            },
+            index={k: IdempotencyState.model_validate(v) for k, v in doc["index"].items()},
+        )
+
+    def model_copy(self, *, deep: bool = True) -> StateTables:
+        """A copy in memory of both tables (models are immutable: always deep enough)."""
+        return StateTables(
+            credentials=dict(self.credentials.items()), index=dict(self.index.items())
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, StateTables):
+            return NotImplemented
+        return dict(self.credentials.items()) == dict(other.credentials.items()) and dict(
+            self.index.items()
+        ) == dict(other.index.items())
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (
+            f"StateTables(credentials={dict(self.credentials.items())!r}, "
+            f"index={dict(self.index.items())!r})"
+        )
 
 
 def rebuild(emissions: Iterable[Emission]) -> StateTables:
