@@ -37,6 +37,7 @@ def _register() -> None:
     from hub.cli import register as register_cli
     from hub.cli import render as render_cli
     from hub.cli import run as run_cli
+    from hub.cli import status as status_cli
     from hub.cli import topics as topics_cli
 
     app.add_typer(audit_cli.app, name="audit")
@@ -52,6 +53,7 @@ def _register() -> None:
     app.command("render")(render_cli.render)
     app.command("replay")(audit_cli.replay)
     app.add_typer(contract_cli.schemas_app, name="schemas")
+    app.command("status")(status_cli.status)
     app.add_typer(topics_cli.app, name="topics")
     app.command("validate")(contract_cli.validate)
     app.command("verify")(render_cli.verify)
