@@ -80,6 +80,12 @@ class Settings(BaseSettings):
     metrics_host: str = Field(
         "127.0.0.1", description="address the metrics server listens on (0.0.0.0: all)"
     )
+    state_store: Literal["sqlite", "memory"] = Field(
+        "sqlite",
+        description="where stateful stages keep their state: a SQLite file per task under "
+        "<data dir>/state (a restart reads only the changelog's tail) or memory (a restart "
+        "reads the whole changelog)",
+    )
     held_revocation_ttl_days: float = Field(
         7, gt=0, description="days a held revocation waits for its issuance (§10)"
     )

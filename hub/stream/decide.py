@@ -22,8 +22,21 @@ signed checkpoint (partition, sequence, chain head) to ``audit.checkpoints.log``
 same transaction (:mod:`hub.audit.checkpoints`).
 
 On start the stage first fences any earlier instance (transactional producer), then
-restores its tables by reading the changelog to its end, and only then consumes.
-A periodic sweep rejects held revocations whose issuance never came (§10).
+restores its tables, and only then consumes. A periodic sweep rejects held revocations
+whose issuance never came (§10).
+
+**Local state** (:mod:`hub.stream.store`, ``MCHUB_STATE_STORE``): the tables live in a
+SQLite file per task (``<data dir>/state/decide/<topic>-<partition>.sqlite``) that mirrors
+the changelog up to a checkpoint offset. Each transaction's state writes stay pending in
+the store until the transaction commits; then they become durable with the changelog
+offset after it (:meth:`DecideHandler.committed`); a failed transaction drops them. A
+restart reads only the changelog's tail from the checkpoint, so it takes the same time
+at any number of credentials, and the process holds only a bounded cache. Another
+instance may have owned the task meanwhile: its writes are in that tail. The local file
+is dropped and the whole changelog read when it cannot be trusted: no checkpoint, the
+changelog starts after it or ends before it (a new topic), or it is older than the
+changelog's ``delete.retention.ms`` while records followed it (tombstones may be gone).
+With ``MCHUB_STATE_STORE=memory`` every start reads the whole changelog.
 """
 
 from __future__ import annotations
@@ -39,6 +52,7 @@ from typing import Any
 from aiokafka import ConsumerRecord, TopicPartition
 
 from connectors.crypto.keys import Signer
+from hub.adapters.kafka import make_consumer
 from hub.audit.chain import (
     CHECKPOINT_COUNTER_KEY,
     ChainHead,
@@ -47,7 +61,7 @@ from hub.audit.chain import (
     partition_for,
 )
 from hub.audit.checkpoints import AuditSettings, Checkpoint, audit_signer, sign_checkpoint
-from hub.core import CredentialState, IdempotencyState, StateTables
+from hub.core import StateTables
 from hub.core.lifecycle import OutcomeReport, StateChange
 from hub.core.state import credential_changelog_key
 from hub.normalise.types import NormalisedEvent
@@ -55,6 +69,7 @@ from hub.settings import Settings
 from hub.stream.canonical import log_key
 from hub.stream.kernel import Batch, Output, Outputs, Stage, dead_letter
 from hub.stream.reading import partitions_of, read_topic
+from hub.stream.store import MemoryStore, StateStore, StoreKind, open_store
 from hub.topics import (
     AUDIT_CHECKPOINTS,
     CANONICAL_LOG,
@@ -66,6 +81,12 @@ from hub.topics import (
 from hub.topics import source_receipts as receipts_topic
 
 log = logging.getLogger(__name__)
+
+#: the stage's name: its consumer group and its local state folder
+STAGE = "decide"
+#: Kafka's default ``delete.retention.ms`` (when the topic's cannot be read)
+DEFAULT_DELETE_RETENTION_MS = 24 * 3600 * 1000
+CHAIN_PREFIX = "chain|"
 
 
 def event_from_json(data: dict[str, Any]) -> NormalisedEvent:
@@ -84,12 +105,21 @@ class DecideHandler:
         now: Any = None,
         audit: AuditSettings | None = None,
         signer: Signer | None = None,
+        store: StoreKind | None = None,
     ) -> None:
         self.settings = settings
         self.ttl = timedelta(days=settings.held_revocation_ttl_days)
+        #: where the tables live: ``MCHUB_STATE_STORE`` unless given
+        self.store_kind: StoreKind = store or settings.state_store
+        self.store: StateStore | None = None
         self.tables = StateTables()
         self.log_topic = settings.topic(CANONICAL_LOG)
         self.changelog_topic = settings.topic(DECIDE_CHANGELOG)
+        self.changelog_tp = TopicPartition(self.changelog_topic, 0)
+        #: changelog records the last restore read, and the offset it started at
+        #: (None: the whole changelog)
+        self.restored = 0
+        self.restored_from: int | None = None
         self.rejections_topic = settings.topic(REJECTIONS)
         self.dead_letters_topic = settings.topic(INGEST_DEAD_LETTERS)
         self._now = now or (lambda: datetime.now(UTC))
@@ -105,7 +135,7 @@ class DecideHandler:
         self._forget()
 
     def _forget(self) -> None:
-        self.tables = StateTables()
+        self.tables = StateTables(store=self.store)
         #: partition -> chain head of the canonical log
         self.chains: dict[int, ChainHead] = {}
         self.checkpoint_n = 0
@@ -116,16 +146,34 @@ class DecideHandler:
 
     # -- the kernel's handler interface ---------------------------------------
     async def assigned(self, partitions: Sequence[TopicPartition]) -> None:
-        """The decide task starts here: restore its state from the changelog."""
+        """The decide task starts here: open its store and read the changelog's tail."""
+        task = partitions[0]
+        self._close_store()
+        self.store = open_store(
+            self.store_kind, self.settings.data_dir, STAGE, task.topic, task.partition
+        )
         self._forget()
-        await self.restore()
-        self.task = partitions[0]
+        try:
+            await self.restore()
+        except BaseException:
+            self._close_store()
+            self._forget()
+            raise
+        self.task = task
 
     async def revoked(self, partitions: Sequence[TopicPartition]) -> None:
-        """The task moved away (or failed): drop its state."""
+        """The task moved away (or its transaction failed): drop the writes not
+        committed, close the store and forget the state."""
         if self.task in partitions:
             self.task = None
+            self._close_store()
             self._forget()
+
+    def _close_store(self) -> None:
+        store, self.store = self.store, None
+        if store is not None:
+            store.discard()
+            store.close()
 
     async def process(self, batch: Batch) -> Outputs:
         """Decide a batch of requests in order."""
@@ -141,7 +189,10 @@ class DecideHandler:
         return outputs
 
     def committed(self, tp: TopicPartition, written: Mapping[TopicPartition, int]) -> None:
-        """Nothing to checkpoint locally (the state lives in memory)."""
+        """The task's transaction committed: its state writes become durable with the
+        changelog offset after them (the old checkpoint when none went there)."""
+        if self.store is not None and tp == self.task:
+            self.store.commit(written.get(self.changelog_tp))
 
     async def idle(self, partitions: Sequence[TopicPartition]) -> Outputs:
         """The timer: expiry sweep, then a checkpoint when one is due."""
@@ -152,45 +203,111 @@ class DecideHandler:
 
     # -- restore -------------------------------------------------------------
     async def restore(self) -> int:
-        """Load the tables from the changelog (read_committed, to its end)."""
-        restored = 0
+        """Bring the store up to the changelog's end (read_committed): only the tail after
+        its checkpoint, or the whole changelog when it has none it can trust."""
+        if self.store is None:  # restored outside a task (tools, tests): in memory
+            self.store = MemoryStore()
+            self._forget()
+        store = self.store
         self.log_partitions = len(await partitions_of(self.settings, self.log_topic))
         if self._signer is None:
             self._signer = audit_signer(self.settings, self.audit)
-        async for batch in read_topic(self.settings, self.changelog_topic, partitions=[0]):
+        start, end = await self._tail_start(store)
+        if start is None:
+            store.wipe()
+            self._forget()
+        self._load_local(store)
+        restored = 0
+        reached = start or 0
+        async for batch in read_topic(
+            self.settings,
+            self.changelog_topic,
+            partitions=[self.changelog_tp.partition],
+            start=None if start is None else {self.changelog_tp.partition: start},
+        ):
             for record in batch:
                 self._load(record)
             restored += len(batch)
+            reached = batch[-1].offset + 1
+            store.commit(reached)  # durable in steps: memory stays flat, a crash resumes
+        store.commit(max(reached, end))  # past trailing transaction markers
+        self.restored, self.restored_from = restored, start
         # records chained before a crash but after the last checkpoint: cover them soon
         self._since_checkpoint = self._chained_total() - self._covered
         log.info(
-            "decide: restored %d changelog records (%d credentials, %d keys, %d chains)",
+            "decide: restored %d changelog records from %s into the %s store "
+            "(%d credentials holding revocations, %d chains)",
             restored,
-            len(self.tables.credentials),
-            len(self.tables.index),
+            "the start" if start is None else f"offset {start}",
+            store.kind,
+            len(self.tables.with_holds),
             len(self.chains),
         )
         return restored
 
+    async def _tail_start(self, store: StateStore) -> tuple[int | None, int]:
+        """(where to read the changelog from: the store's checkpoint, or None for the
+        whole changelog; the changelog's end offset now)."""
+        begin, end = await changelog_bounds(self.settings, self.changelog_tp)
+        checkpoint = store.checkpoint
+        if checkpoint is None:
+            return None, end
+        reason = ""
+        if checkpoint < begin:
+            reason = f"the changelog starts at offset {begin}, after the checkpoint"
+        elif checkpoint > end:
+            reason = f"the changelog ends at offset {end}, before the checkpoint (a new topic?)"
+        elif end > checkpoint + 1:  # records follow: were tombstones among them removed?
+            retention_ms = await delete_retention_ms(self.settings, self.changelog_topic)
+            age_ms = (time.time() - (store.checkpointed_at or 0.0)) * 1000
+            if retention_ms is not None and age_ms > retention_ms:
+                reason = (
+                    f"it is {age_ms / 3_600_000:.1f} h old, older than the changelog's "
+                    f"delete.retention.ms ({retention_ms / 3_600_000:.1f} h)"
+                )
+        if reason:
+            log.warning(
+                "decide: local state at checkpoint %d dropped, %s; reading the whole changelog",
+                checkpoint,
+                reason,
+            )
+            return None, end
+        return checkpoint, end
+
+    def _load_local(self, store: StateStore) -> None:
+        """The chain heads and checkpoint counter kept in the store (few keys)."""
+        for key, value in store.items(CHAIN_PREFIX):
+            self._load_chain(key[len(CHAIN_PREFIX) :], value)
+
     def _load(self, record: ConsumerRecord) -> None:
         key = bytes(record.key).decode()
+        value = None if record.value is None else bytes(record.value)
+        if self.tables.load(key, value):
+            return
+        store = self.store
+        if store is not None:
+            if value is None:
+                store.delete(key)
+            else:
+                store.put(key, value)
         table, _, name = key.partition("|")
-        if table == "cred":
-            if record.value is None:
-                self.tables.put_credential(CredentialState(credential_key=name))
-            else:
-                self.tables.put_credential(CredentialState.from_json(record.value))
-        elif table == "idem":
-            entry = None if record.value is None else IdempotencyState.from_json(record.value)
-            self.tables.put_index(name, entry)
-        elif table == "chain" and record.value is not None:
-            data = json.loads(record.value)
-            if name == "checkpoint":
-                self.checkpoint_n = int(data["n"])
-                self._covered = int(data.get("covered", 0))
-            else:
-                head = ChainHead.from_json(data)
-                self.chains[head.partition] = head
+        if table == "chain" and value is not None:
+            self._load_chain(name, value)
+
+    def _load_chain(self, name: str, value: bytes) -> None:
+        data = json.loads(value)
+        if name == "checkpoint":
+            self.checkpoint_n = int(data["n"])
+            self._covered = int(data.get("covered", 0))
+        else:
+            head = ChainHead.from_json(data)
+            self.chains[head.partition] = head
+
+    def _changelog(self, key: str, value: bytes) -> Output:
+        """A changelog record of the handler's own keys (chains), kept in the store too."""
+        if self.store is not None:
+            self.store.put(key, value)
+        return Output(self.changelog_topic, value, key=key.encode())
 
     # -- decide --------------------------------------------------------------
     def handle_record(self, record: ConsumerRecord) -> list[Output]:
@@ -261,11 +378,7 @@ class DecideHandler:
     def _chain_outputs(self) -> list[Output]:
         """Changelog records of the chain heads changed since the last call."""
         outputs = [
-            Output(
-                self.changelog_topic,
-                json.dumps(self.chains[p].to_json()).encode(),
-                key=chain_changelog_key(p).encode(),
-            )
+            self._changelog(chain_changelog_key(p), json.dumps(self.chains[p].to_json()).encode())
             for p in sorted(self._dirty_chains)
         ]
         self._dirty_chains.clear()
@@ -291,10 +404,9 @@ class DecideHandler:
                 key=str(checkpoint.n).encode(),
                 partition=0,
             ),
-            Output(
-                self.changelog_topic,
+            self._changelog(
+                CHECKPOINT_COUNTER_KEY,
                 json.dumps({"n": self.checkpoint_n, "covered": self._covered}).encode(),
-                key=CHECKPOINT_COUNTER_KEY.encode(),
             ),
         ]
 
@@ -346,6 +458,48 @@ class DecideHandler:
         return outputs
 
 
+async def changelog_bounds(settings: Settings, tp: TopicPartition) -> tuple[int, int]:
+    """(earliest offset, end offset) of a changelog partition (read_committed)."""
+    consumer = make_consumer(settings, group=None)
+    await consumer.start()
+    try:
+        begin = await consumer.beginning_offsets([tp])
+        end = await consumer.end_offsets([tp])
+        return int(begin[tp]), int(end[tp])
+    finally:
+        await consumer.stop()
+
+
+async def delete_retention_ms(settings: Settings, topic: str) -> int | None:
+    """The topic's ``delete.retention.ms`` (how long tombstones stay at least); None
+    when tombstones are never removed (the in-memory log). Kafka's default (1 day)
+    when the broker cannot tell."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    if settings.bootstrap.startswith("memory://"):  # hub.adapters.memory: no compaction
+        return None
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.bootstrap, client_id=f"{settings.client_id}-admin"
+    )
+    try:
+        await admin.start()
+        described = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic, configs=["delete.retention.ms"])]
+        )
+        for response in described:
+            for resource in getattr(response, "resources", []):
+                # (error_code, error_message, resource_type, resource_name, config_entries)
+                for entry in resource[4]:
+                    if entry[0] == "delete.retention.ms" and entry[1] is not None:
+                        return int(entry[1])
+    except Exception as exc:  # noqa: BLE001 - fall back to the safe default below
+        log.warning("decide: delete.retention.ms of %s not read (%s)", topic, exc)
+    finally:
+        await admin.close()
+    return DEFAULT_DELETE_RETENTION_MS
+
+
 def decide_stage(
     settings: Settings, *, audit: AuditSettings | None = None, signer: Signer | None = None
 ) -> Stage:
@@ -357,7 +511,7 @@ def decide_stage(
     handler = DecideHandler(settings, audit=audit, signer=signer)
     return Stage(
         settings,
-        name="decide",
+        name=STAGE,
         input_topics=[settings.topic(DECIDE_REQUESTS)],
         handler=handler,
     )

@@ -53,6 +53,9 @@ def _prefix_end(prefix: str) -> str | None:
 class StateStore(ABC):
     """The port: get/put/delete/items/count over a durable part and a pending buffer."""
 
+    #: which adapter this is
+    kind: StoreKind
+
     def __init__(self) -> None:
         #: key -> value, or None for a delete; not durable until :meth:`commit`
         self._pending: dict[str, bytes | None] = {}
