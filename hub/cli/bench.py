@@ -125,3 +125,26 @@ def fanout_bench(
         )
     )
     typer.echo(json.dumps(result))
+
+
+@app.command("restart")
+def restart_bench(
+    credentials: Annotated[
+        int, typer.Option(min=100, help="credentials in the decide state")
+    ] = 1_000_000,
+    tail: Annotated[
+        int, typer.Option(min=1, help="changelog records written after the local checkpoint")
+    ] = 10_000,
+    keep: Annotated[bool, typer.Option(help="keep the bench topics and local files")] = False,
+) -> None:
+    """Restore time and RSS of decide: whole changelog into memory vs a SQLite file's tail."""
+    import asyncio
+
+    from hub.bench.restart import run
+    from hub.cli.demo import ensure_broker
+    from hub.settings import load_settings
+
+    settings = load_settings()
+    settings = settings.model_copy(update={"bootstrap": ensure_broker(settings)})
+    result = asyncio.run(run(settings, credentials=credentials, tail=tail, keep=keep))
+    typer.echo(json.dumps(result))
