@@ -3,7 +3,10 @@
 Measured in one run, on the same pre-loaded higher-education events:
 
 - ``stream``: sustained events/s of the hub's core stream (ingest + decide stages, with
-  transactions) from the source topic to the canonical log;
+  transactions) from the source topic to the canonical log, in this process;
+- ``processes``: the same with 1 and with 2 ``mchub run --stages ingest,decide`` worker
+  processes sharing the partitions (each run on its own topics, timed from the first
+  event produced to the last receipt, the workers started and joined beforehand);
 - ``relay``: a plain aiokafka consume-and-produce relay of the same bytes (acks=all,
   idempotent producer, offsets committed per batch) — the ceiling of any Kafka stage here;
 - ``pure``: the pure normalise function without Kafka;
@@ -118,6 +121,119 @@ async def stream_rate(settings: Settings, count: int) -> float:
     return count / elapsed
 
 
+async def group_members(settings: Settings, group: str) -> int:
+    """Members of a stable consumer group (0 while it rebalances or does not exist)."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
+    await admin.start()
+    try:
+        [described] = await admin.describe_consumer_groups([group])
+    finally:
+        await admin.close()
+    groups = getattr(described, "groups", None) or []
+    for entry in groups:
+        state, members = entry[2], entry[5]
+        if state == "Stable":
+            return len(members)
+    return 0
+
+
+def isolated(settings: Settings, tag: str) -> Settings:
+    """``settings`` with a topic, group and client prefix of their own."""
+    return settings.model_copy(
+        update={
+            "topic_prefix": f"bench-{tag}.",
+            "consumer_group": f"bench-{tag}",
+            "client_id": f"bench-{tag}",
+        }
+    )
+
+
+async def process_rate(settings: Settings, payloads: list[bytes], workers: int) -> float:
+    """Events/s of ``workers`` core-stream processes over ``payloads`` (own topics)."""
+    import os
+    import subprocess
+    import sys
+
+    bench = isolated(settings, f"{uuid.uuid4().hex[:8]}-p{workers}")
+    await apply_topics(bench)
+    env = {
+        **os.environ,
+        "MCHUB_BOOTSTRAP": bench.bootstrap,
+        "MCHUB_TOPIC_PREFIX": bench.topic_prefix,
+        "MCHUB_CONSUMER_GROUP": bench.consumer_group,
+        "MCHUB_CLIENT_ID": bench.client_id,
+        "MCHUB_PARTITIONS": str(bench.partitions),
+        "MCHUB_DATA_DIR": str(bench.data_dir),
+    }
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "hub", "run", "--stages", "ingest,decide"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(workers)
+    ]
+    try:
+        deadline = time.monotonic() + 120
+        while (
+            await group_members(bench, bench.group("ingest")) < workers
+            or await group_members(bench, bench.group("decide")) < workers
+        ):
+            if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+                raise RuntimeError("the worker processes did not join their groups")
+            await asyncio.sleep(0.5)
+        started = time.perf_counter()
+        await preload(bench, bench.topic(SOURCE_TOPICS["he"]), payloads)
+        await count_receipts(bench, len(payloads), timeout=600)
+        return len(payloads) / (time.perf_counter() - started)
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+async def decide_rate(settings: Settings, payloads: list[bytes]) -> float:
+    """Events/s of the decide stage alone (its ceiling: one partition, one task), over
+    decide requests that the ingest stage wrote beforehand."""
+    from connectors.fanout.progress import log_end_offsets, wait_caught_up
+    from hub.stream.decide import decide_stage
+    from hub.stream.ingest import ingest_stage
+    from hub.stream.runner import run_stages
+
+    bench = isolated(settings, f"{uuid.uuid4().hex[:8]}-decide")
+    await apply_topics(bench)
+    source = bench.topic(SOURCE_TOPICS["he"])
+    await preload(bench, source, payloads)
+    stop = asyncio.Event()
+    ingest = asyncio.create_task(run_stages([ingest_stage(bench)], stop))
+    try:
+        ends = await log_end_offsets(bench, source)
+        behind = await wait_caught_up(bench, [bench.group("ingest")], ends, timeout=600)
+        if any(behind.values()):
+            raise RuntimeError(f"ingest did not catch up: {behind}")
+    finally:
+        stop.set()
+        await ingest
+    stop = asyncio.Event()
+    stage = decide_stage(bench)
+    decide = asyncio.create_task(run_stages([stage], stop))
+    await stage.ready.wait()  # joined, fenced and restored: timing starts here
+    started = time.perf_counter()
+    try:
+        await count_receipts(bench, len(payloads), timeout=600)
+        return len(payloads) / (time.perf_counter() - started)
+    finally:
+        stop.set()
+        await decide
+
+
 async def latency_at(settings: Settings, payloads: list[bytes], rate: float) -> dict[str, float]:
     """p50/p99 milliseconds from producing to a source topic to the decision being visible."""
     from hub.stream.runner import core_stages, run_stages
@@ -189,14 +305,7 @@ async def run(
         (samples_dir / "he" / "01_kiallitas_tesztvezerelt_python.json").read_text()
     )
     payloads = he_events(template, events)
-    tag = uuid.uuid4().hex[:8]
-    bench = settings.model_copy(
-        update={
-            "topic_prefix": f"bench-{tag}.",
-            "consumer_group": f"bench-{tag}",
-            "client_id": f"bench-{tag}",
-        }
-    )
+    bench = isolated(settings, uuid.uuid4().hex[:8])
     await apply_topics(bench)
     source = bench.topic(SOURCE_TOPICS["he"])
     await preload(bench, source, payloads)
@@ -216,12 +325,21 @@ async def run(
     paced = he_events(template, paced_count, seed=11)
     latency = await latency_at(bench, paced, rate=1000.0)
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    one = await process_rate(settings, payloads, 1)
+    two = await process_rate(settings, payloads, 2)
+    decide_only = await decide_rate(settings, payloads)
     return {
         "benchmark": "normalise",
         "events": events,
         "stream_events_per_s": round(stream, 1),
         "relay_events_per_s": round(relay, 1),
         "stream_to_relay_ratio": round(stream / relay, 3),
+        "processes": {
+            "1": {"events_per_s": round(one, 1)},
+            "2": {"events_per_s": round(two, 1), "per_process": round(two / 2, 1)},
+            "note": "worker processes, the broker and this load generator share the cores",
+        },
+        "decide_alone_events_per_s": round(decide_only, 1),
         "pure_normalise_events_per_s": round(pure, 1),
         "latency_at_1000_per_s": latency,
         "peak_rss_mib": round(rss_mib, 1),

@@ -14,8 +14,12 @@ import logging
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Annotated
+
+import typer
 
 from hub.adapters.http_server import quiet_server, serving_in_thread
+from hub.errors import ConfigurationError
 from hub.settings import Settings, load_settings
 from hub.stream.kernel import Stage
 from hub.stream.metrics import metrics_app
@@ -23,8 +27,21 @@ from hub.stream.runner import core_stages, fanout_workers, install_signal_handle
 from hub.topics import apply_topics
 
 
-def run() -> None:
-    """Run the core stream and the configured fan-out against MCHUB_BOOTSTRAP until stopped."""
+def run(
+    stages: Annotated[
+        str | None,
+        typer.Option(
+            help="comma-separated stages to run (e.g. ingest,decide); default: every stage "
+            "and every configured connector",
+        ),
+    ] = None,
+) -> None:
+    """Run the core stream and the configured fan-out against MCHUB_BOOTSTRAP until stopped.
+
+    Start it as many times as you like, on one machine or several, with the same settings:
+    the instances split each stage's partitions and take over from one that stops.
+    """
+    chosen = {s.strip() for s in stages.split(",") if s.strip()} if stages else None
     logging.basicConfig(
         level=logging.INFO,
         stream=sys.stderr,
@@ -38,6 +55,14 @@ def run() -> None:
         install_signal_handlers(stop)
         async with fanout_workers(settings) as fanout:
             workers = [*core_stages(settings), *fanout]
+            if chosen is not None:
+                unknown = chosen - {w.name for w in workers}
+                if unknown:
+                    raise ConfigurationError(
+                        f"unknown stage(s) {', '.join(sorted(unknown))}; this configuration "
+                        f"runs {', '.join(w.name for w in workers)}"
+                    )
+                workers = [w for w in workers if w.name in chosen]
             print(
                 f"mchub: running {', '.join(w.name for w in workers)} against "
                 f"{settings.bootstrap} (Ctrl-C to stop)",

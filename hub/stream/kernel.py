@@ -222,6 +222,7 @@ class Stage:
             except PermanentError:
                 raise
             except Exception as exc:  # noqa: BLE001 - fenced, broker gone, a handler bug: recover
+                self.ready.clear()  # not ready again until the group has been joined anew
                 self.stats.restarts += 1
                 if time.monotonic() - started > 60:
                     backoff = self.restart_backoff_s[0]
@@ -255,9 +256,12 @@ class Stage:
         if consumer is None:
             return out
         for tp, task in list(self.tasks.items()):
-            end = consumer.last_stable_offset(tp)
-            if end is None:
-                end = consumer.highwater(tp)
+            try:
+                end = consumer.last_stable_offset(tp)
+                if end is None:
+                    end = consumer.highwater(tp)
+            except (AssertionError, IllegalStateError):  # moved away during a rebalance
+                continue
             if end is not None:
                 out[tp] = max(0, end - task.committed)
         return out
