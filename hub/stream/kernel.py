@@ -274,18 +274,20 @@ class Stage:
             max_poll_records=self.max_records,
             max_poll_interval_ms=self.max_poll_interval_ms,
         )
+        await self._close_tasks(list(self.tasks))  # nothing may outlive a previous life
         self._consumer = consumer
         await consumer.start()
         try:
             consumer.subscribe(self.input_topics, listener=_Listener(self, consumer))
             await self._loop(consumer, stop)
         finally:
-            try:
-                await self._settle()
-            finally:
-                await self._close_tasks(list(self.tasks))
-                self._consumer = None
-                await consumer.stop()
+            async with self._cycle:
+                self._consumer = None  # callbacks of this consumer are ignored from now on
+                try:
+                    await self._settle()
+                finally:
+                    await self._close_tasks(list(self.tasks))
+            await consumer.stop()
 
     async def _loop(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
         last_idle = time.monotonic()
@@ -416,6 +418,8 @@ class Stage:
     # -- assignment ------------------------------------------------------------
     async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
         async with self._cycle:
+            if self._consumer is None:
+                return
             try:
                 await self._settle()
             except Exception as exc:  # noqa: BLE001 - the next cycle restarts the stage
@@ -424,11 +428,14 @@ class Stage:
 
     async def _on_assigned(self, consumer: AIOKafkaConsumer, assigned: set[TopicPartition]) -> None:
         async with self._cycle:
+            if id(consumer) != id(self._consumer):
+                return  # a late callback of a consumer that is being closed
             self.stats.rebalances += 1
             gone = [tp for tp in self.tasks if tp not in assigned]
             await self._close_tasks(gone)
+            await self._close_tasks(await self._moved_on(consumer, list(self.tasks)))
             for tp, task in self.tasks.items():
-                consumer.seek(tp, task.next_offset)  # kept: we were its only owner since
+                consumer.seek(tp, task.next_offset)  # kept: no one else committed meanwhile
             new = sorted((tp for tp in assigned if tp not in self.tasks), key=_tp_order)
             if new:
                 started = time.monotonic()
@@ -451,6 +458,30 @@ class Stage:
                     self.stats.restore_seconds,
                 )
             self.ready.set()
+
+    async def _moved_on(
+        self, consumer: AIOKafkaConsumer, kept: Sequence[TopicPartition]
+    ) -> list[TopicPartition]:
+        """Kept tasks that another member owned meanwhile (we may have lost our membership
+        and rejoined): each is fenced again, then its committed offset tells whether anyone
+        else committed since our last commit; those must restart from the changelog."""
+        moved: list[TopicPartition] = []
+        for tp in kept:
+            task = self.tasks[tp]
+            with contextlib.suppress(Exception):
+                await task.producer.stop()
+            task.producer = await self._fence(tp)
+            offset = await consumer.committed(tp)
+            if offset is not None and offset != task.committed:
+                moved.append(tp)
+        if moved:
+            log.info(
+                "%s: %d task(s) were processed elsewhere meanwhile; restoring them (%s)",
+                self.name,
+                len(moved),
+                ", ".join(f"{tp.topic}-{tp.partition}" for tp in moved),
+            )
+        return moved
 
     async def _fence(self, tp: TopicPartition) -> AIOKafkaProducer:
         """The task's producer, started: its InitProducerId fences the partition's old owner."""
