@@ -238,6 +238,24 @@ async def apply_topics(
         await admin.close()
 
 
+async def topic_configs(settings: Settings, topic: str) -> dict[str, str]:
+    """The broker's configuration of ``topic`` (full name), every entry as text."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.bootstrap, client_id=f"{settings.client_id}-admin"
+    )
+    await admin.start()
+    try:
+        described = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic)]
+        )
+    finally:
+        await admin.close()
+    return _configs_by_topic(described).get(topic, {})
+
+
 def _configs_by_topic(responses: list[object]) -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = {}
     for response in responses:

@@ -77,6 +77,7 @@ from hub.topics import (
     DECIDE_REQUESTS,
     INGEST_DEAD_LETTERS,
     REJECTIONS,
+    topic_configs,
 )
 from hub.topics import source_receipts as receipts_topic
 
@@ -474,29 +475,14 @@ async def delete_retention_ms(settings: Settings, topic: str) -> int | None:
     """The topic's ``delete.retention.ms`` (how long tombstones stay at least); None
     when tombstones are never removed (the in-memory log). Kafka's default (1 day)
     when the broker cannot tell."""
-    from aiokafka.admin import AIOKafkaAdminClient
-    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-
     if settings.bootstrap.startswith("memory://"):  # hub.adapters.memory: no compaction
         return None
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.bootstrap, client_id=f"{settings.client_id}-admin"
-    )
     try:
-        await admin.start()
-        described = await admin.describe_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, topic, configs=["delete.retention.ms"])]
-        )
-        for response in described:
-            for resource in getattr(response, "resources", []):
-                # (error_code, error_message, resource_type, resource_name, config_entries)
-                for entry in resource[4]:
-                    if entry[0] == "delete.retention.ms" and entry[1] is not None:
-                        return int(entry[1])
+        value = (await topic_configs(settings, topic)).get("delete.retention.ms")
+        if value is not None:
+            return int(value)
     except Exception as exc:  # noqa: BLE001 - fall back to the safe default below
         log.warning("decide: delete.retention.ms of %s not read (%s)", topic, exc)
-    finally:
-        await admin.close()
     return DEFAULT_DELETE_RETENTION_MS
 
 
