@@ -92,7 +92,10 @@ async def test_a_restart_reads_only_the_changelog_tail(
 
     assert await run_core(one, resend) == (checkpoint, tail)
     got = await receipts(one, "he", at_least=4)
-    assert [r["outcome"] for r in got] == ["accept", "accept", "accept", "duplicate-ignored"]
+    # receipts sit on several partitions: compare the outcomes, not their read order
+    assert sorted(r["outcome"] for r in got) == [
+        "accept", "accept", "accept", "duplicate-ignored"
+    ]
 
     # and a restart with nothing new reads nothing
     checkpoint = local_checkpoint(one)
