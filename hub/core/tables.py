@@ -1,6 +1,6 @@
 """State tables over a key-value store, and the fold that rebuilds them from the log.
 
-:class:`StateTables` keeps both tables in a :class:`~hub.stream.store.StateStore` (in
+:class:`StateTables` keeps both tables in a :class:`KeyValueStore` (in
 memory by default; the decide stage gives it its SQLite store), as their changelog JSON
 under their changelog keys, with a bounded cache of decoded models: memory stays flat
 in the number of credentials. Credentials holding revocations are indexed apart
@@ -20,7 +20,7 @@ import json
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from hub.core.lifecycle import (
     DEFAULT_HOLD_TTL,
@@ -32,7 +32,64 @@ from hub.core.lifecycle import (
 )
 from hub.core.state import CredentialState, DecisionState, IdempotencyState, elements_digest
 from hub.normalise.types import NormalisedEvent
-from hub.stream.store import MemoryStore, StateStore
+
+
+class KeyValueStore(Protocol):
+    """The port the tables need from a store (``hub.stream.store`` has the durable
+    adapters; :class:`DictStore` is the plain in-memory one)."""
+
+    def get(self, key: str) -> bytes | None:
+        """The value of ``key``, or None."""
+
+    def put(self, key: str, value: bytes) -> None:
+        """Set ``key``."""
+
+    def delete(self, key: str) -> None:
+        """Remove ``key`` (absent keys are fine)."""
+
+    def keys(self, prefix: str = "") -> Iterator[str]:
+        """Keys starting with ``prefix``, sorted."""
+        ...
+
+    def items(self, prefix: str = "") -> Iterator[tuple[str, bytes]]:
+        """(key, value) of keys starting with ``prefix``, sorted by key."""
+        ...
+
+    def count(self, prefix: str = "") -> int:
+        """How many keys start with ``prefix``."""
+        ...
+
+
+class DictStore:
+    """A :class:`KeyValueStore` in a dict (tests, folds, the default of the tables)."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, bytes] = {}
+
+    def get(self, key: str) -> bytes | None:
+        """The value of ``key``, or None."""
+        return self.data.get(key)
+
+    def put(self, key: str, value: bytes) -> None:
+        """Set ``key``."""
+        self.data[key] = bytes(value)
+
+    def delete(self, key: str) -> None:
+        """Remove ``key``."""
+        self.data.pop(key, None)
+
+    def keys(self, prefix: str = "") -> Iterator[str]:
+        """Keys starting with ``prefix``, sorted."""
+        return iter(sorted(k for k in self.data if k.startswith(prefix)))
+
+    def items(self, prefix: str = "") -> Iterator[tuple[str, bytes]]:
+        """(key, value) of keys starting with ``prefix``, sorted by key."""
+        return ((k, self.data[k]) for k in self.keys(prefix))
+
+    def count(self, prefix: str = "") -> int:
+        """How many keys start with ``prefix``."""
+        return sum(1 for k in self.data if k.startswith(prefix))
+
 
 #: key prefixes of the tables in the store: their changelog keys (see hub.core.state)
 CREDENTIAL_PREFIX = "cred|"
@@ -97,7 +154,7 @@ _NO_HOLDS = b'"held":[]}'
 
 
 class ModelTable(MutableMapping[str, M]):
-    """One state table as a mapping over a :class:`~hub.stream.store.StateStore`.
+    """One state table as a mapping over a :class:`KeyValueStore`.
 
     Entries live in the store as their changelog JSON under ``<prefix><key>``; a bounded
     LRU cache keeps the most recently used decoded models, so memory does not grow with
@@ -105,7 +162,7 @@ class ModelTable(MutableMapping[str, M]):
     """
 
     def __init__(
-        self, store: StateStore, prefix: str, model: type[M], cache_size: int
+        self, store: KeyValueStore, prefix: str, model: type[M], cache_size: int
     ) -> None:
         self.store = store
         self.prefix = prefix
@@ -189,7 +246,7 @@ class CredentialTable(ModelTable[CredentialState]):
     """The credential table: also keeps the set of credentials that hold revocations,
     in the store under ``hold|<credential key>`` (so a restart need not scan for them)."""
 
-    def __init__(self, store: StateStore, cache_size: int) -> None:
+    def __init__(self, store: KeyValueStore, cache_size: int) -> None:
         super().__init__(store, CREDENTIAL_PREFIX, CredentialState, cache_size)
         cut = len(HOLD_PREFIX)
         self.holds: set[str] = {key[cut:] for key in store.keys(HOLD_PREFIX)}
@@ -222,7 +279,7 @@ class StateTables:
     """Both state tables over one store (a processor's local store, or a test's).
 
     ``credentials`` and ``index`` are mappings over a
-    :class:`~hub.stream.store.StateStore` (in memory unless one is given), with the
+    :class:`KeyValueStore` (in memory unless one is given), with the
     entries as their changelog JSON under their changelog keys (``cred|…``, ``idem|…``).
     Mutable on purpose: :meth:`store` applies a :class:`StateChange` in place; the store
     buffers the writes until its owner commits them with a changelog checkpoint.
@@ -233,10 +290,10 @@ class StateTables:
         credentials: Mapping[str, CredentialState] | None = None,
         index: Mapping[str, IdempotencyState] | None = None,
         *,
-        store: StateStore | None = None,
+        store: KeyValueStore | None = None,
         cache_size: int = DEFAULT_CACHE_SIZE,
     ) -> None:
-        self.kv: StateStore = MemoryStore() if store is None else store
+        self.kv: KeyValueStore = DictStore() if store is None else store
         self.credentials = CredentialTable(self.kv, cache_size)
         self.index: ModelTable[IdempotencyState] = ModelTable(
             self.kv, INDEX_PREFIX, IdempotencyState, cache_size
