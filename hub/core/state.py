@@ -48,7 +48,20 @@ def content_digest(content: str) -> str:
 
 
 def _canonical_number(value: Any) -> Any:
-    """Integral floats become ints (``5.0`` equals ``5``), recursively; the rest unchanged."""
+    """Integral floats become ints (``5.0`` equals ``5``), recursively; the rest unchanged.
+
+    Exact-type checks first: this runs on every issuance, and ``isinstance`` against the
+    ``Mapping`` ABC was its main cost.
+    """
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is dict:
+        return {str(k): _canonical_number(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [_canonical_number(v) for v in value]
+    if kind is float:
+        return int(value) if value.is_integer() else value
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, Mapping):

@@ -63,7 +63,7 @@ from hub.audit.chain import (
 from hub.audit.checkpoints import AuditSettings, Checkpoint, audit_signer, sign_checkpoint
 from hub.core import StateTables
 from hub.core.lifecycle import OutcomeReport, StateChange
-from hub.core.state import credential_changelog_key
+from hub.core.state import credential_changelog_key, index_changelog_key
 from hub.normalise.types import NormalisedEvent
 from hub.settings import Settings
 from hub.stream.canonical import log_key
@@ -180,9 +180,14 @@ class DecideHandler:
         """Decide a batch of requests in order."""
         outputs: Outputs = {}
         for tp, records in batch.items():
+            requests = [self._read_request(record) for record in records]
+            self._prefetch([r for r in requests if not isinstance(r, Output)])
             out: list[Output] = []
-            for record in records:
-                out += self.handle_record(record)
+            for request in requests:
+                if isinstance(request, Output):
+                    out.append(request)  # a dead letter
+                else:
+                    out += self.decide(*request)
             out += self._chain_outputs()
             if self._since_checkpoint >= self.audit.checkpoint_every:
                 out += self.checkpoint()
@@ -308,24 +313,45 @@ class DecideHandler:
         """A changelog record of the handler's own keys (chains), kept in the store too."""
         if self.store is not None:
             self.store.put(key, value)
-        return Output(self.changelog_topic, value, key=key.encode())
+        return Output(self.changelog_topic, value, key=key.encode(), partition=0)
 
     # -- decide --------------------------------------------------------------
     def handle_record(self, record: ConsumerRecord) -> list[Output]:
         """Decide one request record; a request that cannot be read is dead-lettered."""
+        request = self._read_request(record)
+        if isinstance(request, Output):
+            return [request]
+        return self.decide(*request)
+
+    def _read_request(
+        self, record: ConsumerRecord
+    ) -> tuple[NormalisedEvent, dict[str, Any], datetime] | Output:
+        """(event, context, received time) of a request record, or its dead letter."""
         try:
             request = json.loads(record.value)
             event = event_from_json(request["event"])
             context = {k: v for k, v in request.items() if k != "event"}
-            now = datetime.fromisoformat(context["receivedAt"])
+            return event, context, datetime.fromisoformat(context["receivedAt"])
         except (ValueError, KeyError, TypeError) as exc:
             log.warning(
                 "decide: unreadable request %s-%d@%d dead-lettered: %s",
                 record.topic, record.partition, record.offset, exc,
             )
             error = f"unreadable decide request: {type(exc).__name__}: {exc}"
-            return [dead_letter(record, self.dead_letters_topic, error)]
-        return self.decide(event, context, now)
+            return dead_letter(record, self.dead_letters_topic, error)
+
+    def _prefetch(self, requests: Sequence[tuple[NormalisedEvent, Any, Any]]) -> None:
+        """Read the state every request of a batch looks up in one go (the store's keys
+        are the changelog keys)."""
+        if self.store is None or not requests:
+            return
+        keys = [index_changelog_key(event.idempotency_key) for event, _, _ in requests]
+        keys += [
+            credential_changelog_key(event.credential_key)
+            for event, _, _ in requests
+            if event.credential_key is not None
+        ]
+        self.store.prefetch(keys)
 
     def handle(self, request: dict[str, Any]) -> list[Output]:
         """Decide one request and return everything to write."""
@@ -430,10 +456,12 @@ class DecideHandler:
             state = change.credential
             key = credential_changelog_key(state.credential_key).encode()
             value: bytes | None = None if state.is_empty else state.to_json()
-            outputs.append(Output(self.changelog_topic, value, key=key))
+            outputs.append(Output(self.changelog_topic, value, key=key, partition=0))
         for write in change.index_writes:
             value = None if write.entry is None else write.entry.to_json()
-            outputs.append(Output(self.changelog_topic, value, key=write.changelog_key.encode()))
+            outputs.append(
+                Output(self.changelog_topic, value, key=write.changelog_key.encode(), partition=0)
+            )
         return outputs
 
     def _report(self, report: OutcomeReport) -> list[Output]:

@@ -218,7 +218,9 @@ class IngestHandler(BaseHandler):
         """A decide request: the normalised event, its canonical bytes and its origin."""
         fields = {name: getattr(event, name) for name in EVENT_FIELDS}  # shallow: JSON-ready
         body = {**context, "canonical": base64.b64encode(canonical).decode(), "event": fields}
-        return Output(self.requests_topic, _json(body), key=decision_key(event).encode())
+        # one partition (one decide writer): no need to hash the key for it
+        key = decision_key(event).encode()
+        return Output(self.requests_topic, _json(body), key=key, partition=0)
 
     def rejection(
         self,

@@ -171,3 +171,28 @@ def test_open_store_puts_the_sqlite_file_per_task(tmp_path: Path) -> None:
     finally:
         store.close()
     assert isinstance(open_store("memory", tmp_path, "decide", "t", 0), MemoryStore)
+
+
+def test_prefetched_reads_equal_plain_reads_until_the_durable_part_changes(
+    opener: Opener,
+) -> None:
+    store = opener()
+    for n in range(1200):  # more keys than one SQLite IN (...) query takes
+        store.put(f"k{n:04d}", f"v{n}".encode())
+    store.commit(10)
+    store.put("k0001", b"pending")
+    store.delete("k0002")
+    keys = [f"k{n:04d}" for n in range(0, 1300, 1)]
+    plain = {key: store.get(key) for key in keys}
+    store.prefetch([*keys, *keys[:50]])  # duplicates are fine
+    assert {key: store.get(key) for key in keys} == plain
+    assert store.get("k0001") == b"pending" and store.get("k0002") is None
+    assert store.get("k1250") is None  # absent keys are remembered as absent
+    store.put("k1250", b"new")  # a later write wins over the prefetched absence
+    assert store.get("k1250") == b"new"
+    store.commit(11)
+    other = opener()  # a second handle changes the durable part behind the first
+    other.put("k0003", b"changed elsewhere")
+    other.commit(12)
+    other.close()
+    assert store.get("k0003") == b"changed elsewhere"  # commit dropped the read-ahead
