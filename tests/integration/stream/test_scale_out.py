@@ -6,8 +6,10 @@ between them and a new owner of a partition fences its old owner. The decide sta
 a one-partition topic: one instance owns it, the others stand by and take over after the
 group's session timeout (MCHUB_SESSION_TIMEOUT_MS, 6 s) when the owner dies.
 
-Each instance has its own data dir (as on separate hosts: decide keeps a local state
-store there); all of them seal audit checkpoints with one configured key
+The first test also delivers to a reference register (one per test, in this process), so
+the delivery ledger is checked too. Each instance has its own data dir (as on separate
+hosts: decide keeps a local state store there); all of them seal audit checkpoints with
+one configured key
 (MCHUB_AUDIT_KEY/CERT), so ``mchub audit verify`` checks one trust anchor.
 """
 
@@ -33,12 +35,20 @@ import pytest
 from aiokafka import ConsumerRecord
 
 from connectors.crypto.keys import generate_dev_keys
+from connectors.delivery.ledger import LedgerRecord
 from connectors.fanout.base import decode_canonical
+from connectors.register.service import running_register
 from hub.adapters.kafka import make_consumer, make_producer
 from hub.bench.pipeline import he_events
 from hub.contract.codec import AvroCodec
 from hub.settings import Settings
-from hub.topics import CANONICAL_LOG, REGISTER_STATE, SOURCE_TOPICS, source_receipts
+from hub.topics import (
+    CANONICAL_LOG,
+    DELIVERY_RECEIPTS,
+    REGISTER_STATE,
+    SOURCE_TOPICS,
+    source_receipts,
+)
 from tests.support import REPO_ROOT, shared_dir
 from tests.support_kafka import read_topic
 
@@ -52,6 +62,7 @@ INGEST_STARTED = re.compile(r"ingest: \d+ task\(s\) started")
 #: a stage's group notices a SIGKILLed member after the session timeout (6 s); the standby
 #: must be deciding again well within this
 TAKEOVER_LIMIT_S = 10.0
+REGISTER_TOKEN = "scale-out-register-token"
 
 
 @dataclass
@@ -91,9 +102,12 @@ class Instance:
 class Fleet:
     """The instances a test started (all of them are killed at the end)."""
 
-    def __init__(self, settings: Settings, root: Path) -> None:
+    def __init__(
+        self, settings: Settings, root: Path, *, register_url: str | None = None
+    ) -> None:
         self.settings = settings
         self.root = root
+        self.register_url = register_url
         self.seal = generate_dev_keys(root / "seal")
         self.started: list[Instance] = []
 
@@ -118,6 +132,11 @@ class Fleet:
             # checkpoints often, so that several decide owners write them
             "MCHUB_CHECKPOINT_EVERY": "200",
             "MCHUB_CHECKPOINT_INTERVAL_S": "1",
+            **(
+                {"MCHUB_REGISTER_URL": self.register_url, "MCHUB_REGISTER_TOKEN": REGISTER_TOKEN}
+                if self.register_url
+                else {}
+            ),
         }
 
     def start(self) -> Instance:
@@ -307,7 +326,11 @@ async def test_three_instances_with_random_kills_and_scaling_give_each_input_exa
     events = 3000
     payloads = he_events(json.loads(TEMPLATE.read_text()), events, seed=11)
     rng = random.Random(20240611)
-    fleet = Fleet(settings, tmp_path)
+    register = contextlib.ExitStack()
+    register_url = register.enter_context(
+        running_register(f"sqlite:///{tmp_path / 'register.db'}", token=REGISTER_TOKEN)
+    )
+    fleet = Fleet(settings, tmp_path, register_url=register_url)
     receipts_topic = settings.topic(source_receipts("he"))
     actions: list[str] = []
     t0 = time.monotonic()
@@ -401,6 +424,19 @@ async def test_three_instances_with_random_kills_and_scaling_give_each_input_exa
         again = {k: n for k, n in per_key.items() if n > 1}
         assert not again, f"credentials with more than one state record: {list(again)[:5]}"
 
+        # every instance also delivered to the register: one "delivered" ledger record per
+        # event, whatever was killed between a 2xx and its commit
+        ledger = await read_topic(settings, settings.topic(DELIVERY_RECEIPTS), at_least=events)
+        delivered = Counter(
+            LedgerRecord.from_json(r.value).event_id
+            for r in ledger
+            if LedgerRecord.from_json(r.value).state == "delivered"
+        )
+        event_ids = {codec.decode(r.value).envelope.event_id for r in log}
+        assert set(delivered) == event_ids, f"{len(event_ids - set(delivered))} not delivered"
+        twice = {k: n for k, n in delivered.items() if n > 1}
+        assert not twice, f"delivered ledger records more than once: {list(twice.items())[:5]}"
+
         done = mchub_cli(fleet, "audit", "verify", "--json")
         assert done.returncode == 0, f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
         report = json.loads(done.stdout)
@@ -411,6 +447,7 @@ async def test_three_instances_with_random_kills_and_scaling_give_each_input_exa
     finally:
         await stop_feeding(feeder)
         fleet.cleanup()
+        register.close()
 
 
 async def test_decide_standby_takes_over_within_10_seconds(
