@@ -227,11 +227,7 @@ class Stage:
                 if time.monotonic() - started > 60:
                     backoff = self.restart_backoff_s[0]
                 log.warning(
-                    "%s: %s: %s; restarting the stage in %.1f s",
-                    self.name,
-                    type(exc).__name__,
-                    str(exc).splitlines()[0] if str(exc) else "",
-                    backoff,
+                    "%s: %s; restarting the stage in %.1f s", self.name, _one_line(exc), backoff
                 )
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(stop.wait(), backoff)
@@ -368,13 +364,17 @@ class Stage:
         records: int,
         batch: bool,
     ) -> None:
-        await asyncio.gather(
+        results = await asyncio.gather(
             *(
                 self._transaction(self.tasks[tp], outputs, position)
                 for tp, (outputs, position) in work.items()
                 if tp in self.tasks
-            )
+            ),
+            return_exceptions=True,  # every task's outcome is collected, none left dangling
         )
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:
+            raise failed[0]
         if batch:
             self.stats.batches += 1
         self.stats.records_in += records
@@ -530,6 +530,14 @@ async def _unless_stopped(work: Awaitable[T], stop: asyncio.Event) -> T | None:
     if task.cancelled():
         return None
     return task.result()
+
+
+def _one_line(exc: BaseException) -> str:
+    """``Type: first line of the message`` (without repeating the type when the message
+    already starts with it, as aiokafka's errors do)."""
+    name = type(exc).__name__
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return text if text.startswith(name) else f"{name}: {text}".rstrip(": ")
 
 
 def _tp_order(tp: TopicPartition) -> tuple[str, int]:
