@@ -81,6 +81,10 @@ class RegisterStateProjection(BaseHandler):
             merged.update(table)
         return merged
 
+    def state_size(self) -> int:
+        """Credentials held in memory for the owned partitions (metrics)."""
+        return sum(len(table) for table in list(self.partitions.values()))
+
     async def assigned(self, partitions: Sequence[TopicPartition]) -> None:
         """Restore the new tasks' memory from their partitions of the state topic."""
         numbers = [tp.partition for tp in partitions]

@@ -47,6 +47,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from aiokafka import ConsumerRecord, TopicPartition
@@ -193,6 +194,15 @@ class DecideHandler:
                 out += self.checkpoint()
             outputs[tp] = out
         return outputs
+
+    def state_bytes(self) -> int | None:
+        """Bytes of the task's local store files (metrics; None without a file): read from
+        the file system, so any thread may ask."""
+        path = getattr(self.store, "path", None)
+        if not isinstance(path, Path):
+            return None
+        sizes = [p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists()]
+        return sum(sizes) if sizes else None
 
     def committed(self, tp: TopicPartition, written: Mapping[TopicPartition, int]) -> None:
         """The task's transaction committed: its state writes become durable with the

@@ -110,7 +110,15 @@ def _lag(stage: MetricsStage, now: float) -> Iterable[tuple[Labels, float]]:
 
 
 def _state_size(stage: MetricsStage, now: float) -> float | None:
-    size = getattr(stage.handler, "state_size", None)
+    return _handler_gauge(stage, "state_size")
+
+
+def _state_bytes(stage: MetricsStage, now: float) -> float | None:
+    return _handler_gauge(stage, "state_bytes")
+
+
+def _handler_gauge(stage: MetricsStage, method: str) -> float | None:
+    size = getattr(stage.handler, method, None)
     if not callable(size):
         return None
     try:
@@ -185,6 +193,12 @@ FAMILIES: tuple[Family, ...] = (
         "gauge",
         "Entries in the stage's local state (stages whose handler keeps state).",
         _per_stage(_state_size),
+    ),
+    Family(
+        "mchub_stage_state_bytes",
+        "gauge",
+        "Bytes of the stage's local state files (stages with a durable local store).",
+        _per_stage(_state_bytes),
     ),
 )
 

@@ -107,6 +107,7 @@ def test_projection_keeps_the_record_in_the_revoked_state() -> None:
     assert (first.status, last.status) == ("active", "revoked")
     assert last.credential == first.credential  # compaction keeps the full record
     assert projection.handle(record(WITHDRAWN, 2)) == []  # enrolments: HTTP only
+    assert projection.state_size() == 1  # one credential in memory (metrics)
 
 
 def test_projection_restores_from_its_own_records_and_dead_letters_garbage() -> None:

@@ -193,3 +193,25 @@ async def test_the_app_serves_metrics_health_and_readiness() -> None:
 
         assert (await client.post("/metrics")).status_code == 405
         assert (await client.get("/nothing")).status_code == 404
+
+
+def test_the_decide_tasks_local_store_is_reported_in_bytes(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from hub.settings import Settings
+    from hub.stream.decide import DecideHandler
+    from hub.stream.store import SqliteStore
+
+    assert isinstance(tmp_path, Path)
+    handler = DecideHandler(Settings(data_dir=tmp_path))
+    assert handler.state_bytes() is None  # no task, no file
+    handler.store = SqliteStore(tmp_path / "state.sqlite")
+    try:
+        handler.store.put("cred|k", b"x" * 10_000)
+        handler.store.commit(1)
+        size = handler.state_bytes()
+        assert size is not None and size >= 10_000
+        families = parse(render([FakeStage("decide", handler=handler)], now=0.0))
+        assert families["mchub_stage_state_bytes"][1] == [({"stage": "decide"}, size)]
+    finally:
+        handler.store.close()
