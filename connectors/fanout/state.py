@@ -87,6 +87,8 @@ class RegisterStateProjection(BaseHandler):
 
     async def assigned(self, partitions: Sequence[TopicPartition]) -> None:
         """Restore the new tasks' memory from their partitions of the state topic."""
+        if not partitions:
+            return  # no task here (a standby): nothing to restore
         numbers = [tp.partition for tp in partitions]
         await self.restore(numbers)
 

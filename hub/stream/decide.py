@@ -41,7 +41,9 @@ With ``MCHUB_STATE_STORE=memory`` every start reads the whole changelog.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import json
 import logging
 import time
@@ -108,6 +110,7 @@ class DecideHandler:
         audit: AuditSettings | None = None,
         signer: Signer | None = None,
         store: StoreKind | None = None,
+        standby_interval_s: float = 2.0,
     ) -> None:
         self.settings = settings
         self.ttl = timedelta(days=settings.held_revocation_ttl_days)
@@ -134,6 +137,9 @@ class DecideHandler:
         self._signer = signer
         #: the owned input partition (the decide task), None while on standby
         self.task: TopicPartition | None = None
+        #: a standby's replica of the changelog (see :meth:`assigned`) and its pace
+        self._standby: asyncio.Task[None] | None = None
+        self.standby_interval_s = standby_interval_s
         self._forget()
 
     def _forget(self) -> None:
@@ -148,7 +154,17 @@ class DecideHandler:
 
     # -- the kernel's handler interface ---------------------------------------
     async def assigned(self, partitions: Sequence[TopicPartition]) -> None:
-        """The decide task starts here: open its store and read the changelog's tail."""
+        """The decide task starts here: open its store and read the changelog's tail.
+
+        Without the task (another instance owns it) a durable store is kept warm: a
+        standby replica follows the changelog into the local file, so a takeover reads
+        only the records of the last seconds.
+        """
+        if not partitions:
+            if self.task is None and self.store_kind == "sqlite":
+                self._start_standby()
+            return
+        await self._stop_standby()
         task = partitions[0]
         self._close_store()
         self.store = open_store(
@@ -165,9 +181,43 @@ class DecideHandler:
 
     async def revoked(self, partitions: Sequence[TopicPartition]) -> None:
         """The task moved away (or its transaction failed): drop the writes not
-        committed, close the store and forget the state."""
+        committed, close the store and forget the state; ``[]``: stop the standby."""
+        if not partitions:
+            await self._stop_standby()
         if self.task in partitions:
             self.task = None
+            self._close_store()
+            self._forget()
+
+    # -- standby replica ---------------------------------------------------------
+    def _start_standby(self) -> None:
+        if self._standby is None or self._standby.done():
+            self._standby = asyncio.create_task(self._replicate(), name="decide-standby")
+
+    async def _stop_standby(self) -> None:
+        standby, self._standby = self._standby, None
+        if standby is not None:
+            standby.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await standby
+
+    async def _replicate(self) -> None:
+        """Follow the changelog into the local store until cancelled (a standby)."""
+        inputs = TopicPartition(self.settings.topic(DECIDE_REQUESTS), 0)
+        self.store = open_store(
+            self.store_kind, self.settings.data_dir, STAGE, inputs.topic, inputs.partition
+        )
+        self._forget()
+        log.info("decide: standing by; following the changelog into the local store")
+        try:
+            while True:
+                try:
+                    await self.restore(quiet=True)
+                except Exception as exc:  # noqa: BLE001 - a broker hiccup: try again later
+                    log.warning("decide standby: %s; trying again", exc)
+                self._forget()  # the file holds the state: keep no decoded models
+                await asyncio.sleep(self.standby_interval_s)
+        finally:
             self._close_store()
             self._forget()
 
@@ -218,7 +268,7 @@ class DecideHandler:
         return {self.task: outputs} if outputs else {}
 
     # -- restore -------------------------------------------------------------
-    async def restore(self) -> int:
+    async def restore(self, *, quiet: bool = False) -> int:
         """Bring the store up to the changelog's end (read_committed): only the tail after
         its checkpoint, or the whole changelog when it has none it can trust."""
         if self.store is None:  # restored outside a task (tools, tests): in memory
@@ -250,7 +300,8 @@ class DecideHandler:
         self.restored, self.restored_from = restored, start
         # records chained before a crash but after the last checkpoint: cover them soon
         self._since_checkpoint = self._chained_total() - self._covered
-        log.info(
+        log.log(
+            logging.DEBUG if quiet else logging.INFO,
             "decide: restored %d changelog records from %s into the %s store "
             "(%d credentials holding revocations, %d chains)",
             restored,

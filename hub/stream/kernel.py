@@ -92,10 +92,12 @@ class Handler(Protocol):
     """What a stage runs: the records of its tasks in, outputs per task out."""
 
     async def assigned(self, partitions: Sequence[TopicPartition]) -> None:
-        """New tasks: load their state (their old owners are fenced already)."""
+        """New tasks: load their state (their old owners are fenced already). An empty
+        list: after a rebalance this instance owns no task of the stage (a standby)."""
 
     async def revoked(self, partitions: Sequence[TopicPartition]) -> None:
-        """Tasks gone (rebalance, or a failure): forget their state."""
+        """Tasks gone (rebalance, or a failure): forget their state. An empty list: the
+        stage is shutting down or restarting without tasks (stop standby work)."""
 
     async def process(self, batch: Batch) -> Outputs:
         """Outputs per input partition for a batch (each partition's records in order)."""
@@ -282,7 +284,10 @@ class Stage:
                 try:
                     await self._settle()
                 finally:
-                    await self._close_tasks(list(self.tasks))
+                    owned = list(self.tasks)
+                    await self._close_tasks(owned)
+                    if not owned:
+                        await self.handler.revoked([])  # stop any standby work
             await consumer.stop()
 
     async def _loop(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
@@ -457,6 +462,8 @@ class Stage:
                     ", ".join(f"{tp.topic}-{tp.partition}" for tp in new),
                     self.stats.restore_seconds,
                 )
+            elif not self.tasks:
+                await self.handler.assigned([])  # a standby: the handler may prepare
             self.ready.set()
 
     async def _moved_on(

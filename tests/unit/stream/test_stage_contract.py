@@ -161,13 +161,22 @@ async def test_two_instances_split_the_partitions_and_log_each_input_once(
     ]
     first, second = ingest_stage(settings), ingest_stage(settings)
     active, standby = decide_stage(settings), decide_stage(settings)
+    def split() -> bool:
+        owners = [len(first.tasks), len(second.tasks)]
+        decide_owners = sorted([len(active.tasks), len(standby.tasks)])
+        # 3 topics x 3 partitions split in two; one decide task: one owner, one standby
+        return sum(owners) == 9 and min(owners) >= 1 and decide_owners == [0, 1]
+
     async with running([first, second, active, standby]):
         await publish(settings, messages)
         receipts = await records(settings, source_receipts("he"), len(messages))
-        owners = [len(first.tasks), len(second.tasks)]
-        decide_owners = sorted([len(active.tasks), len(standby.tasks)])
-    assert sum(owners) == 9 and min(owners) >= 1  # 3 topics x 3 partitions, split in two
-    assert decide_owners == [0, 1]  # one decide task: one owner, one standby
+        deadline = time.monotonic() + 30  # a rebalance may still be settling
+        while not split():
+            assert time.monotonic() < deadline, (
+                f"ingest {len(first.tasks)}+{len(second.tasks)}, "
+                f"decide {len(active.tasks)}+{len(standby.tasks)}"
+            )
+            await asyncio.sleep(0.1)
     assert len(receipts) == len(messages)
     log = await read_all(settings, settings.topic(CANONICAL_LOG))
     keys = [AvroCodec().decode(r.value).envelope.idempotency_key for r in log]
