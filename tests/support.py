@@ -1,10 +1,13 @@
-"""Helpers shared by tests (not fixtures): free ports, paths."""
+"""Helpers shared by tests (not fixtures): free ports, paths, settings, worker env."""
 
 from __future__ import annotations
 
 import os
 import socket
+import uuid
 from pathlib import Path
+
+from hub.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,3 +35,30 @@ def shared_dir() -> Path:
     """The read-only ``shared/`` folder (feeds, samples, reference artefacts)."""
     env = os.environ.get("MCHUB_SHARED_DIR")
     return Path(env) if env else (REPO_ROOT.parent / "shared").resolve()
+
+
+def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment of a real ``mchub`` process working on the test's topics."""
+    return {
+        **os.environ,
+        "MCHUB_BOOTSTRAP": settings.bootstrap,
+        "MCHUB_TOPIC_PREFIX": settings.topic_prefix,
+        "MCHUB_CONSUMER_GROUP": settings.consumer_group,
+        "MCHUB_CLIENT_ID": settings.client_id,
+        "MCHUB_PARTITIONS": str(settings.partitions),
+        **extra,
+    }
+
+
+def memory_settings(data_dir: Path, *, partitions: int = 3) -> Settings:
+    """Settings of a hub of its own on the in-memory log (``memory://``), topics not yet
+    declared (``await apply_topics(settings)``)."""
+    tag = uuid.uuid4().hex[:10]
+    return Settings(
+        bootstrap=f"memory://{tag}",
+        topic_prefix=f"t{tag}.",
+        consumer_group=f"test-{tag}",
+        client_id=f"test-{tag}",
+        partitions=partitions,
+        data_dir=data_dir,
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from hub.contract import AvroCodec
 from hub.settings import Settings
 from hub.topics import CANONICAL_LOG
 from tests.integration.fanout.fanout_support import fast_options, get_json, register
+from tests.support import worker_env
 from tests.unit.contract.contract_testdata import (
     build,
     enrolment_normalised,
@@ -51,16 +51,6 @@ async def produce_canonical(settings: Settings) -> list[bytes]:
         await producer.stop()
     return values
 
-
-def worker_env(settings: Settings) -> dict[str, str]:
-    return {
-        **os.environ,
-        "MCHUB_BOOTSTRAP": settings.bootstrap,
-        "MCHUB_TOPIC_PREFIX": settings.topic_prefix,
-        "MCHUB_CONSUMER_GROUP": settings.consumer_group,
-        "MCHUB_CLIENT_ID": settings.client_id,
-        "MCHUB_PARTITIONS": str(settings.partitions),
-    }
 
 
 async def test_sigkill_after_2xx_before_commit_is_applied_once(

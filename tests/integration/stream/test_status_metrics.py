@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -20,21 +19,11 @@ from hub.settings import Settings
 from hub.stream.metrics import metrics_app
 from hub.stream.runner import core_stages, run_stages
 from hub.topics import declared_topics
-from tests.support import shared_dir
+from tests.support import shared_dir, worker_env
 
 SAMPLES = shared_dir() / "feeds" / "samples"
 CORE = ("ingest", "decide")
 
-
-def worker_env(settings: Settings) -> dict[str, str]:
-    return {
-        **os.environ,
-        "MCHUB_BOOTSTRAP": settings.bootstrap,
-        "MCHUB_TOPIC_PREFIX": settings.topic_prefix,
-        "MCHUB_CONSUMER_GROUP": settings.consumer_group,
-        "MCHUB_CLIENT_ID": settings.client_id,
-        "MCHUB_PARTITIONS": str(settings.partitions),
-    }
 
 
 def partition_count(settings: Settings, topics: list[str]) -> int:

@@ -3,7 +3,6 @@ discarded writes, and the cases where the local file is dropped."""
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import pytest
@@ -17,21 +16,14 @@ from hub.stream import decide as decide_module
 from hub.stream.decide import DecideHandler
 from hub.stream.store import SqliteStore, store_path
 from hub.topics import DECIDE_CHANGELOG, DECIDE_REQUESTS, apply_topics
+from tests.support import memory_settings
 
 pytestmark = pytest.mark.unit
 
 
 @pytest.fixture
 async def settings(tmp_path: Path) -> Settings:
-    tag = uuid.uuid4().hex[:10]
-    settings = Settings(
-        bootstrap=f"memory://{tag}",
-        topic_prefix=f"t{tag}.",
-        consumer_group=f"test-{tag}",
-        client_id=f"test-{tag}",
-        partitions=3,
-        data_dir=tmp_path,
-    )
+    settings = memory_settings(tmp_path)
     await apply_topics(settings)
     return settings
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -36,7 +35,7 @@ from hub.topics import (
     apply_topics,
     source_receipts,
 )
-from tests.support import shared_dir
+from tests.support import memory_settings, shared_dir
 
 HE = shared_dir() / "feeds" / "samples" / "he"
 ISSUANCE = HE / "01_kiallitas_tesztvezerelt_python.json"
@@ -47,15 +46,7 @@ def hub_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Set
     """Settings of an isolated hub on the in-memory log or on the real broker (a plain
     fixture: the broker fixture starts Kafka outside any event loop)."""
     if request.param == "memory":
-        tag = uuid.uuid4().hex[:10]
-        settings = Settings(
-            bootstrap=f"memory://{tag}",
-            topic_prefix=f"t{tag}.",
-            consumer_group=f"test-{tag}",
-            client_id=f"test-{tag}",
-            partitions=3,
-            data_dir=tmp_path,
-        )
+        settings = memory_settings(tmp_path)
         asyncio.run(apply_topics(settings))
         yield settings
         MemoryBroker.drop(settings.bootstrap)
