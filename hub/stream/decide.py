@@ -202,7 +202,9 @@ class DecideHandler:
                 await standby
 
     async def _replicate(self) -> None:
-        """Follow the changelog into the local store until cancelled (a standby)."""
+        """Follow the changelog into the local store until cancelled (a standby): one
+        restore (the tail, or everything when the file cannot be trusted), then one
+        consumer tails the changelog and checkpoints its position after every batch."""
         inputs = TopicPartition(self.settings.topic(DECIDE_REQUESTS), 0)
         self.store = open_store(
             self.store_kind, self.settings.data_dir, STAGE, inputs.topic, inputs.partition
@@ -213,13 +215,39 @@ class DecideHandler:
             while True:
                 try:
                     await self.restore(quiet=True)
+                    await self._follow()
                 except Exception as exc:  # noqa: BLE001 - a broker hiccup: try again later
                     log.warning("decide standby: %s; trying again", exc)
-                self._forget()  # the file holds the state: keep no decoded models
+                self._forget()
                 await asyncio.sleep(self.standby_interval_s)
         finally:
             self._close_store()
             self._forget()
+
+    async def _follow(self) -> None:
+        """Tail the changelog from the store's checkpoint into the store (until an error
+        or cancellation)."""
+        store = self.store
+        if store is None or store.checkpoint is None:
+            return
+        consumer = make_consumer(self.settings, group=None)
+        await consumer.start()
+        try:
+            consumer.assign([self.changelog_tp])
+            consumer.seek(self.changelog_tp, store.checkpoint)
+            while True:
+                batch = await consumer.getmany(
+                    self.changelog_tp, timeout_ms=int(self.standby_interval_s * 1000)
+                )
+                for record in batch.get(self.changelog_tp, []):
+                    self._load(record)
+                position = await consumer.position(self.changelog_tp)
+                if position != store.checkpoint:
+                    store.commit(position)  # past transaction markers too
+                self.tables.credentials.clear_cache()
+                self.tables.index.clear_cache()
+        finally:
+            await consumer.stop()
 
     def _close_store(self) -> None:
         store, self.store = self.store, None
