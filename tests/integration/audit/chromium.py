@@ -63,7 +63,10 @@ class PageResult:
 
 async def render(browser: str, page: Path, expressions: dict[str, str]) -> PageResult:
     """Load ``page`` (a file) in headless Chromium; evaluate ``expressions``; screenshot."""
-    with tempfile.TemporaryDirectory(prefix="mchub-chromium-") as profile:
+    # chromium's helper processes may still write to the profile after it exits
+    with tempfile.TemporaryDirectory(
+        prefix="mchub-chromium-", ignore_cleanup_errors=True
+    ) as profile:
         proc = await asyncio.create_subprocess_exec(
             browser,
             *FLAGS,
