@@ -37,10 +37,6 @@ from connectors.delivery.sink import DeliveryItem, DeliveryResult, RetryNotice, 
 from hub.errors import UndecodableInput
 from hub.settings import Settings
 from hub.stream.kernel import (
-    DLQ_ERROR,
-    DLQ_OFFSET,
-    DLQ_PARTITION,
-    DLQ_TOPIC,
     Batch,
     Header,
     Output,
@@ -55,8 +51,6 @@ log = logging.getLogger(__name__)
 
 Decoder = Callable[[bytes], DeliveryItem]
 CommitHook = Callable[[list[DeliveryResult]], Awaitable[None]]
-
-__all__ = ["DLQ_ERROR", "DLQ_OFFSET", "DLQ_PARTITION", "DLQ_TOPIC", "DeliveryRunner"]
 
 DLQ_STATUS = "mchub-dlq-status"
 DLQ_BODY_DIGEST = "mchub-dlq-body-digest"
@@ -188,7 +182,7 @@ class DeliveryRunner(Stage):
 
     async def process(self, batch: Batch) -> Outputs:
         """Deliver a batch; the ledger records and dead letters, per input partition."""
-        records = [r for tp in sorted(batch, key=_tp_order) for r in batch[tp]]
+        records = [r for rs in batch.values() for r in rs]  # the kernel's partition order
         outputs: Outputs = {tp: [] for tp in batch}
         for record, dead in self._add_to_sink(records):
             outputs[TopicPartition(record.topic, record.partition)].append(dead)
@@ -276,7 +270,3 @@ class DeliveryRunner(Stage):
         tp = TopicPartition(source.topic, source.partition)
         if await self.write(tp, [Output(self.ledger_topic, record.to_json(), key=record.key)]):
             self.stats.pending_records += 1
-
-
-def _tp_order(tp: TopicPartition) -> tuple[str, int]:
-    return (tp.topic, tp.partition)

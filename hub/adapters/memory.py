@@ -340,7 +340,6 @@ class MemoryProducer:
             raise IllegalStateError("transactions need a transactional id")
         self._check_epoch()
         self._pending, self._offsets, self._in_transaction = [], None, True
-        futures_before = len(self._pending)
         try:
             yield
         except BaseException:
@@ -348,7 +347,7 @@ class MemoryProducer:
             raise
         self._in_transaction = False
         self._check_epoch()
-        for topic, value, key, headers, partition in self._pending[futures_before:]:
+        for topic, value, key, headers, partition in self._pending:
             self.broker.append(topic, value, key, headers, partition)
         if self._offsets is not None:
             offsets, group = self._offsets

@@ -56,6 +56,7 @@ from aiokafka import ConsumerRecord, TopicPartition
 
 from connectors.crypto.keys import Signer
 from hub.adapters.kafka import make_consumer
+from hub.adapters.memory import is_memory
 from hub.audit.chain import (
     CHECKPOINT_COUNTER_KEY,
     ChainHead,
@@ -405,13 +406,6 @@ class DecideHandler:
         return Output(self.changelog_topic, value, key=key.encode(), partition=0)
 
     # -- decide --------------------------------------------------------------
-    def handle_record(self, record: ConsumerRecord) -> list[Output]:
-        """Decide one request record; a request that cannot be read is dead-lettered."""
-        request = self._read_request(record)
-        if isinstance(request, Output):
-            return [request]
-        return self.decide(*request)
-
     def _read_request(
         self, record: ConsumerRecord
     ) -> tuple[NormalisedEvent, dict[str, Any], datetime] | Output:
@@ -441,12 +435,6 @@ class DecideHandler:
             if event.credential_key is not None
         ]
         self.store.prefetch(keys)
-
-    def handle(self, request: dict[str, Any]) -> list[Output]:
-        """Decide one request and return everything to write."""
-        event = event_from_json(request["event"])
-        context = {k: v for k, v in request.items() if k != "event"}
-        return self.decide(event, context, datetime.fromisoformat(context["receivedAt"]))
 
     def decide(
         self, event: NormalisedEvent, context: dict[str, Any], now: datetime
@@ -592,7 +580,7 @@ async def delete_retention_ms(settings: Settings, topic: str) -> int | None:
     """The topic's ``delete.retention.ms`` (how long tombstones stay at least); None
     when tombstones are never removed (the in-memory log). Kafka's default (1 day)
     when the broker cannot tell."""
-    if settings.bootstrap.startswith("memory://"):  # hub.adapters.memory: no compaction
+    if is_memory(settings.bootstrap):  # hub.adapters.memory: no compaction
         return None
     try:
         value = (await topic_configs(settings, topic)).get("delete.retention.ms")

@@ -100,7 +100,8 @@ class Handler(Protocol):
         stage is shutting down or restarting without tasks (stop standby work)."""
 
     async def process(self, batch: Batch) -> Outputs:
-        """Outputs per input partition for a batch (each partition's records in order)."""
+        """Outputs per input partition for a batch (partitions in topic, partition order;
+        each partition's records in offset order)."""
         ...
 
     async def idle(self, partitions: Sequence[TopicPartition]) -> Outputs:
