@@ -121,22 +121,13 @@ async def stream_rate(settings: Settings, count: int) -> float:
     return count / elapsed
 
 
-async def group_members(settings: Settings, group: str) -> int:
-    """Members of a stable consumer group (0 while it rebalances or does not exist)."""
-    from aiokafka.admin import AIOKafkaAdminClient
+async def stable_members(settings: Settings, stage: str) -> int:
+    """Members of a stage's consumer group once it is stable (0 while it rebalances or
+    does not exist), as ``mchub status`` reads them."""
+    from hub.cli.status import hub_status
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
-    await admin.start()
-    try:
-        [described] = await admin.describe_consumer_groups([group])
-    finally:
-        await admin.close()
-    groups = getattr(described, "groups", None) or []
-    for entry in groups:
-        state, members = entry[2], entry[5]
-        if state == "Stable":
-            return len(members)
-    return 0
+    [group] = await hub_status(settings, [stage])
+    return len(group.members) if group.kafka_state == "Stable" else 0
 
 
 def isolated(settings: Settings, tag: str) -> Settings:
@@ -179,8 +170,8 @@ async def process_rate(settings: Settings, payloads: list[bytes], workers: int) 
     try:
         deadline = time.monotonic() + 120
         while (
-            await group_members(bench, bench.group("ingest")) < workers
-            or await group_members(bench, bench.group("decide")) < workers
+            await stable_members(bench, "ingest") < workers
+            or await stable_members(bench, "decide") < workers
         ):
             if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
                 raise RuntimeError("the worker processes did not join their groups")

@@ -40,6 +40,7 @@ from connectors.fanout.base import decode_canonical
 from connectors.register.service import running_register
 from hub.adapters.kafka import make_consumer, make_producer
 from hub.bench.pipeline import he_events
+from hub.cli.status import hub_status
 from hub.contract.codec import AvroCodec
 from hub.settings import Settings
 from hub.topics import (
@@ -306,17 +307,9 @@ def decide_owner(instances: list[Instance]) -> Instance | None:
 
 
 async def group_members(settings: Settings, stage: str) -> tuple[str, int]:
-    """State and member count of a stage's consumer group."""
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
-    await admin.start()
-    try:
-        (described,) = await admin.describe_consumer_groups([settings.group(stage)])
-    finally:
-        await admin.close()
-    _, _, state, _, _, members, *_ = described.groups[0]
-    return state, len(members)
+    """State and member count of a stage's consumer group (as ``mchub status`` reads it)."""
+    [group] = await hub_status(settings, [stage])
+    return group.kafka_state, len(group.members)
 
 
 async def test_three_instances_with_random_kills_and_scaling_give_each_input_exactly_once(
