@@ -312,6 +312,7 @@ class MemoryProducer:
         self.transactional_id = transactional_id
         self.epoch = 0
         self._pending: list[tuple[str, bytes | None, bytes | None, Any, int]] = []
+        self._pending_count: dict[tuple[str, int], int] = {}
         self._offsets: tuple[dict[TopicPartition, int], str] | None = None
         self._in_transaction = False
 
@@ -340,6 +341,7 @@ class MemoryProducer:
             raise IllegalStateError("transactions need a transactional id")
         self._check_epoch()
         self._pending, self._offsets, self._in_transaction = [], None, True
+        self._pending_count = {}
         try:
             yield
         except BaseException:
@@ -368,7 +370,8 @@ class MemoryProducer:
         future: asyncio.Future[RecordMetadata] = asyncio.get_running_loop().create_future()
         if self._in_transaction:
             log = self.broker.topic(topic)[chosen]
-            pending_here = sum(1 for p in self._pending if p[0] == topic and p[4] == chosen)
+            pending_here = self._pending_count.get((topic, chosen), 0)
+            self._pending_count[(topic, chosen)] = pending_here + 1
             offset = len(log) + pending_here
             self._pending.append((topic, value, key, headers, chosen))
             future.set_result(

@@ -31,6 +31,19 @@ def codec(
     typer.echo(json.dumps(run(events=events, rounds=rounds)))
 
 
+@app.command("cost")
+def cost_bench(
+    events: Annotated[int, typer.Option(min=200, help="generated he issuances")] = 2000,
+) -> None:
+    """Per-event cost of every step (normalise ... seal) in µs, no broker needed."""
+    from hub.bench.cost import run
+    from hub.settings import load_settings
+
+    settings = load_settings()
+    result = run(settings, events=events, samples_dir=settings.shared_dir / "feeds" / "samples")
+    typer.echo(json.dumps(result))
+
+
 @app.command("normalise")
 def normalise_bench(
     events: Annotated[int, typer.Option(min=100, help="pre-loaded he events")] = 20000,

@@ -64,6 +64,10 @@ class AvroCodec:
             self._readers[entry.fingerprint] = (
                 entry.name, entry.parsed, None if entry.version == current else reader)
 
+    def writer_schema(self, name: str) -> dict[str, Any]:
+        """The parsed current writer schema of record ``name`` (as fastavro takes it)."""
+        return self._writers[name][1]
+
     # ----------------------------------------------------------------- dict level (hot path)
 
     def encode_dict(self, name: str, record: dict[str, Any]) -> bytes:

@@ -1,0 +1,43 @@
+"""hub.wire: the fast JSON and UUID helpers give what the standard library gives."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hub import wire
+
+pytestmark = pytest.mark.unit
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(json_values)
+def test_dumps_is_compact_utf8_json_as_the_standard_library_writes_it(value: object) -> None:
+    expected = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    assert wire.dumps(value) == expected.encode("utf-8")
+    assert wire.dumps(value, sort_keys=True) == json.dumps(
+        value, ensure_ascii=False, separators=(",", ":"), sort_keys=True
+    ).encode("utf-8")
+    assert wire.loads(wire.dumps(value)) == value
+
+
+def test_loads_refuses_what_is_not_json() -> None:
+    with pytest.raises(ValueError):
+        wire.loads(b"{not json")
+
+
+@given(st.uuids(), st.text())
+def test_uuid5_equals_the_standard_library(namespace: uuid.UUID, name: str) -> None:
+    expected = uuid.uuid5(namespace, name)
+    assert wire.uuid5(namespace, name) == str(expected)
+    assert wire.uuid5_hex(namespace, name) == expected.hex
