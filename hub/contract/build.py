@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from pydantic import ValidationError
 
+from hub import wire
 from hub.contract.elements import elements_to_dict
 from hub.contract.findings import ContractViolation, Finding, findings_from_validation_error
 from hub.contract.models import (
@@ -37,12 +38,12 @@ SOURCE_SYSTEMS: Final[dict[str, str]] = {"he": "FIR", "vet": "KRETA", "al": "FAR
 
 def event_id(idempotency_key: str) -> str:
     """The hub event id of a source event: UUIDv5 over its idempotency key."""
-    return str(uuid.uuid5(EVENT_NAMESPACE, idempotency_key))
+    return wire.uuid5(EVENT_NAMESPACE, idempotency_key)
 
 
 def credential_id(credential_key: str) -> str:
     """The hub-wide credential id: UUIDv5 over the feed contract's credential key."""
-    return str(uuid.uuid5(CREDENTIAL_NAMESPACE, credential_key))
+    return wire.uuid5(CREDENTIAL_NAMESPACE, credential_key)
 
 
 def build_canonical_event(

@@ -27,8 +27,8 @@ from hub.core.state import (
     IdempotencyState,
     IndexWrite,
     StateModel,
-    content_digest,
-    elements_digest,
+    event_content_digest,
+    event_elements_digest,
     require_aware,
 )
 from hub.normalise.types import NormalisedEvent, RecordType
@@ -224,7 +224,7 @@ class _Work:
                 "revocation_reason": _reason(event),
             }
         )
-        self.emit(event, content_digest(event.content), now)
+        self.emit(event, event_content_digest(event), now)
 
 
 def _reason(event: NormalisedEvent) -> str | None:
@@ -277,7 +277,7 @@ def decide(
     belong to the event or ``now`` is naive.
     """
     require_aware(now)
-    digest = content_digest(event.content)
+    digest = event_content_digest(event)
     claim = state.claim
     if claim is not None and claim.idempotency_key != event.idempotency_key:
         raise ValueError("state.claim is not the index entry of the event's idempotency key")
@@ -354,7 +354,7 @@ def _decide_enrolment(
 def _decide_issuance(work: _Work, event: NormalisedEvent, digest: str, now: datetime) -> Decision:
     """§9.3 for a known credential key; otherwise accept and release held revocations."""
     credential = work.credential
-    elements = elements_digest(event.record)
+    elements = event_elements_digest(event)
     if credential.status != "unknown":
         if credential.elements_digest == elements:
             return work.decision(event, "duplicate-ignored", "credential-exists-same-elements")

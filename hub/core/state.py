@@ -26,6 +26,7 @@ credential status for the same reason: a credential whose issuance was rejected 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping
@@ -80,6 +81,27 @@ def elements_digest(elements: Mapping[str, Any]) -> str:
         _canonical_number(elements), sort_keys=True, separators=(",", ":"), ensure_ascii=False
     )
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def event_content_digest(event: NormalisedEvent) -> str:
+    """:func:`content_digest` of the event's content (carried by the event when known)."""
+    return event.content_sha256 or content_digest(event.content)
+
+
+def event_elements_digest(event: NormalisedEvent) -> str:
+    """:func:`elements_digest` of a credential event's record (carried when known)."""
+    return event.elements_sha256 or elements_digest(event.record)
+
+
+def with_digests(event: NormalisedEvent) -> NormalisedEvent:
+    """The event carrying its digests, so a later stage need not compute them again."""
+    return dataclasses.replace(
+        event,
+        content_sha256=event_content_digest(event),
+        elements_sha256=(
+            event_elements_digest(event) if event.record_type == "credential" else None
+        ),
+    )
 
 
 def require_aware(moment: datetime, name: str = "now") -> None:

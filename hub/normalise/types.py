@@ -56,6 +56,10 @@ class NormalisedEvent:
     mapping_version: str
     row: int | None = None  # al: 1-based data-row index
     sor_azonosito: str | None = None  # al: row id
+    #: SHA-256 of ``content`` and of the credential ``record`` (the core's §9.2/§9.3
+    #: digests), when the ingest stage computed them already; None: computed on demand
+    content_sha256: str | None = None
+    elements_sha256: str | None = None
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,7 @@ from typing import Any
 from aiokafka import ConsumerRecord, TopicPartition
 
 from connectors.crypto.keys import Signer
+from hub import wire
 from hub.adapters.kafka import make_consumer
 from hub.adapters.memory import is_memory
 from hub.audit.chain import (
@@ -411,7 +412,7 @@ class DecideHandler:
     ) -> tuple[NormalisedEvent, dict[str, Any], datetime] | Output:
         """(event, context, received time) of a request record, or its dead letter."""
         try:
-            request = json.loads(record.value)
+            request = wire.loads(record.value)
             event = event_from_json(request["event"])
             context = {k: v for k, v in request.items() if k != "event"}
             return event, context, datetime.fromisoformat(context["receivedAt"])
@@ -555,7 +556,7 @@ class DecideHandler:
             "sor_azonosito": report.event.sor_azonosito,
             "final": report.final,
         }
-        data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        data = wire.dumps(body)
         topic = self.settings.topic(receipts_topic(report.event.feed))
         rid = str(context.get("receiptId") or report.idempotency_key).encode()
         outputs = [Output(topic, data, key=rid)]

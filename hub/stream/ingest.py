@@ -25,7 +25,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
-import json
 import logging
 import uuid
 from datetime import UTC, datetime
@@ -33,12 +32,13 @@ from typing import Any
 
 from aiokafka import ConsumerRecord
 
-from hub import __version__
+from hub import __version__, wire
 from hub.authz import SOURCE_HEADER, RegistryFile
 from hub.contract.build import attach_warnings, build_canonical_event
 from hub.contract.codec import AvroCodec
 from hub.contract.findings import ContractViolation, Finding
 from hub.contract.rules import ValidationContext, validate_event
+from hub.core.state import with_digests
 from hub.normalise import normalise
 from hub.normalise.types import ItemResult, MessageResult, NormalisedEvent, Violation
 from hub.settings import Settings
@@ -79,7 +79,7 @@ def trace_id(record: ConsumerRecord, rid: str) -> str:
             parts = bytes(value).decode("ascii", "replace").split("-")
             if len(parts) >= 2 and len(parts[1]) == 32:
                 return parts[1]
-    return uuid.uuid5(TRACE_NAMESPACE, rid).hex
+    return wire.uuid5_hex(TRACE_NAMESPACE, rid)
 
 
 def header(record: ConsumerRecord, name: str) -> str | None:
@@ -216,6 +216,8 @@ class IngestHandler(BaseHandler):
 
     def request(self, context: dict[str, Any], event: NormalisedEvent, canonical: bytes) -> Output:
         """A decide request: the normalised event, its canonical bytes and its origin."""
+        # digests computed here, in the parallel stage, not again in the one decide task
+        event = with_digests(event)
         fields = {name: getattr(event, name) for name in EVENT_FIELDS}  # shallow: JSON-ready
         body = {**context, "canonical": base64.b64encode(canonical).decode(), "event": fields}
         # one partition (one decide writer): no need to hash the key for it
@@ -258,7 +260,7 @@ class IngestHandler(BaseHandler):
 
 
 def _json(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    return wire.dumps(body)
 
 
 def ingest_stage(settings: Settings, *, registry: RegistryFile | None = None) -> Stage:

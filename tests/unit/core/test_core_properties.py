@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hub.core import DEFAULT_HOLD_TTL, Decision, Emission, StateChange, StateTables, rebuild
+from hub.core.state import with_digests
 from hub.normalise.types import NormalisedEvent
 from tests.unit.core.core_support import T0, enrolment, issuance, revocation
 
@@ -208,3 +209,32 @@ def test_decide_is_deterministic(steps: list[Step]) -> None:
     one.feed(sequence)
     two.feed(sequence)
     assert one.decisions == two.decisions and one.tables == two.tables
+
+
+def _carrying_digests(sequence: list[Resolved]) -> list[Resolved]:
+    return [(with_digests(event) if event else None, hours) for event, hours in sequence]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(step_lists)
+def test_digests_carried_by_ingest_decide_as_computed_ones(steps: list[Step]) -> None:
+    """The decide stage gets events whose digests the ingest stage computed: every outcome,
+    publication and stored digest is the same as when the core computes them itself."""
+    sequence = resolve(steps)
+    computed, carried = Run(), Run()
+    computed.feed(sequence)
+    carried.feed(_carrying_digests(sequence))
+
+    def outcomes(run: Run) -> list[tuple[str, str, tuple[tuple[str, str], ...]]]:
+        return [
+            (event.idempotency_key, decision.outcome,
+             tuple((e.idempotency_key, e.content_digest) for e in decision.emissions))
+            for event, decision in run.decisions
+        ]
+
+    assert outcomes(carried) == outcomes(computed)
+    for key, state in computed.tables.credentials.items():
+        other = carried.tables.credentials.get(key)
+        assert other is not None
+        assert (other.status, other.elements_digest, other.keys) == (
+            state.status, state.elements_digest, state.keys)
