@@ -38,15 +38,18 @@ def loads(data: bytes | bytearray | memoryview | str) -> Any:
     return orjson.loads(data)
 
 
+#: the first hex digit of an RFC 4122 variant byte, by the digest's digit there
+_VARIANT: dict[str, str] = {c: "89ab"[int(c, 16) & 0x3] for c in "0123456789abcdef"}
+
+
 def uuid5_hex(namespace: uuid.UUID, name: str) -> str:
     """The version-5 UUID of ``name`` in ``namespace`` as 32 hex digits."""
-    digest = bytearray(hashlib.sha1(namespace.bytes + name.encode("utf-8")).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50
-    digest[8] = (digest[8] & 0x3F) | 0x80
-    return digest.hex()
+    h = hashlib.sha1(namespace.bytes + name.encode("utf-8")).hexdigest()
+    # version nibble (digit 12) = 5; variant bits (top of digit 16) = 10
+    return f"{h[:12]}5{h[13:16]}{_VARIANT[h[16]]}{h[17:32]}"
 
 
 def uuid5(namespace: uuid.UUID, name: str) -> str:
     """The version-5 UUID of ``name`` in ``namespace``, hyphenated (``str(uuid.uuid5())``)."""
-    h = uuid5_hex(namespace, name)
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    h = hashlib.sha1(namespace.bytes + name.encode("utf-8")).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"

@@ -17,13 +17,14 @@ import zlib
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from connectors.render import RenderInput
 from connectors.render import labels as lb
 from connectors.render.jsonld import EDC_AP_CONTEXT, VC_V1_CONTEXT
-from hub import vocab
+from hub import vocab, wire
 
 GENERIC_PROFILE: Final = "http://data.europa.eu/snb/credential/e34929035b"
 EDC_GENERIC_FULL_SCHEMA: Final = "http://data.europa.eu/snb/model/ap/edc-generic-full"
@@ -57,7 +58,12 @@ class IssuerProfile:
     @property
     def node_id(self) -> str:
         """A stable ``urn:epass:org:`` id derived from the eIDAS identifier."""
-        return f"urn:epass:org:{uuid.uuid5(uuid.NAMESPACE_URL, 'eidas:' + self.eidas_identifier)}"
+        return _org_node_id(self.eidas_identifier)
+
+
+@lru_cache(maxsize=64)
+def _org_node_id(eidas_identifier: str) -> str:
+    return f"urn:epass:org:{wire.uuid5(uuid.NAMESPACE_URL, 'eidas:' + eidas_identifier)}"
 
 
 #: development issuer; production takes the values from the seal certificate
@@ -84,10 +90,12 @@ class _Ids:
     namespace: uuid.UUID = field(init=False)
 
     def __post_init__(self) -> None:
-        self.namespace = uuid.uuid5(uuid.NAMESPACE_URL, f"urn:credential:{self.credential_id}")
+        self.namespace = uuid.UUID(
+            wire.uuid5(uuid.NAMESPACE_URL, f"urn:credential:{self.credential_id}")
+        )
 
     def __call__(self, kind: str, key: str = "1") -> str:
-        return f"urn:epass:{kind}:{uuid.uuid5(self.namespace, f'{kind}:{key}')}"
+        return f"urn:epass:{kind}:{wire.uuid5(self.namespace, f'{kind}:{key}')}"
 
 
 def render_elm(inp: RenderInput, issuer: IssuerProfile = DEV_ISSUER) -> JsonDict:

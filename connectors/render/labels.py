@@ -6,6 +6,7 @@ labels here; a URI without a label is still emitted, just without ``prefLabel``.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Final
 
 from hub import vocab
@@ -175,6 +176,7 @@ def suffix(uri: str) -> str:
     return uri.rstrip("/").rsplit("/", 1)[-1]
 
 
+@lru_cache(maxsize=4096)
 def scheme_of(uri: str) -> str:
     """The concept scheme URI of an EU vocabulary concept URI."""
     if uri.startswith(vocab.COUNTRY_PREFIX):
@@ -186,30 +188,39 @@ def scheme_of(uri: str) -> str:
     return uri.rsplit("/", 1)[0] + "/" + SNB_SCHEME_SUFFIX
 
 
+#: the label tables of the vocabularies whose concepts share a URI prefix, in lookup order
+_PREFIX_TABLES: Final[tuple[tuple[str, dict[str, Labels]], ...]] = (
+    (vocab.ASSESSMENT_PREFIX, ASSESSMENT_LABELS),
+    (vocab.MODE_PREFIX, MODE_LABELS),
+    (vocab.LEARNING_SETTING_PREFIX, LEARNING_SETTING_LABELS),
+    (vocab.ACCREDITATION_PREFIX, ACCREDITATION_LABELS),
+    (vocab.SUPERVISION_PREFIX, SUPERVISION_LABELS),
+    (vocab.ISCED_F_PREFIX, ISCED_F_LABELS),
+    (vocab.COUNTRY_PREFIX, COUNTRY_LABELS),
+)
+#: labels of single concepts outside the prefix tables (MKKR levels, languages)
+_SINGLE_LABELS: Final[dict[str, Labels]] = {
+    **{
+        mkkr: {"en": f"HuQF level {level}", "hu": f"MKKR {level}. szint"}
+        for level, mkkr in reversed(vocab.MKKR_LEVEL_URIS.items())
+    },
+    vocab.LANGUAGE_PREFIX + "HUN": {"en": "Hungarian", "hu": "magyar"},
+    vocab.LANGUAGE_PREFIX + "ENG": {"en": "English", "hu": "angol"},
+}
+
+
+@lru_cache(maxsize=4096)
 def labels_of(uri: str) -> Labels | None:
-    """Known labels of a vocabulary URI, or None."""
+    """Known labels of a vocabulary URI, or None.
+
+    The answer is cached and shared between calls: copy it before changing it.
+    """
     tail = suffix(uri)
-    tables: list[tuple[str, dict[str, Labels]]] = [
-        (vocab.ASSESSMENT_PREFIX, ASSESSMENT_LABELS),
-        (vocab.MODE_PREFIX, MODE_LABELS),
-        (vocab.LEARNING_SETTING_PREFIX, LEARNING_SETTING_LABELS),
-        (vocab.ACCREDITATION_PREFIX, ACCREDITATION_LABELS),
-        (vocab.SUPERVISION_PREFIX, SUPERVISION_LABELS),
-        (vocab.ISCED_F_PREFIX, ISCED_F_LABELS),
-        (vocab.COUNTRY_PREFIX, COUNTRY_LABELS),
-    ]
-    for prefix, table in tables:
+    for prefix, table in _PREFIX_TABLES:
         if uri.startswith(prefix):
             return table.get(tail)
     if uri in CREDIT_SYSTEM_LABELS:
         return CREDIT_SYSTEM_LABELS[uri]
     if uri.startswith(vocab.EQF_PREFIX):
         return {"en": f"Level {tail}", "hu": f"{tail}. szint"}
-    for level, mkkr in vocab.MKKR_LEVEL_URIS.items():
-        if uri == mkkr:
-            return {"en": f"HuQF level {level}", "hu": f"MKKR {level}. szint"}
-    if uri == vocab.LANGUAGE_PREFIX + "HUN":
-        return {"en": "Hungarian", "hu": "magyar"}
-    if uri == vocab.LANGUAGE_PREFIX + "ENG":
-        return {"en": "English", "hu": "angol"}
-    return None
+    return _SINGLE_LABELS.get(uri)

@@ -19,7 +19,7 @@ from connectors.render import RenderInput, StatusRef
 from connectors.render import labels as lb
 from connectors.render.elm import _local_midnight, format_number, grade_text
 from connectors.render.jsonld import OB3_CONTEXT, VC_V2_CONTEXT
-from hub import vocab
+from hub import vocab, wire
 
 #: OB3 identity type for the Hungarian education ID (extension value, see docs)
 EDUCATION_ID_IDENTITY_TYPE: Final = "ext:HuEducationId"
@@ -44,7 +44,7 @@ def hashed_identity(education_id: str, salt: str) -> str:
 
 def issuer_id(body: dict[str, Any]) -> str:
     """A stable URI for an awarding body: ``urn:mchub:org:<scheme>:<id>``."""
-    ident = body.get("id") or str(uuid.uuid5(uuid.NAMESPACE_URL, body["name"]))
+    ident = body.get("id") or wire.uuid5(uuid.NAMESPACE_URL, body["name"])
     return f"urn:mchub:org:{body['scheme']}:{ident}"
 
 
@@ -63,7 +63,7 @@ def render_ob3(inp: RenderInput, options: Ob3Options | None = None) -> JsonDict:
     """The unsigned ``OpenBadgeCredential`` for ``inp``."""
     opts = options or Ob3Options()
     el = inp.elements
-    ns = uuid.uuid5(uuid.NAMESPACE_URL, f"urn:uuid:{inp.credential_id}")
+    ns = uuid.UUID(wire.uuid5(uuid.NAMESPACE_URL, f"urn:uuid:{inp.credential_id}"))
     salt = opts.salt if opts.salt is not None else secrets.token_hex(16)
     title = el["title"]
     achievement = _achievement(inp, ns)
@@ -160,7 +160,7 @@ def _achievement(inp: RenderInput, ns: uuid.UUID) -> JsonDict:
             }
         )
     achievement: JsonDict = {
-        "id": f"urn:uuid:{uuid.uuid5(ns, 'achievement')}",
+        "id": f"urn:uuid:{wire.uuid5(ns, 'achievement')}",
         "type": ["Achievement"],
         "achievementType": "MicroCredential",
         "name": el["title"].get("hu") or el["title"].get("en"),
@@ -183,7 +183,7 @@ def _achievement(inp: RenderInput, ns: uuid.UUID) -> JsonDict:
 
 def _result_description(ns: uuid.UUID, scale: str) -> JsonDict:
     rd: JsonDict = {
-        "id": f"urn:uuid:{uuid.uuid5(ns, 'result:' + scale)}",
+        "id": f"urn:uuid:{wire.uuid5(ns, 'result:' + scale)}",
         "type": ["ResultDescription"],
     }
     if scale == "HU_1_5":
