@@ -29,12 +29,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from hub import wire
 from hub.normalise.types import NormalisedEvent, RecordType
 
 #: ``unknown``: no accepted issuance (never seen, or its issuance was rejected)
@@ -48,11 +50,16 @@ def content_digest(content: str) -> str:
     return hashlib.sha256(content.encode("utf-8")).hexdigest()
 
 
+class _StandardSpelling(Exception):
+    """A value orjson would spell differently from the standard library's ``json``."""
+
+
 def _canonical_number(value: Any) -> Any:
     """Integral floats become ints (``5.0`` equals ``5``), recursively; the rest unchanged.
 
     Exact-type checks first: this runs on every issuance, and ``isinstance`` against the
-    ``Mapping`` ABC was its main cost.
+    ``Mapping`` ABC was its main cost. Raises :class:`_StandardSpelling` for a float that
+    orjson spells differently (below 1e-4 in magnitude, not finite).
     """
     kind = type(value)
     if kind is str or kind is int or kind is bool or value is None:
@@ -61,10 +68,12 @@ def _canonical_number(value: Any) -> Any:
         return {str(k): _canonical_number(v) for k, v in value.items()}
     if kind is list or kind is tuple:
         return [_canonical_number(v) for v in value]
-    if kind is float:
-        return int(value) if value.is_integer() else value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
+    if isinstance(value, float):
+        if value.is_integer():
+            return int(value)
+        if not math.isfinite(value) or abs(value) < 1e-4:
+            raise _StandardSpelling
+        return float(value)
     if isinstance(value, Mapping):
         return {str(k): _canonical_number(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -76,11 +85,31 @@ def elements_digest(elements: Mapping[str, Any]) -> str:
     """SHA-256 (hex) of normalised EU elements (§1.2), independent of key order.
 
     Numbers compare numerically, so ``{"ects": 5}`` and ``{"ects": 5.0}`` are equal (§9.3).
+    The text hashed is ``json.dumps(..., sort_keys=True, separators=(",", ":"),
+    ensure_ascii=False)`` in UTF-8; orjson writes the same bytes several times faster, so
+    it is used unless a value could be spelt differently (tiny or non-finite floats,
+    integers beyond 64 bits), where the standard library writes it.
     """
-    text = json.dumps(
-        _canonical_number(elements), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    try:
+        text = wire.dumps(_canonical_number(elements), sort_keys=True)
+    except (_StandardSpelling, TypeError):
+        text = _standard_sorted_json(elements).encode("utf-8")
+    return hashlib.sha256(text).hexdigest()
+
+
+def _standard_sorted_json(elements: Mapping[str, Any]) -> str:
+    def canonical(value: Any) -> Any:
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, Mapping):
+            return {str(k): canonical(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [canonical(v) for v in value]
+        return value
+
+    return json.dumps(
+        canonical(elements), sort_keys=True, separators=(",", ":"), ensure_ascii=False
     )
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def event_content_digest(event: NormalisedEvent) -> str:

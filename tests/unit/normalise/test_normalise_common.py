@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -202,3 +203,29 @@ def test_bad_mapping_file_is_refused(tmp_path: Path) -> None:
     path.write_text(json.dumps({"version": "x", "feeds": {"he": {"assessment": {"A": 1}}}}))
     with pytest.raises(ValueError, match=r"lacks|strings"):
         load_mappings(path)
+
+
+# --- canonical_json: the standard library's text, however it is written ---------------
+
+_json_scalars = (
+    st.none() | st.booleans() | st.text() | st.integers()
+    | st.decimals(allow_nan=False, allow_infinity=False)
+    | st.decimals(min_value=Decimal("-0.001"), max_value=Decimal("0.001"), places=12)
+    | st.sampled_from([Decimal("1E-5"), Decimal("5.50"), Decimal("1E+40"), Decimal("0.1")])
+)
+_json_values = st.recursive(
+    _json_scalars,
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    max_leaves=25,
+)
+
+
+@given(_json_values)
+def test_canonical_json_is_the_standard_library_text(value: object) -> None:
+    assert c.canonical_json(value) == c._CANONICAL_ENCODER.encode(value)
+
+
+def test_canonical_json_refuses_what_the_standard_library_refuses() -> None:
+    with pytest.raises(TypeError):
+        c.canonical_json({"when": date(2025, 1, 1)})
