@@ -242,9 +242,18 @@ class EnvelopeReader:
         value, _, _ = self._prev_hash_at(data, offset)
         return value
 
-    def with_prev_hash(self, data: bytes, prev_hash: str) -> bytes:
-        """The record with ``envelope.prevHash`` set to ``prev_hash`` (other bytes kept)."""
+    def prev_hash_offset(self, data: bytes) -> int:
+        """Where the record's ``envelope.prevHash`` union starts (for :meth:`with_prev_hash`)."""
         _, _, offset = self._prefix(data)
+        return offset
+
+    def with_prev_hash(self, data: bytes, prev_hash: str, *, at: int | None = None) -> bytes:
+        """The record with ``envelope.prevHash`` set to ``prev_hash`` (other bytes kept).
+
+        ``at``: the union's offset when already known (:meth:`prev_hash_offset`, computed
+        by the ingest stage), which spares reading the envelope here.
+        """
+        offset = self.prev_hash_offset(data) if at is None else at
         _, start, end = self._prev_hash_at(data, offset)
         text = prev_hash.encode("utf-8")
         encoded = b"\x02" + _zigzag_varint(len(text)) + text

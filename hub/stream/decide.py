@@ -93,6 +93,8 @@ STAGE = "decide"
 #: Kafka's default ``delete.retention.ms`` (when the topic's cannot be read)
 DEFAULT_DELETE_RETENTION_MS = 24 * 3600 * 1000
 CHAIN_PREFIX = "chain|"
+#: members of a decide request's context that are not for receipts
+_REQUEST_ONLY = frozenset({"canonical", "prevHashAt"})
 
 
 def event_from_json(data: dict[str, Any]) -> NormalisedEvent:
@@ -463,7 +465,7 @@ class DecideHandler:
         return outputs
 
     # -- hash chain ----------------------------------------------------------
-    def _chained(self, value: bytes, key: bytes) -> Output:
+    def _chained(self, value: bytes, key: bytes, prev_hash_at: int | None = None) -> Output:
         """The canonical record, chained to its partition's head, for that partition."""
         if self.log_partitions is None:
             raise RuntimeError("decide: restore() must run before deciding (partition count)")
@@ -471,7 +473,7 @@ class DecideHandler:
         head = self.chains.get(partition)
         if head is None:
             head = self.chains[partition] = ChainHead(partition)
-        chained = self.envelopes.with_prev_hash(value, head.link())
+        chained = self.envelopes.with_prev_hash(value, head.link(), at=prev_hash_at)
         head.advance(chained)
         self._dirty_chains.add(partition)
         self._since_checkpoint += 1
@@ -527,7 +529,10 @@ class DecideHandler:
         for emission in change.emissions:
             context = contexts[emission.idempotency_key]
             canonical = base64.b64decode(context["canonical"])
-            outputs.append(self._chained(canonical, log_key(emission)))
+            at = context.get("prevHashAt")
+            outputs.append(
+                self._chained(canonical, log_key(emission), at if isinstance(at, int) else None)
+            )
         for follow_up in change.follow_ups:
             outputs += self._report(follow_up)
         if change.credential is not None:
@@ -543,7 +548,7 @@ class DecideHandler:
         return outputs
 
     def _report(self, report: OutcomeReport) -> list[Output]:
-        context = {k: v for k, v in report.context.items() if k != "canonical"}
+        context = {k: v for k, v in report.context.items() if k not in _REQUEST_ONLY}
         body = {
             **context,
             "scope": "event",

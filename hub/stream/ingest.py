@@ -33,6 +33,7 @@ from typing import Any
 from aiokafka import ConsumerRecord
 
 from hub import __version__, wire
+from hub.audit.chain import EnvelopeReader
 from hub.authz import SOURCE_HEADER, RegistryFile
 from hub.contract.build import attach_warnings, build_canonical_event
 from hub.contract.codec import AvroCodec
@@ -114,6 +115,7 @@ class IngestHandler(BaseHandler):
         self.rejections_topic = settings.topic(REJECTIONS)
         self.dead_letters_topic = settings.topic(INGEST_DEAD_LETTERS)
         self.codec = AvroCodec()
+        self.envelopes = EnvelopeReader()
 
     def handle(self, record: ConsumerRecord) -> list[Output]:
         """The output records of one source record."""
@@ -219,7 +221,13 @@ class IngestHandler(BaseHandler):
         # digests computed here, in the parallel stage, not again in the one decide task
         event = with_digests(event)
         fields = {name: getattr(event, name) for name in EVENT_FIELDS}  # shallow: JSON-ready
-        body = {**context, "canonical": base64.b64encode(canonical).decode(), "event": fields}
+        body = {
+            **context,
+            "canonical": base64.b64encode(canonical).decode(),
+            # where decide writes the chain's prevHash: found here, in the parallel stage
+            "prevHashAt": self.envelopes.prev_hash_offset(canonical),
+            "event": fields,
+        }
         # one partition (one decide writer): no need to hash the key for it
         key = decision_key(event).encode()
         return Output(self.requests_topic, _json(body), key=key, partition=0)

@@ -35,6 +35,9 @@ def test_splicing_prev_hash_equals_decode_set_encode() -> None:
         assert reader.prev_hash(spliced) == genesis(2)
         # replacing an existing prevHash keeps every other byte
         assert reader.with_prev_hash(reader.with_prev_hash(value, "x" * 10), genesis(2)) == spliced
+        # the offset the ingest stage finds gives the same splice without reading again
+        at = reader.prev_hash_offset(value)
+        assert reader.with_prev_hash(value, genesis(2), at=at) == spliced
 
 
 def test_partition_is_the_producers_default_partitioner() -> None:
