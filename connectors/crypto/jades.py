@@ -22,6 +22,7 @@ from connectors.crypto.jose import (
     SUPPORTED_ALGS,
     VerificationError,
     check_thumbprint,
+    compact_json,
     parse_x5c,
     sign,
     validate_chain,
@@ -39,7 +40,7 @@ KNOWN_CRIT: Final = frozenset({"b64", "sigT", "x5t#S256", "adoTst"})
 
 def canonical_payload(credential: dict[str, Any]) -> str:
     """The credential serialised once for sealing: compact JSON, UTF-8, key order kept."""
-    return json.dumps(credential, ensure_ascii=False, separators=(",", ":"))
+    return compact_json(credential).decode("utf-8")
 
 
 def seal(
@@ -57,11 +58,12 @@ def seal(
         "x5t#S256": signer.x5t_s256(),
         "x5c": signer.x5c(),
     }
-    protected = b64url(json.dumps(header, separators=(",", ":")).encode("utf-8"))
-    payload = canonical_payload(credential)
-    signature = sign(signer, protected.encode("ascii") + b"." + payload.encode("utf-8"))
+    # every header value is ASCII, so this is also what ensure_ascii=True would write
+    protected = b64url(compact_json(header))
+    payload = compact_json(credential)
+    signature = sign(signer, protected.encode("ascii") + b"." + payload)
     return {
-        "payload": payload,
+        "payload": payload.decode("utf-8"),
         "signatures": [{"protected": protected, "signature": b64url(signature)}],
     }
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Final
@@ -43,6 +44,9 @@ class Signer:
 
     key: SigningKey
     chain: tuple[x509.Certificate, ...]
+    #: ``x5c`` and ``x5t#S256``, computed once: every signature's header carries them
+    _x5c: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _x5t_s256: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.chain:
@@ -51,6 +55,8 @@ class Signer:
         leaf_key = self.chain[0].public_key().public_bytes(serialization.Encoding.DER, spki)
         if leaf_key != self.key.public_key().public_bytes(serialization.Encoding.DER, spki):
             raise ConfigurationError("the private key does not match the leaf certificate")
+        object.__setattr__(self, "_x5c", tuple(chain_x5c(self.chain)))
+        object.__setattr__(self, "_x5t_s256", cert_thumbprint(self.chain[0]))
 
     @property
     def alg(self) -> str:
@@ -68,14 +74,11 @@ class Signer:
 
     def x5c(self) -> list[str]:
         """The chain as JOSE ``x5c``: standard base64 DER, leaf first."""
-        return [
-            base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode()
-            for c in self.chain
-        ]
+        return list(self._x5c)
 
     def x5t_s256(self) -> str:
         """JOSE ``x5t#S256``: base64url SHA-256 of the leaf's DER."""
-        return cert_thumbprint(self.certificate)
+        return self._x5t_s256
 
     def organization_identifier(self) -> str | None:
         """The leaf's organizationIdentifier (the eIDAS identifier EDC wants), if any."""
@@ -105,6 +108,11 @@ def b64url(data: bytes) -> str:
 def b64url_decode(text: str) -> bytes:
     """Inverse of :func:`b64url` (padding optional)."""
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def chain_x5c(chain: Sequence[x509.Certificate]) -> list[str]:
+    """A chain as JOSE ``x5c``: standard base64 DER of each certificate, in order."""
+    return [base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode() for c in chain]
 
 
 def cert_thumbprint(cert: x509.Certificate) -> str:

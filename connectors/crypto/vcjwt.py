@@ -20,6 +20,7 @@ from connectors.crypto.jose import (
     SUPPORTED_ALGS,
     VerificationError,
     check_thumbprint,
+    compact_json,
     parse_x5c,
     sign,
     validate_chain,
@@ -41,8 +42,9 @@ def sign_vc(credential: dict[str, Any], signer: Signer) -> str:
         "x5t#S256": signer.x5t_s256(),
         "x5c": signer.x5c(),
     }
-    head = b64url(json.dumps(header, separators=(",", ":")).encode("utf-8"))
-    body = b64url(json.dumps(credential, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+    # every header value is ASCII, so this is also what ensure_ascii=True would write
+    head = b64url(compact_json(header))
+    body = b64url(compact_json(credential))
     signing_input = f"{head}.{body}".encode("ascii")
     return f"{head}.{body}.{b64url(sign(signer, signing_input))}"
 

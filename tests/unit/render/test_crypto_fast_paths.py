@@ -1,0 +1,125 @@
+"""The signing hot path's shortcuts give what the slow path gave: the same bytes signed.
+
+``compact_json`` (orjson, with the standard library where orjson could differ) must
+write exactly ``json.dumps(value, ensure_ascii=False, separators=(",", ":"))``, since
+seals and VC-JWTs are over those bytes; a :class:`Signer` computes its ``x5c`` and
+``x5t#S256`` once, and they must equal what the certificates give each time.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from hypothesis import given
+from hypothesis import strategies as st
+
+from connectors.crypto.jades import canonical_payload, seal
+from connectors.crypto.jose import compact_json
+from connectors.crypto.keys import Signer, b64url, b64url_decode, cert_thumbprint, dev_signer
+from connectors.crypto.vcjwt import sign_vc
+from connectors.render.elm import render_elm
+from connectors.render.ob3 import Ob3Options, render_ob3
+from tests.unit.render.render_support import co_awarded_foreign_variant, he_sample, make_input
+
+pytestmark = pytest.mark.unit
+
+
+def _standard(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.floats(min_value=-1e-3, max_value=1e-3)
+    | st.text()
+    | st.sampled_from(["1e-5", "x:1e-5", "0.00001", "null", "urn:x:1234567e-4b", "e-1"])
+)
+json_values = st.recursive(
+    scalars,
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(json_values)
+def test_compact_json_is_what_the_standard_library_writes(value: Any) -> None:
+    assert compact_json(value) == _standard(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        1e-05,
+        -1.5e-07,
+        [0.00001, 1],
+        {"a": 9.9e-05},
+        {"a": math.nan, "b": math.inf, "c": -math.inf},
+        5e-324,
+        1e16,
+        {"big": 2**70},
+        {1: "int key"},
+        {"nested": [[[{"x": 1e-10}]]]},
+        {"when": "2026-01-01T00:00:00Z", "n": None},
+    ],
+)
+def test_compact_json_where_orjson_would_differ_or_refuse(value: Any) -> None:
+    assert compact_json(value) == _standard(value)
+
+
+def test_compact_json_refuses_what_the_standard_library_refuses() -> None:
+    for value in (datetime(2026, 1, 1, tzinfo=UTC), {"s": {1, 2}}):
+        with pytest.raises(TypeError):
+            compact_json(value)
+
+
+def test_rendered_documents_write_the_same_bytes() -> None:
+    for sample in (he_sample(), co_awarded_foreign_variant()):
+        inp = make_input(sample)
+        for doc in (render_elm(inp), render_ob3(inp, Ob3Options(salt="00"))):
+            assert compact_json(doc) == _standard(doc)
+            assert canonical_payload(doc) == _standard(doc).decode("utf-8")
+
+
+def test_signer_computes_x5c_and_thumbprint_once_and_right(tmp_path: Path) -> None:
+    signer = dev_signer(tmp_path)
+    der = [c.public_bytes(serialization.Encoding.DER) for c in signer.chain]
+    assert signer.x5c() == [base64.b64encode(d).decode() for d in der]
+    assert signer.x5t_s256() == cert_thumbprint(signer.certificate)
+    assert signer.x5c() is not signer.x5c()  # a fresh list: callers may change theirs
+    assert Signer(signer.key, signer.chain) == signer
+
+
+def test_headers_carry_the_chain_and_payloads_the_standard_bytes(tmp_path: Path) -> None:
+    signer = dev_signer(tmp_path)
+    inp = make_input(he_sample())
+    moment = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
+    sealed = seal(render_elm(inp), signer, signed_at=moment)
+    header = {
+        "alg": "ES256",
+        "typ": "jose+json",
+        "cty": "ld+json",
+        "b64": False,
+        "crit": ["b64", "sigT"],
+        "sigT": "2026-01-15T09:00:00Z",
+        "x5t#S256": signer.x5t_s256(),
+        "x5c": signer.x5c(),
+    }
+    protected = sealed["signatures"][0]["protected"]
+    assert protected == b64url(json.dumps(header, separators=(",", ":")).encode("utf-8"))
+    assert sealed["payload"] == _standard(render_elm(inp)).decode("utf-8")
+
+    badge = render_ob3(inp, Ob3Options(salt="00"))
+    head, body, _ = sign_vc(badge, signer).split(".")
+    assert b64url_decode(body) == _standard(badge)
+    assert json.loads(b64url_decode(head))["x5c"] == signer.x5c()
