@@ -28,7 +28,7 @@ ledger records the item as delivered.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
@@ -85,6 +85,10 @@ class EdcDestination:
     registry: EdcRegistry
     publisher: StatusPublisher
     name: str = NAME
+    #: the seal's issuer profile, read from its certificate once (with that signer)
+    _issuer: tuple[Signer, IssuerProfile] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def wants(self, item: CanonicalItem) -> bool:
         """Issuances of learners with an EDC wallet; nothing else.
@@ -103,6 +107,25 @@ class EdcDestination:
             and self.registry.for_learner(item.learner_id) is not None
         )
 
+    def prepare(self, items: list[CanonicalItem]) -> None:
+        """Claim the status entries of a batch's issuances in one transaction.
+
+        One commit (one sync to disk) per batch instead of one per credential; each
+        :meth:`sealed_credential` then finds its entry in memory. The entries are on
+        disk before any request of the batch is built.
+        """
+        wanted = [
+            item.credential_id
+            for item in items
+            if item.event_type == "issued"
+            and item.credential_id is not None
+            and item.credential_key is not None
+            and item.elements is not None
+            and self.registry.for_learner(item.learner_id) is not None
+        ]
+        if wanted:
+            self.publisher.allocate_many(wanted)
+
     def sealed_credential(self, item: CanonicalItem) -> dict[str, object]:
         """The sealed ELM credential (JWS JSON document) of an issuance."""
         if (
@@ -117,7 +140,9 @@ class EdcDestination:
             item.credential_id, item.credential_key, item.elements, issued_at(item), ref
         )
         signer = self.publisher.signer
-        return seal(render_elm(inp, seal_issuer(signer)), signer)
+        if self._issuer is None or self._issuer[0] is not signer:
+            self._issuer = (signer, seal_issuer(signer))
+        return seal(render_elm(inp, self._issuer[1]), signer)
 
     def build_request(self, item: CanonicalItem) -> HttpRequest:
         """The multipart deposit of the sealed credential into the learner's EDC wallet."""

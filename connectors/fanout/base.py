@@ -88,6 +88,17 @@ class Destination(Protocol):
 
 
 @runtime_checkable
+class PreparingDestination(Destination, Protocol):
+    """A destination that does some work once per delivery batch (the wallet and EDC claim
+    the status entries of the batch's issuances in one database transaction)."""
+
+    def prepare(self, items: list[CanonicalItem]) -> None:
+        """Called with every item of a batch before any of them is filtered or built;
+        raising fails the batch like a failed delivery (nothing is committed)."""
+        ...
+
+
+@runtime_checkable
 class BatchDestination(Destination, Protocol):
     """A destination that also takes many items in one request (the register).
 
@@ -208,9 +219,12 @@ class FilteringSink:
     async def flush(self) -> list[DeliveryResult]:
         """Deliver or skip every buffered item (per key in order); see the Sink port.
 
-        Raises like :meth:`HttpSink.flush` (401/403 first, then other hub errors).
+        A :class:`PreparingDestination` is prepared for the whole batch first. Raises like
+        :meth:`HttpSink.flush` (401/403 first, then other hub errors).
         """
         items, self._buffer = self._buffer, []
+        if items and isinstance(self.destination, PreparingDestination):
+            self.destination.prepare([canonical_of(i) for i in items])
         if self.inner.batch is None:
             return await deliver_per_key(items, self._deliver_or_skip)
         wants = [self.destination.wants(canonical_of(i)) for i in items]

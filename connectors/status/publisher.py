@@ -17,7 +17,7 @@ Lists hold 131,072 entries; when one is full the next gets the next number as it
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final
@@ -38,6 +38,10 @@ from connectors.status.store import SqliteStatusStore
 REVOCATION: Final = "revocation"
 
 
+#: status entries a publisher keeps in memory (forgotten all at once when full)
+KNOWN_ENTRIES: Final = 10_000
+
+
 def hub_issuer_id(signer: Signer) -> str:
     """The issuer of the hub's status list credentials: ``urn:mchub:issuer:<org id>``."""
     return f"urn:mchub:issuer:{signer.organization_identifier() or signer.x5t_s256()}"
@@ -55,6 +59,9 @@ class StatusPublisher:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     def __post_init__(self) -> None:
+        # an entry never moves once handed out, so entries seen are kept in memory (the
+        # wallet and EDC destinations ask once per batch, then once per credential)
+        self._known: dict[tuple[str, StatusPurpose], StatusRef] = {}
         self.service = StatusListService(
             self.store,
             self.signer,
@@ -70,17 +77,79 @@ class StatusPublisher:
 
     def allocate(self, credential_id: str, purpose: StatusPurpose = REVOCATION) -> StatusRef:
         """The credential's status entry: found again, or freshly drawn at random."""
+        known = self._known.get((credential_id, purpose))
+        if known is not None:
+            return known
         found = self.store.entry_of(credential_id, purpose)
         if found is not None:
-            return StatusRef(self.list_url(found.list_id), found.index, purpose)
+            return self._remember(credential_id, found.list_id, found.index, purpose)
         with self.store.transaction():
             found = self.store.entry_of(credential_id, purpose)  # another process won the race
             if found is not None:
-                return StatusRef(self.list_url(found.list_id), found.index, purpose)
+                return self._remember(credential_id, found.list_id, found.index, purpose)
             list_id, size, _ = self.store.open_list(purpose, self.list_size)
             index = self._claim(list_id, size, purpose, credential_id)
         self.publish_stale()
-        return StatusRef(self.list_url(list_id), index, purpose)
+        return self._remember(credential_id, list_id, index, purpose)
+
+    def allocate_many(
+        self, credential_ids: Iterable[str], purpose: StatusPurpose = REVOCATION
+    ) -> dict[str, StatusRef]:
+        """:meth:`allocate` for many credentials at once: one write transaction (one
+        commit, one sync to disk) for all the entries still to draw, instead of one each.
+
+        The destinations call it once per delivery batch, before building any request,
+        so every entry is on disk before a credential carrying it is sent. The entries
+        are the ones :meth:`allocate` gives, called one by one in this order (same draws,
+        same lists, same roll-over); later :meth:`allocate` calls find them in memory.
+        """
+        wanted = list(dict.fromkeys(credential_ids))
+        refs: dict[str, StatusRef] = {}
+        missing: list[str] = []
+        for credential_id in wanted:
+            known = self._known.get((credential_id, purpose))
+            if known is not None:
+                refs[credential_id] = known
+            else:
+                missing.append(credential_id)
+        missing = self._found(missing, purpose, refs)
+        if missing:
+            with self.store.transaction():
+                missing = self._found(missing, purpose, refs)  # another process's claims
+                while missing:
+                    list_id, size, used = self.store.open_list(purpose, self.list_size)
+                    room = size - used
+                    for credential_id in missing[:room]:
+                        index = self._claim(list_id, size, purpose, credential_id)
+                        refs[credential_id] = StatusRef(self.list_url(list_id), index, purpose)
+                    missing = missing[room:]
+            self.publish_stale()
+        for credential_id, ref in refs.items():
+            self._keep(credential_id, ref)
+        return {credential_id: refs[credential_id] for credential_id in wanted}
+
+    def _found(
+        self, credential_ids: list[str], purpose: StatusPurpose, refs: dict[str, StatusRef]
+    ) -> list[str]:
+        """Add the stored entries of ``credential_ids`` to ``refs``; the ids without one."""
+        if not credential_ids:
+            return []
+        found = self.store.entries_of(credential_ids, purpose)
+        for credential_id, entry in found.items():
+            refs[credential_id] = StatusRef(self.list_url(entry.list_id), entry.index, purpose)
+        return [c for c in credential_ids if c not in found]
+
+    def _remember(
+        self, credential_id: str, list_id: str, index: int, purpose: StatusPurpose
+    ) -> StatusRef:
+        ref = StatusRef(self.list_url(list_id), index, purpose)
+        self._keep(credential_id, ref)
+        return ref
+
+    def _keep(self, credential_id: str, ref: StatusRef) -> None:
+        if len(self._known) >= KNOWN_ENTRIES:
+            self._known.clear()
+        self._known[(credential_id, ref.purpose)] = ref
 
     def _claim(self, list_id: str, size: int, purpose: StatusPurpose, credential_id: str) -> int:
         for _ in range(RANDOM_TRIES):

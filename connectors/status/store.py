@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -86,6 +86,10 @@ class SignedList:
     token: str
     version: int
     signed_at: str
+
+
+#: credential ids per ``IN (...)`` query (SQLite allows 999 variables in old versions)
+_IN_CHUNK: Final = 500
 
 
 def _now() -> str:
@@ -262,6 +266,22 @@ class SqliteStatusStore:
             (credential_id, purpose),
         )
         return _entry(rows[0]) if rows else None
+
+    def entries_of(
+        self, credential_ids: Sequence[str], purpose: StatusPurpose = "revocation"
+    ) -> dict[str, EntryRow]:
+        """The entries handed to any of these credentials, by credential id."""
+        found: dict[str, EntryRow] = {}
+        for start in range(0, len(credential_ids), _IN_CHUNK):
+            chunk = credential_ids[start : start + _IN_CHUNK]
+            rows = self._query(
+                "SELECT list_id, idx, purpose, credential_id, revoked_at, reason"
+                " FROM status_entries WHERE purpose = ? AND credential_id IN"
+                f" ({','.join('?' * len(chunk))})",
+                (purpose, *chunk),
+            )
+            found.update((str(row["credential_id"]), _entry(row)) for row in rows)
+        return found
 
     def try_claim(
         self, list_id: str, index: int, purpose: StatusPurpose, credential_id: str

@@ -191,6 +191,25 @@ class WalletDestination:
             return held is not None and self.registry.host(held.wallet) is not None
         return False
 
+    def prepare(self, items: list[CanonicalItem]) -> None:
+        """Claim the status entries of a batch's issuances in one transaction.
+
+        One commit (one sync to disk) per batch instead of one per credential; each
+        :meth:`issue` then finds its entry in memory. The entries are on disk before any
+        request of the batch is built.
+        """
+        wanted = [
+            item.credential_id
+            for item in items
+            if item.event_type == "issued"
+            and item.credential_id is not None
+            and item.credential_key is not None
+            and item.elements is not None
+            and self.registry.for_learner(item.learner_id) is not None
+        ]
+        if wanted:
+            self.publisher.allocate_many(wanted)
+
     def build_request(self, item: CanonicalItem) -> HttpRequest:
         """The upsert of the signed credential (issuance) or of the held one (revocation)."""
         if item.credential_id is None:

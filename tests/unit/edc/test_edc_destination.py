@@ -91,6 +91,50 @@ def test_wallet_and_edc_share_one_status_entry(pub: StatusPublisher, seal: DevSe
     assert len(pub.store.entries("1")) == 1  # one credential, one revocation bit
 
 
+def test_a_batchs_entries_are_claimed_in_one_transaction_before_any_request(
+    seal: DevSeal, tmp_path: Path
+) -> None:
+    items = [issued_item("he"), issued_item("vet"), issued_item("al"), revoked_item()]
+    items.append(enrolment_item())
+    issuances = [i for i in items if i.event_type == "issued"]
+    db = tmp_path / "status.db"
+    wallet_pub, edc_pub = publisher(seal, db), publisher(seal, db)  # two connectors
+    wallet = wallet_destination(
+        registry=WalletRegistry.single("https://w.test", "t"),
+        publisher=wallet_pub,
+        sent=SentCredentials(":memory:"),
+    )
+    edc = destination(edc_pub)  # only the he learner has an EDC wallet
+    wallet_pub.allocate("earlier")  # list 1 exists and is published
+    commits: list[str] = []
+    for store in (wallet_pub.store, edc_pub.store):
+        store._conn.set_trace_callback(
+            lambda sql: commits.append(sql) if sql.strip().upper() == "COMMIT" else None
+        )
+    wallet.prepare(items)
+    assert len(commits) == 1  # every issuance's entry, one commit
+    entries = {e.credential_id: e.index for e in wallet_pub.store.entries("1")}
+    assert set(entries) == {"earlier"} | {i.credential_id for i in issuances}
+    edc.prepare(items)  # the other connector finds them
+    for item in issuances:
+        wallet.build_request(item)
+    edc_request = edc.build_request(items[0])
+    assert len(commits) == 1  # no request claimed anything more
+    sealed = verify_seal(json.loads(the_part(edc_request).data), seal.anchors).credential
+    he_id = items[0].credential_id or ""
+    assert sealed["credentialStatus"]["@value"] == f"{STATUS_BASE}/1#{entries[he_id]}"
+
+
+def test_preparing_a_batch_without_issuances_claims_nothing(pub: StatusPublisher) -> None:
+    destination(pub).prepare([revoked_item(), enrolment_item()])
+    wallet_destination(
+        registry=WalletRegistry.single("https://w.test", "t"),
+        publisher=pub,
+        sent=SentCredentials(":memory:"),
+    ).prepare([enrolment_item()])
+    assert pub.store.list_ids() == []
+
+
 def test_email_only_wallets_use_the_email_path(pub: StatusPublisher) -> None:
     registry = EdcRegistry.from_json({"learners": {LEARNER: {"email": "bardos.l+mc@example.hu"}}})
     request = destination(pub, registry).build_request(issued_item("he"))

@@ -11,6 +11,7 @@ from connectors.delivery.http_sink import HttpRequest, HttpSink
 from connectors.fanout.base import (
     CanonicalItem,
     FilteringSink,
+    PreparingDestination,
     canonical_of,
     decode_canonical,
     decode_delivery_item,
@@ -134,3 +135,39 @@ async def test_wants_is_asked_in_order_after_the_previous_delivery_of_the_key() 
     async with http:
         results = await sink.flush()
     assert [r.state for r in results] == ["delivered", "delivered"]
+
+
+@dataclass
+class Preparing(OnlyIssuances):
+    """Records what it was prepared with, and when (before any request was built)."""
+
+    prepared: list[list[str]] = field(default_factory=list)
+
+    def prepare(self, items: list[CanonicalItem]) -> None:
+        assert not self.seen, "prepared after a request was built"
+        self.prepared.append([i.event_id for i in items])
+
+
+async def test_a_preparing_destination_is_prepared_once_per_batch_before_any_request() -> None:
+    destination = Preparing()
+    assert isinstance(destination, PreparingDestination)
+    assert not isinstance(OnlyIssuances(), PreparingDestination)
+    http = HttpSink(
+        "http://wallet.test",
+        destination="wallet",
+        transport=httpx.MockTransport(lambda request: httpx.Response(201)),
+        build_request=lambda item: destination.build_request(canonical_of(item)),
+    )
+    sink = FilteringSink(destination, http)
+    items = [
+        decode_delivery_item(CODEC.encode(issued("he"))),
+        decode_delivery_item(CODEC.encode(issued("vet"))),
+        decode_delivery_item(CODEC.encode(build(enrolment_normalised("enrolled")))),
+    ]
+    for item in items:
+        sink.add(item)
+    async with http:
+        results = await sink.flush()
+        assert await sink.flush() == []  # an empty batch: nothing to prepare
+    assert [r.state for r in results] == ["delivered", "delivered", "skipped"]
+    assert destination.prepared == [[i.event_id for i in items]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 import threading
 from pathlib import Path
 
@@ -123,3 +124,96 @@ def test_store_is_a_status_list_store(seal: DevSeal) -> None:
     assert back is not None
     assert (back.allocated, back.bits[0], back.purpose) == ({1, 2, 3}, 0x40, "revocation")
     assert store.stale_lists() == ["9"]  # never signed
+
+
+# --- allocate_many: a delivery batch's entries in one transaction ----------------------
+
+
+def _commits(store: SqliteStatusStore) -> list[str]:
+    """The COMMIT statements the store's connection runs from now on."""
+    seen: list[str] = []
+    store._conn.set_trace_callback(
+        lambda sql: seen.append(sql) if sql.strip().upper() == "COMMIT" else None
+    )
+    return seen
+
+
+def _seeded(seal: DevSeal) -> StatusPublisher:
+    """A publisher whose draws repeat (the same seed each time)."""
+    draws = random.Random(13)
+    return StatusPublisher(
+        SqliteStatusStore(":memory:"), seal.signer, STATUS_BASE, randbelow=draws.randrange
+    )
+
+
+def test_allocate_many_gives_what_allocate_gives_one_by_one(seal: DevSeal) -> None:
+    ids = [f"cred-{i}" for i in range(300)]
+    one_by_one = _seeded(seal)
+    expected = {c: one_by_one.allocate(c) for c in ids}
+    many = _seeded(seal)
+    assert many.allocate_many(ids) == expected
+    assert [(e.index, e.credential_id) for e in many.store.entries("1")] == [
+        (e.index, e.credential_id) for e in one_by_one.store.entries("1")
+    ]
+
+
+def test_allocate_many_rolls_over_a_full_list_as_allocate_does(seal: DevSeal) -> None:
+    ids = [f"cred-{i}" for i in range(20)]
+    free = [MIN_BITS - 1 - i for i in range(5)]  # list 1 keeps five entries free
+
+    def scripted() -> StatusPublisher:
+        draws = itertools.chain([0], free, itertools.count(100))  # 0: "first"
+        return StatusPublisher(
+            SqliteStatusStore(":memory:"), seal.signer, STATUS_BASE,
+            randbelow=lambda n: next(draws),
+        )
+
+    one_by_one, many = scripted(), scripted()
+    for pub in (one_by_one, many):
+        pub.allocate("first")
+        state = pub.store.get("1")
+        assert state is not None
+        state.allocated = set(range(state.size)) - set(free)
+        pub.store.put(state)
+    expected = {c: one_by_one.allocate(c) for c in ids}
+    got = many.allocate_many(ids)
+    assert got == expected
+    assert [r.index for r in got.values() if r.list_url == f"{STATUS_BASE}/1"] == free
+    assert sum(r.list_url == f"{STATUS_BASE}/2" for r in got.values()) == 15
+    assert many.signed("2")  # the new list is published at once
+
+
+def test_allocate_many_is_idempotent_and_one_commit(seal: DevSeal, tmp_path: Path) -> None:
+    db = tmp_path / "status.db"
+    pub = publisher(seal, db)
+    before = pub.allocate("old")
+    commits = _commits(pub.store)
+    refs = pub.allocate_many(["a", "b", "old", "a", "c"])
+    assert list(refs) == ["a", "b", "old", "c"]  # in order, each once
+    assert refs["old"] == before
+    assert len({r.index for r in refs.values()}) == 4
+    assert len(commits) == 1  # the three new entries, one transaction
+    assert pub.allocate_many(["c", "b", "a"]) == {k: refs[k] for k in ("c", "b", "a")}
+    for credential_id, ref in refs.items():
+        assert pub.allocate(credential_id) == ref  # found in memory now
+    assert len(commits) == 1
+    # another process (another store on the file) finds the same entries
+    other = publisher(seal, db)
+    other_commits = _commits(other.store)
+    assert other.allocate_many(["a", "b", "c", "old"]) == refs
+    assert other_commits == []
+
+
+def test_allocate_many_of_nothing_writes_nothing(seal: DevSeal) -> None:
+    pub = publisher(seal)
+    commits = _commits(pub.store)
+    assert pub.allocate_many([]) == {}
+    assert commits == [] and pub.store.list_ids() == []
+
+
+def test_entries_are_kept_in_memory_once_known(seal: DevSeal, tmp_path: Path) -> None:
+    pub = publisher(seal, tmp_path / "status.db")
+    ref = pub.allocate("cred-1")
+    pub.store.close()  # the database is not asked again
+    assert pub.allocate("cred-1") == ref
+    assert pub.allocate_many(["cred-1"]) == {"cred-1": ref}
