@@ -14,18 +14,20 @@ through them:
   ``1e-7``): hashes over canonical content (``hub.normalise.common.canonical_json``,
   ``hub.core.state.elements_digest``) stay on the standard library for that reason.
 - :func:`uuid5` / :func:`uuid5_hex`: RFC 4122 version-5 ids as text, equal to
-  ``str(uuid.uuid5(namespace, name))`` / ``.hex``.
+  ``str(uuid.uuid5(namespace, name))`` / ``.hex``; :func:`uuid5_in` for many names in
+  one namespace.
 """
 
 from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 
-__all__ = ["dumps", "loads", "uuid5", "uuid5_hex"]
+__all__ = ["dumps", "loads", "uuid5", "uuid5_hex", "uuid5_in"]
 
 
 def dumps(value: Any, *, sort_keys: bool = False) -> bytes:
@@ -53,3 +55,16 @@ def uuid5(namespace: uuid.UUID, name: str) -> str:
     """The version-5 UUID of ``name`` in ``namespace``, hyphenated (``str(uuid.uuid5())``)."""
     h = hashlib.sha1(namespace.bytes + name.encode("utf-8")).hexdigest()
     return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
+
+
+def uuid5_in(namespace: uuid.UUID) -> Callable[[str], str]:
+    """:func:`uuid5` of many names in one namespace (the namespace is hashed once)."""
+    start = hashlib.sha1(namespace.bytes)
+
+    def named(name: str) -> str:
+        digest = start.copy()
+        digest.update(name.encode("utf-8"))
+        h = digest.hexdigest()
+        return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
+
+    return named

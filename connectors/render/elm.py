@@ -14,6 +14,7 @@ import base64
 import struct
 import uuid
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -88,14 +89,16 @@ class _Ids:
 
     credential_id: str
     namespace: uuid.UUID = field(init=False)
+    _uuid5: Callable[[str], str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.namespace = uuid.UUID(
             wire.uuid5(uuid.NAMESPACE_URL, f"urn:credential:{self.credential_id}")
         )
+        self._uuid5 = wire.uuid5_in(self.namespace)
 
     def __call__(self, kind: str, key: str = "1") -> str:
-        return f"urn:epass:{kind}:{wire.uuid5(self.namespace, f'{kind}:{key}')}"
+        return f"urn:epass:{kind}:{self._uuid5(f'{kind}:{key}')}"
 
 
 def render_elm(inp: RenderInput, issuer: IssuerProfile = DEV_ISSUER) -> JsonDict:

@@ -41,3 +41,11 @@ def test_uuid5_equals_the_standard_library(namespace: uuid.UUID, name: str) -> N
     expected = uuid.uuid5(namespace, name)
     assert wire.uuid5(namespace, name) == str(expected)
     assert wire.uuid5_hex(namespace, name) == expected.hex
+
+
+@given(st.uuids(), st.lists(st.text(), max_size=4))
+def test_uuid5_in_a_namespace_equals_the_standard_library(
+    namespace: uuid.UUID, names: list[str]
+) -> None:
+    named = wire.uuid5_in(namespace)
+    assert [named(n) for n in names] == [str(uuid.uuid5(namespace, n)) for n in names]
