@@ -28,10 +28,12 @@ ledger records the item as delivered.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+import orjson
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -67,6 +69,44 @@ class EdcSettings(BaseSettings):
     def registry(self) -> EdcRegistry:
         """The registry file's content (empty without a file: every learner skipped)."""
         return EdcRegistry.load(self.edc_registry) if self.edc_registry else EdcRegistry()
+
+
+def sealed_file(sealed: Mapping[str, object]) -> bytes:
+    """The sealed document as the file EDC receives: ``json.dumps(sealed,
+    ensure_ascii=False)`` in UTF-8, with its default ``", "`` and ``": "`` separators.
+
+    The document :func:`~connectors.crypto.jades.seal` returns (a payload and one
+    signature) is written piece by piece, orjson escaping each string as the standard
+    library does, several times faster than ``json.dumps`` escaping the large payload;
+    anything else goes through ``json.dumps``.
+    """
+    signatures = sealed.get("signatures")
+    payload = sealed.get("payload")
+    if (
+        type(payload) is str
+        and list(sealed) == ["payload", "signatures"]
+        and type(signatures) is list
+        and len(signatures) == 1
+        and type(signatures[0]) is dict
+        and list(signatures[0]) == ["protected", "signature"]
+        and type(signatures[0]["protected"]) is str
+        and type(signatures[0]["signature"]) is str
+    ):
+        try:
+            return b"".join(
+                (
+                    b'{"payload": ',
+                    orjson.dumps(payload),
+                    b', "signatures": [{"protected": ',
+                    orjson.dumps(signatures[0]["protected"]),
+                    b', "signature": ',
+                    orjson.dumps(signatures[0]["signature"]),
+                    b"}]}",
+                )
+            )
+        except TypeError:  # a string orjson refuses (lone surrogates): as it always was
+            pass
+    return json.dumps(sealed, ensure_ascii=False).encode("utf-8")
 
 
 def seal_issuer(signer: Signer) -> IssuerProfile:
@@ -156,7 +196,7 @@ class EdcDestination:
                     CREDENTIAL_PART,
                     f"{item.credential_id}.jsonld",
                     SEALED_MEDIA_TYPE,
-                    json.dumps(sealed, ensure_ascii=False).encode("utf-8"),
+                    sealed_file(sealed),
                 )
             ]
         )

@@ -8,11 +8,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from connectors.crypto.jades import verify_seal
 from connectors.delivery.http_sink import HttpRequest, HttpSink
 from connectors.delivery.sink import DeliveryItem
 from connectors.edc import EdcDestination, EdcRegistry, EdcWallet, edc_destination
+from connectors.edc.destination import sealed_file
 from connectors.edc.multipart import FilePart, MultipartError, encode_multipart, parse_multipart
 from connectors.render.jsonld import validate_edc
 from connectors.status import StatusPublisher
@@ -218,3 +221,29 @@ def test_issued_at_comes_from_the_event(pub: StatusPublisher, seal: DevSeal) -> 
     issued = datetime.fromisoformat(credential["issued"].replace("Z", "+00:00"))
     received = datetime.fromisoformat(item.received_at).astimezone(UTC)
     assert issued == received.replace(microsecond=0)
+
+
+@given(st.text(), st.text(), st.text())
+def test_the_sealed_file_is_what_json_dumps_writes(
+    payload: str, protected: str, signature: str
+) -> None:
+    sealed = {"payload": payload, "signatures": [{"protected": protected, "signature": signature}]}
+    assert sealed_file(sealed) == json.dumps(sealed, ensure_ascii=False).encode("utf-8")
+
+
+def test_the_sealed_file_of_other_shapes_and_of_a_real_seal(
+    pub: StatusPublisher, seal: DevSeal
+) -> None:
+    real = destination(pub).sealed_credential(issued_item("he"))
+    others: list[dict[str, object]] = [
+        real,
+        {"signatures": real["signatures"], "payload": real["payload"]},
+        {"payload": {"not": "text"}, "signatures": []},
+        {"payload": "x", "signatures": [{"protected": "a", "signature": "b", "header": {}}]},
+        {"payload": "x", "signatures": [{"protected": "a", "signature": "b"}] * 2},
+        {"payload": "x\u2028\x7f\x00\"\\", "signatures": [{"protected": "a", "signature": 1}]},
+    ]
+    for sealed in others:
+        assert sealed_file(sealed) == json.dumps(sealed, ensure_ascii=False).encode("utf-8")
+    with pytest.raises(UnicodeEncodeError):  # as json.dumps(...).encode() always did
+        sealed_file({"payload": "\ud800", "signatures": [{"protected": "", "signature": ""}]})
