@@ -48,24 +48,40 @@ def seal(
 ) -> dict[str, Any]:
     """Seal an ELM credential; returns the JWS JSON document (general serialisation)."""
     moment = (signed_at or datetime.now(UTC)).astimezone(UTC)
-    header = {
-        "alg": signer.alg,
-        "typ": JADES_TYP,
-        "cty": ELM_CTY,
-        "b64": False,
-        "crit": list(CRIT),
-        "sigT": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "x5t#S256": signer.x5t_s256(),
-        "x5c": signer.x5c(),
-    }
-    # every header value is ASCII, so this is also what ensure_ascii=True would write
-    protected = b64url(compact_json(header))
+    protected = _protected_header(signer, moment.replace(microsecond=0))
     payload = compact_json(credential)
     signature = sign(signer, protected.encode("ascii") + b"." + payload)
     return {
         "payload": payload.decode("utf-8"),
         "signatures": [{"protected": protected, "signature": b64url(signature)}],
     }
+
+
+#: the last protected header written: (signer, signing second, header); seals in the
+#: same second by the same signer share it
+_last_header: tuple[Signer, datetime, str] | None = None
+
+
+def _protected_header(signer: Signer, second: datetime) -> str:
+    """The base64url protected header of a seal by ``signer`` at ``second`` (UTC)."""
+    global _last_header
+    last = _last_header
+    if last is not None and last[0] is signer and last[1] == second:
+        return last[2]
+    header = {
+        "alg": signer.alg,
+        "typ": JADES_TYP,
+        "cty": ELM_CTY,
+        "b64": False,
+        "crit": list(CRIT),
+        "sigT": second.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "x5t#S256": signer.x5t_s256(),
+        "x5c": signer.x5c(),
+    }
+    # every header value is ASCII, so this is also what ensure_ascii=True would write
+    protected = b64url(compact_json(header))
+    _last_header = (signer, second, protected)
+    return protected
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,22 @@ VC_CTY: Final = "vc"
 
 def sign_vc(credential: dict[str, Any], signer: Signer) -> str:
     """The credential as a compact JWS (``header.payload.signature``)."""
+    head = _header(signer)
+    body = b64url(compact_json(credential))
+    signing_input = f"{head}.{body}".encode("ascii")
+    return f"{head}.{body}.{b64url(sign(signer, signing_input))}"
+
+
+#: the last signer's base64url header (it depends on the signer only)
+_last_header: tuple[Signer, str] | None = None
+
+
+def _header(signer: Signer) -> str:
+    """The base64url JOSE header of ``signer``'s VC-JWTs."""
+    global _last_header
+    last = _last_header
+    if last is not None and last[0] is signer:
+        return last[1]
     header = {
         "alg": signer.alg,
         "typ": VC_JWT_TYP,
@@ -44,9 +60,8 @@ def sign_vc(credential: dict[str, Any], signer: Signer) -> str:
     }
     # every header value is ASCII, so this is also what ensure_ascii=True would write
     head = b64url(compact_json(header))
-    body = b64url(compact_json(credential))
-    signing_input = f"{head}.{body}".encode("ascii")
-    return f"{head}.{body}.{b64url(sign(signer, signing_input))}"
+    _last_header = (signer, head)
+    return head
 
 
 @dataclass(frozen=True)

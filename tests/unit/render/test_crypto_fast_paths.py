@@ -123,3 +123,27 @@ def test_headers_carry_the_chain_and_payloads_the_standard_bytes(tmp_path: Path)
     head, body, _ = sign_vc(badge, signer).split(".")
     assert b64url_decode(body) == _standard(badge)
     assert json.loads(b64url_decode(head))["x5c"] == signer.x5c()
+
+
+def test_headers_are_reused_only_for_the_same_signer_and_second(tmp_path: Path) -> None:
+    one, two = dev_signer(tmp_path / "one"), dev_signer(tmp_path / "two")
+    doc = {"id": "urn:x"}
+    at = datetime(2026, 1, 15, 9, 0, 0, 100, tzinfo=UTC)
+
+    def header_of_seal(signer: Signer, moment: datetime) -> dict[str, Any]:
+        protected = seal(doc, signer, signed_at=moment)["signatures"][0]["protected"]
+        found: dict[str, Any] = json.loads(b64url_decode(protected))
+        return found
+
+    def header_of_jwt(signer: Signer) -> dict[str, Any]:
+        found: dict[str, Any] = json.loads(b64url_decode(sign_vc(doc, signer).split(".")[0]))
+        return found
+
+    for signer in (one, two, one, two):
+        assert header_of_seal(signer, at)["x5c"] == signer.x5c()
+        assert header_of_seal(signer, at)["sigT"] == "2026-01-15T09:00:00Z"
+        assert header_of_jwt(signer)["x5c"] == signer.x5c()
+        assert header_of_jwt(signer)["kid"] == signer.x5t_s256()
+    later = at.replace(second=1, microsecond=0)
+    assert header_of_seal(one, later)["sigT"] == "2026-01-15T09:00:01Z"
+    assert header_of_seal(one, at.replace(microsecond=999_999))["sigT"] == "2026-01-15T09:00:00Z"
