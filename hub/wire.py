@@ -10,9 +10,10 @@ through them:
 - :func:`dumps` / :func:`loads`: orjson — compact UTF-8 JSON, key order kept (or sorted),
   the same bytes as ``json.dumps(value, ensure_ascii=False, separators=(",", ":"))`` for
   strings, integers, booleans, ``None``, lists and dicts with string keys (the tests
-  compare them). Floats keep their value but may be spelt differently (``1e-07`` vs
-  ``1e-7``): hashes over canonical content (``hub.normalise.common.canonical_json``,
-  ``hub.core.state.elements_digest``) stay on the standard library for that reason.
+  compare them). Floats keep their value but below 1e-4 are spelt differently (``1e-07``
+  vs ``1.5e-7``, ``1e-05`` vs ``0.00001``): the texts behind stored digests
+  (``hub.normalise.common.canonical_json``, ``hub.core.state.elements_digest``) fall
+  back to the standard library wherever that could happen.
 - :func:`uuid5` / :func:`uuid5_hex`: RFC 4122 version-5 ids as text, equal to
   ``str(uuid.uuid5(namespace, name))`` / ``.hex``; :func:`uuid5_in` for many names in
   one namespace.
