@@ -12,8 +12,9 @@ through them:
   strings, integers, booleans, ``None``, lists and dicts with string keys (the tests
   compare them). Floats keep their value but below 1e-4 are spelt differently (``1e-07``
   vs ``1.5e-7``, ``1e-05`` vs ``0.00001``): the texts behind stored digests
-  (``hub.normalise.common.canonical_json``, ``hub.core.state.elements_digest``) fall
-  back to the standard library wherever that could happen.
+  (``hub.normalise.common.canonical_json``, ``hub.core.state.elements_digest``) and the
+  signed documents use :func:`standard_json`, which falls back to the standard library
+  wherever that could happen.
 - :func:`uuid5` / :func:`uuid5_hex`: RFC 4122 version-5 ids as text, equal to
   ``str(uuid.uuid5(namespace, name))`` / ``.hex``; :func:`uuid5_in` for many names in
   one namespace.
@@ -22,18 +23,91 @@ through them:
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
-__all__ = ["dumps", "loads", "uuid5", "uuid5_hex", "uuid5_in"]
+__all__ = ["dumps", "loads", "standard_json", "uuid5", "uuid5_hex", "uuid5_in"]
+
+#: dates, dataclasses and subclasses of str/int/dict/list are not orjson's to write: the
+#: standard library writes (or refuses) them as it always did
+_PASSTHROUGH: Final = (
+    orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+#: where orjson may spell a float otherwise than the standard library: an exponent
+#: (``1e-7`` for ``1e-07``), checked to start a number token below
+_EXPONENT: Final = re.compile(rb"e-[0-9]")
+_DIGITS: Final = frozenset(b"0123456789")
+_NUMBER_BODY: Final = frozenset(b"0123456789.")
+_VALUE_START: Final = frozenset(b":,[")
+_MINUS: Final = ord("-")
 
 
 def dumps(value: Any, *, sort_keys: bool = False) -> bytes:
     """Compact UTF-8 JSON of ``value`` (keys sorted when asked)."""
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS if sort_keys else 0)
+
+
+def standard_json(
+    value: Any,
+    *,
+    sort_keys: bool = False,
+    default: Callable[[Any], Any] | None = None,
+    finite: bool = False,
+) -> bytes:
+    """Exactly ``json.dumps(value, ensure_ascii=False, separators=(",", ":"),
+    sort_keys=sort_keys, default=default)`` in UTF-8 — for text that is signed or hashed.
+
+    orjson writes the same bytes several times faster, except that it spells floats
+    below 1e-4 otherwise (``0.00001`` / ``1e-7`` for ``1e-05`` / ``1e-07``), writes
+    ``null`` for ``NaN`` and ``Infinity``, and refuses what it cannot write (keys that
+    are not strings, integers beyond 64 bits, the types passed through above). The
+    standard library writes the value whenever orjson's output could hold such a number
+    (a ``0.0000``, a negative exponent, or — unless the caller knows every float is
+    finite, ``finite=True`` — a ``null``; also when only inside a string: that costs
+    time, never bytes) or orjson refused it.
+    """
+    option = _PASSTHROUGH | (orjson.OPT_SORT_KEYS if sort_keys else 0)
+    try:
+        data = orjson.dumps(value, default=default, option=option)
+    except TypeError:
+        return _standard(value, sort_keys, default)
+    if (
+        (not finite and b"null" in data)
+        or b"0.0000" in data
+        or _has_negative_exponent(data)
+    ):
+        return _standard(value, sort_keys, default)
+    return data
+
+
+def _standard(value: Any, sort_keys: bool, default: Callable[[Any], Any] | None) -> bytes:
+    text = json.dumps(
+        value, ensure_ascii=False, separators=(",", ":"), sort_keys=sort_keys, default=default
+    )
+    return text.encode("utf-8")
+
+
+def _has_negative_exponent(data: bytes) -> bool:
+    """Whether compact JSON ``data`` may hold a number with a negative exponent."""
+    for match in _EXPONENT.finditer(data):
+        at = match.start()  # the "e"
+        if at == 0 or data[at - 1] not in _DIGITS:
+            continue
+        start = at - 1
+        while start > 0 and data[start - 1] in _NUMBER_BODY:
+            start -= 1
+        if start > 0 and data[start - 1] == _MINUS:
+            start -= 1
+        if start == 0 or data[start - 1] in _VALUE_START:
+            return True
+    return False
 
 
 def loads(data: bytes | bytearray | memoryview | str) -> Any:

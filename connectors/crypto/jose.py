@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
-import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
-import orjson
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -23,24 +20,9 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 
 from connectors.crypto.keys import Signer, cert_thumbprint
+from hub import wire
 
 SUPPORTED_ALGS: Final = frozenset({"ES256", "RS256", "PS256"})
-
-#: dates, dataclasses and subclasses of str/int/dict/list are not orjson's to write: the
-#: standard library writes (or refuses) them as it always did
-_ORJSON_OPTIONS: Final = (
-    orjson.OPT_PASSTHROUGH_DATETIME
-    | orjson.OPT_PASSTHROUGH_DATACLASS
-    | orjson.OPT_PASSTHROUGH_SUBCLASS
-)
-#: where orjson may spell a float otherwise than the standard library: an exponent
-#: (``1e-7`` for ``1e-07``), checked to start a number token below
-_EXPONENT: Final = re.compile(rb"e-[0-9]")
-_DIGITS: Final = frozenset(b"0123456789")
-_NUMBER_BODY: Final = frozenset(b"0123456789.")
-_VALUE_START: Final = frozenset(b":,[")
-_MINUS: Final = ord("-")
-
 
 class VerificationError(Exception):
     """A credential failed verification; ``code`` is stable, the message is for humans."""
@@ -52,44 +34,9 @@ class VerificationError(Exception):
 
 
 def compact_json(value: Any) -> bytes:
-    """``json.dumps(value, ensure_ascii=False, separators=(",", ":"))`` in UTF-8, exactly.
-
-    Signatures are over these bytes, so they must not change. orjson writes the same
-    bytes several times faster, except that it spells floats below 1e-4 otherwise
-    (``0.00001`` / ``1e-7`` for ``1e-05`` / ``1e-07``), writes ``null`` for ``NaN`` and
-    ``Infinity``, and refuses what it cannot write (keys that are not strings, integers
-    beyond 64 bits, the types passed through above). The standard library writes the
-    value whenever orjson's output could hold such a number (a ``null``, a ``0.0000`` or
-    an exponent, also when only inside a string: that costs time, never bytes) or orjson
-    refused it.
-    """
-    try:
-        data = orjson.dumps(value, option=_ORJSON_OPTIONS)
-    except TypeError:
-        return _standard_json(value)
-    if b"null" in data or b"0.0000" in data or _has_negative_exponent(data):
-        return _standard_json(value)
-    return data
-
-
-def _standard_json(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
-def _has_negative_exponent(data: bytes) -> bool:
-    """Whether compact JSON ``data`` may hold a number with a negative exponent."""
-    for match in _EXPONENT.finditer(data):
-        at = match.start()  # the "e"
-        if at == 0 or data[at - 1] not in _DIGITS:
-            continue
-        start = at - 1
-        while start > 0 and data[start - 1] in _NUMBER_BODY:
-            start -= 1
-        if start > 0 and data[start - 1] == _MINUS:
-            start -= 1
-        if start == 0 or data[start - 1] in _VALUE_START:
-            return True
-    return False
+    """``json.dumps(value, ensure_ascii=False, separators=(",", ":"))`` in UTF-8, exactly:
+    signatures are over these bytes (:func:`hub.wire.standard_json`)."""
+    return wire.standard_json(value)
 
 
 def sign(signer: Signer, signing_input: bytes) -> bytes:

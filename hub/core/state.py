@@ -50,16 +50,15 @@ def content_digest(content: str) -> str:
     return hashlib.sha256(content.encode("utf-8")).hexdigest()
 
 
-class _StandardSpelling(Exception):
-    """A value orjson would spell differently from the standard library's ``json``."""
+class _NotFinite(Exception):
+    """A float that is not a number JSON can hold (``NaN``, ``Infinity``)."""
 
 
 def _canonical_number(value: Any) -> Any:
     """Integral floats become ints (``5.0`` equals ``5``), recursively; the rest unchanged.
 
     Exact-type checks first: this runs on every issuance, and ``isinstance`` against the
-    ``Mapping`` ABC was its main cost. Raises :class:`_StandardSpelling` for a float that
-    orjson spells differently (below 1e-4 in magnitude, not finite).
+    ``Mapping`` ABC was its main cost. Raises :class:`_NotFinite` for NaN and Infinity.
     """
     kind = type(value)
     if kind is str or kind is int or kind is bool or value is None:
@@ -71,8 +70,8 @@ def _canonical_number(value: Any) -> Any:
     if isinstance(value, float):
         if value.is_integer():
             return int(value)
-        if not math.isfinite(value) or abs(value) < 1e-4:
-            raise _StandardSpelling
+        if not math.isfinite(value):
+            raise _NotFinite
         return float(value)
     if isinstance(value, Mapping):
         return {str(k): _canonical_number(v) for k, v in value.items()}
@@ -86,13 +85,11 @@ def elements_digest(elements: Mapping[str, Any]) -> str:
 
     Numbers compare numerically, so ``{"ects": 5}`` and ``{"ects": 5.0}`` are equal (§9.3).
     The text hashed is ``json.dumps(..., sort_keys=True, separators=(",", ":"),
-    ensure_ascii=False)`` in UTF-8; orjson writes the same bytes several times faster, so
-    it is used unless a value could be spelt differently (tiny or non-finite floats,
-    integers beyond 64 bits), where the standard library writes it.
+    ensure_ascii=False)`` in UTF-8, written by :func:`hub.wire.standard_json`.
     """
     try:
-        text = wire.dumps(_canonical_number(elements), sort_keys=True)
-    except (_StandardSpelling, TypeError):
+        text = wire.standard_json(_canonical_number(elements), sort_keys=True, finite=True)
+    except _NotFinite:
         text = _standard_sorted_json(elements).encode("utf-8")
     return hashlib.sha256(text).hexdigest()
 

@@ -17,9 +17,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Final
 
-import orjson
-
-from hub import vocab
+from hub import vocab, wire
 from hub.normalise.types import Violation
 
 # --- rule codes (§8.1) ----------------------------------------------------------------
@@ -143,37 +141,16 @@ _CANONICAL_ENCODER: Final = json.JSONEncoder(
 )
 
 
-#: how orjson spells a float below 1e-4 (``0.00001``, ``1.5e-7``), which the standard
-#: library spells ``1e-05``, ``1.5e-07``
-_TINY_FLOAT: Final = re.compile(rb"[0-9]e-[0-9]|0\.0000[0-9]")
-
-
-#: sorted keys; dates, dataclasses and subclasses of str/int/dict/list go to the default
-#: hook as they do with the standard library
-_ORJSON_OPTIONS: Final = (
-    orjson.OPT_SORT_KEYS
-    | orjson.OPT_PASSTHROUGH_DATETIME
-    | orjson.OPT_PASSTHROUGH_DATACLASS
-    | orjson.OPT_PASSTHROUGH_SUBCLASS
-)
-
-
 def canonical_json(value: object) -> str:
     """Canonical JSON text: sorted keys, no insignificant whitespace, exact decimals.
 
-    The text is what :data:`_CANONICAL_ENCODER` (the standard library) writes. orjson
-    writes the same bytes several times faster, so it goes first; where it cannot (a key
-    that is not a string, an integer beyond 64 bits) or may spell a number otherwise (a
-    float below 1e-4), the standard library writes it. Non-finite floats are not JSON;
-    sources never carry them (the parsers refuse them).
+    The text is what :data:`_CANONICAL_ENCODER` (the standard library) writes, written
+    by :func:`hub.wire.standard_json` (orjson where it gives the same bytes). Numbers
+    arrive as Decimals (the parsers refuse NaN and Infinity), so a ``null`` is a None.
     """
-    try:
-        data = orjson.dumps(value, default=_decimal_json, option=_ORJSON_OPTIONS)
-    except TypeError:
-        return _CANONICAL_ENCODER.encode(value)
-    if _TINY_FLOAT.search(data):
-        return _CANONICAL_ENCODER.encode(value)
-    return data.decode("utf-8")
+    return wire.standard_json(
+        value, sort_keys=True, default=_decimal_json, finite=True
+    ).decode("utf-8")
 
 
 def json_number(value: Decimal) -> int | float:

@@ -49,3 +49,19 @@ def test_uuid5_in_a_namespace_equals_the_standard_library(
 ) -> None:
     named = wire.uuid5_in(namespace)
     assert [named(n) for n in names] == [str(uuid.uuid5(namespace, n)) for n in names]
+
+
+_numbers_and_text = st.recursive(
+    st.none() | st.booleans() | st.text() | st.integers()  # beyond 64 bits too
+    | st.floats()  # NaN, Infinity, tiny and huge
+    | st.sampled_from([1e-05, 1.5e-07, "1e-5", "x,1e-5", 0.0001, 1e16]),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(_numbers_and_text, st.booleans())
+def test_standard_json_is_exactly_the_standard_library_text(value: object, sort: bool) -> None:
+    expected = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=sort)
+    assert wire.standard_json(value, sort_keys=sort) == expected.encode("utf-8")
