@@ -27,13 +27,11 @@ ledger records the item as delivered.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-import orjson
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -47,6 +45,7 @@ from connectors.render import RenderInput
 from connectors.render.elm import IssuerProfile, render_elm
 from connectors.status import IssuingSettings, StatusPublisher, status_publisher
 from connectors.wallet.destination import issued_at
+from hub import wire
 from hub.errors import ConfigurationError
 
 NAME: Final = "edc"
@@ -72,41 +71,14 @@ class EdcSettings(BaseSettings):
 
 
 def sealed_file(sealed: Mapping[str, object]) -> bytes:
-    """The sealed document as the file EDC receives: ``json.dumps(sealed,
-    ensure_ascii=False)`` in UTF-8, with its default ``", "`` and ``": "`` separators.
+    """The sealed document as the file EDC receives: compact UTF-8 JSON (orjson).
 
-    The document :func:`~connectors.crypto.jades.seal` returns (a payload and one
-    signature) is written piece by piece, orjson escaping each string as the standard
-    library does, several times faster than ``json.dumps`` escaping the large payload;
-    anything else goes through ``json.dumps``.
+    Only the strings matter to a verifier — the signature covers the payload string and
+    the protected header, which any JSON writer keeps exactly — so the file need not be
+    spaced as ``json.dumps`` would; escaping the ~15 KB payload in the standard library
+    cost ~130 µs per issuance.
     """
-    signatures = sealed.get("signatures")
-    payload = sealed.get("payload")
-    if (
-        type(payload) is str
-        and list(sealed) == ["payload", "signatures"]
-        and type(signatures) is list
-        and len(signatures) == 1
-        and type(signatures[0]) is dict
-        and list(signatures[0]) == ["protected", "signature"]
-        and type(signatures[0]["protected"]) is str
-        and type(signatures[0]["signature"]) is str
-    ):
-        try:
-            return b"".join(
-                (
-                    b'{"payload": ',
-                    orjson.dumps(payload),
-                    b', "signatures": [{"protected": ',
-                    orjson.dumps(signatures[0]["protected"]),
-                    b', "signature": ',
-                    orjson.dumps(signatures[0]["signature"]),
-                    b"}]}",
-                )
-            )
-        except TypeError:  # a string orjson refuses (lone surrogates): as it always was
-            pass
-    return json.dumps(sealed, ensure_ascii=False).encode("utf-8")
+    return wire.dumps(sealed)
 
 
 def seal_issuer(signer: Signer) -> IssuerProfile:
