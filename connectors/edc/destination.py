@@ -40,7 +40,7 @@ from connectors.crypto.keys import Signer
 from connectors.delivery.http_sink import HttpRequest
 from connectors.edc.multipart import FilePart, encode_multipart
 from connectors.edc.registry import EdcRegistry
-from connectors.fanout.base import CanonicalItem
+from connectors.fanout.base import CanonicalItem, issuance_credential_ids
 from connectors.render import RenderInput
 from connectors.render.elm import IssuerProfile, render_elm
 from connectors.status import IssuingSettings, StatusPublisher, status_publisher
@@ -126,15 +126,7 @@ class EdcDestination:
         :meth:`sealed_credential` then finds its entry in memory. The entries are on
         disk before any request of the batch is built.
         """
-        wanted = [
-            item.credential_id
-            for item in items
-            if item.event_type == "issued"
-            and item.credential_id is not None
-            and item.credential_key is not None
-            and item.elements is not None
-            and self.registry.for_learner(item.learner_id) is not None
-        ]
+        wanted = issuance_credential_ids(items, self.registry.for_learner)
         if wanted:
             self.publisher.allocate_many(wanted)
 

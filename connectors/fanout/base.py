@@ -21,7 +21,7 @@ the ledger records as ``credentialId`` (no education ID in the ledger).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
@@ -113,6 +113,22 @@ class BatchDestination(Destination, Protocol):
     def read_batch(self, response: httpx.Response, items: list[CanonicalItem]) -> BatchAnswer:
         """(status, response id) per item from the 2xx answer, or None if unreadable."""
         ...
+
+
+def issuance_credential_ids(
+    items: Sequence[CanonicalItem], holder_of: Callable[[str], object | None]
+) -> list[str]:
+    """Credential ids of a batch's complete issuances whose learner has a holder
+    (``holder_of(education id)``: the learner's wallet, or None)."""
+    return [
+        item.credential_id
+        for item in items
+        if item.event_type == "issued"
+        and item.credential_id is not None
+        and item.credential_key is not None
+        and item.elements is not None
+        and holder_of(item.learner_id) is not None
+    ]
 
 
 def learner_order_key(learner_id: str) -> str:

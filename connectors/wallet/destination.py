@@ -42,7 +42,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.crypto.vcjwt import sign_vc
 from connectors.delivery.http_sink import HttpRequest
-from connectors.fanout.base import CanonicalItem
+from connectors.fanout.base import CanonicalItem, issuance_credential_ids
 from connectors.render import RenderInput
 from connectors.render.ob3 import render_ob3
 from connectors.status import IssuingSettings, StatusPublisher, status_publisher
@@ -198,15 +198,7 @@ class WalletDestination:
         :meth:`issue` then finds its entry in memory. The entries are on disk before any
         request of the batch is built.
         """
-        wanted = [
-            item.credential_id
-            for item in items
-            if item.event_type == "issued"
-            and item.credential_id is not None
-            and item.credential_key is not None
-            and item.elements is not None
-            and self.registry.for_learner(item.learner_id) is not None
-        ]
+        wanted = issuance_credential_ids(items, self.registry.for_learner)
         if wanted:
             self.publisher.allocate_many(wanted)
 

@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
-import math
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, Literal, Self
@@ -50,15 +48,11 @@ def content_digest(content: str) -> str:
     return hashlib.sha256(content.encode("utf-8")).hexdigest()
 
 
-class _NotFinite(Exception):
-    """A float that is not a number JSON can hold (``NaN``, ``Infinity``)."""
-
-
 def _canonical_number(value: Any) -> Any:
     """Integral floats become ints (``5.0`` equals ``5``), recursively; the rest unchanged.
 
     Exact-type checks first: this runs on every issuance, and ``isinstance`` against the
-    ``Mapping`` ABC was its main cost. Raises :class:`_NotFinite` for NaN and Infinity.
+    ``Mapping`` ABC was its main cost.
     """
     kind = type(value)
     if kind is str or kind is int or kind is bool or value is None:
@@ -67,12 +61,10 @@ def _canonical_number(value: Any) -> Any:
         return {str(k): _canonical_number(v) for k, v in value.items()}
     if kind is list or kind is tuple:
         return [_canonical_number(v) for v in value]
-    if isinstance(value, float):
-        if value.is_integer():
-            return int(value)
-        if not math.isfinite(value):
-            raise _NotFinite
-        return float(value)
+    if kind is float:
+        return int(value) if value.is_integer() else value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     if isinstance(value, Mapping):
         return {str(k): _canonical_number(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -85,28 +77,11 @@ def elements_digest(elements: Mapping[str, Any]) -> str:
 
     Numbers compare numerically, so ``{"ects": 5}`` and ``{"ects": 5.0}`` are equal (§9.3).
     The text hashed is ``json.dumps(..., sort_keys=True, separators=(",", ":"),
-    ensure_ascii=False)`` in UTF-8, written by :func:`hub.wire.standard_json`.
+    ensure_ascii=False)`` in UTF-8, written by :func:`hub.wire.standard_json`. Elements
+    hold no NaN or Infinity (JSON has none; the parsers refuse them).
     """
-    try:
-        text = wire.standard_json(_canonical_number(elements), sort_keys=True, finite=True)
-    except _NotFinite:
-        text = _standard_sorted_json(elements).encode("utf-8")
+    text = wire.standard_json(_canonical_number(elements), sort_keys=True, finite=True)
     return hashlib.sha256(text).hexdigest()
-
-
-def _standard_sorted_json(elements: Mapping[str, Any]) -> str:
-    def canonical(value: Any) -> Any:
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, Mapping):
-            return {str(k): canonical(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [canonical(v) for v in value]
-        return value
-
-    return json.dumps(
-        canonical(elements), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
 
 
 def event_content_digest(event: NormalisedEvent) -> str:

@@ -54,7 +54,8 @@ def test_uuid5_in_a_namespace_equals_the_standard_library(
 _numbers_and_text = st.recursive(
     st.none() | st.booleans() | st.text() | st.integers()  # beyond 64 bits too
     | st.floats()  # NaN, Infinity, tiny and huge
-    | st.sampled_from([1e-05, 1.5e-07, "1e-5", "x,1e-5", 0.0001, 1e16]),
+    | st.sampled_from([1e-05, 1.5e-07, "1e-5", "x,1e-5", 0.0001, 1e16, "0.00001", "null",
+                       "urn:x:1234567e-4b", "e-1"]),
     lambda children: st.lists(children, max_size=4)
     | st.dictionaries(st.text(max_size=6), children, max_size=4),
     max_leaves=20,

@@ -10,6 +10,7 @@ import pytest
 from connectors.delivery.http_sink import HttpRequest, HttpSink
 from connectors.fanout.base import (
     CanonicalItem,
+    Destination,
     FilteringSink,
     PreparingDestination,
     canonical_of,
@@ -121,14 +122,19 @@ class RevokesWhatItSent:
         return HttpRequest("POST", "/offers", json={"id": item.event_id})
 
 
-async def test_wants_is_asked_in_order_after_the_previous_delivery_of_the_key() -> None:
-    destination = RevokesWhatItSent()
-    http = HttpSink(
+def accepting_sink(destination: Destination) -> HttpSink:
+    """An HTTP sink answering 201 to every request the destination builds."""
+    return HttpSink(
         "http://wallet.test",
         destination="wallet",
         transport=httpx.MockTransport(lambda request: httpx.Response(201)),
         build_request=lambda item: destination.build_request(canonical_of(item)),
     )
+
+
+async def test_wants_is_asked_in_order_after_the_previous_delivery_of_the_key() -> None:
+    destination = RevokesWhatItSent()
+    http = accepting_sink(destination)
     sink = FilteringSink(destination, http)
     sink.add(decode_delivery_item(CODEC.encode(issued("he"))))
     sink.add(decode_delivery_item(CODEC.encode(build(revocation_normalised()))))
@@ -152,12 +158,7 @@ async def test_a_preparing_destination_is_prepared_once_per_batch_before_any_req
     destination = Preparing()
     assert isinstance(destination, PreparingDestination)
     assert not isinstance(OnlyIssuances(), PreparingDestination)
-    http = HttpSink(
-        "http://wallet.test",
-        destination="wallet",
-        transport=httpx.MockTransport(lambda request: httpx.Response(201)),
-        build_request=lambda item: destination.build_request(canonical_of(item)),
-    )
+    http = accepting_sink(destination)
     sink = FilteringSink(destination, http)
     items = [
         decode_delivery_item(CODEC.encode(issued("he"))),
