@@ -38,11 +38,6 @@ CRIT: Final = ("b64", "sigT")
 KNOWN_CRIT: Final = frozenset({"b64", "sigT", "x5t#S256", "adoTst"})
 
 
-def canonical_payload(credential: dict[str, Any]) -> str:
-    """The credential serialised once for sealing: compact JSON, UTF-8, key order kept."""
-    return compact_json(credential).decode("utf-8")
-
-
 def seal(
     credential: dict[str, Any], signer: Signer, *, signed_at: datetime | None = None
 ) -> dict[str, Any]:

@@ -230,7 +230,7 @@ class IngestHandler(BaseHandler):
         }
         # one partition (one decide writer): no need to hash the key for it
         key = decision_key(event).encode()
-        return Output(self.requests_topic, _json(body), key=key, partition=0)
+        return Output(self.requests_topic, wire.dumps(body), key=key, partition=0)
 
     def rejection(
         self,
@@ -251,7 +251,7 @@ class IngestHandler(BaseHandler):
         }
         key = (detail["idempotencyKey"] or context["receiptId"]).encode()
         return [
-            Output(self.rejections_topic, _json({**context, **detail}), key=key),
+            Output(self.rejections_topic, wire.dumps({**context, **detail}), key=key),
             self.receipt(context, detail),
         ]
 
@@ -259,16 +259,14 @@ class IngestHandler(BaseHandler):
         """A per-source receipt: the fate of one event (or file) for its sector system."""
         topic = self.settings.topic(source_receipts(context["feed"]))
         return Output(
-            topic, _json({**context, **detail, "final": True}), key=context["receiptId"].encode()
+            topic,
+            wire.dumps({**context, **detail, "final": True}),
+            key=context["receiptId"].encode(),
         )
 
     def dead_letter(self, record: ConsumerRecord, error: str) -> Output:
         """The record's bytes, intact, with origin and error headers."""
         return dead_letter(record, self.dead_letters_topic, error)
-
-
-def _json(body: dict[str, Any]) -> bytes:
-    return wire.dumps(body)
 
 
 def ingest_stage(settings: Settings, *, registry: RegistryFile | None = None) -> Stage:
