@@ -7,25 +7,34 @@ EDC destinations and the status server take them from here unless given explicit
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Final
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.crypto.keys import Signer, dev_signer, load_signer
-from connectors.crypto.statuslist import DEV_STATUS_BASE_URL
 from hub.errors import ConfigurationError
 from hub.settings import load_settings
+
+#: the issuer server's address on a development machine (``mchub demo`` sets the real one)
+DEV_PUBLIC_BASE_URL: Final = "http://localhost:8080"
 
 
 class IssuingSettings(BaseSettings):
     """Where the seal key, the status lists and their public URL are; ``MCHUB_<FIELD>``."""
 
-    model_config = SettingsConfigDict(env_prefix="MCHUB_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="MCHUB_", extra="ignore", populate_by_name=True)
 
-    status_base_url: str = Field(
-        DEV_STATUS_BASE_URL,
-        description="public URL prefix of the status lists: <prefix>/<list id> is served by "
-        "the status server and written into every credential",
+    public_base_url: str = Field(
+        DEV_PUBLIC_BASE_URL,
+        description="public URL of the hub's issuer server (status lists, issuer profiles "
+        "and keys, CA certificate and CRL); written into every credential, so in production "
+        "an https address verifiers can reach",
+    )
+    status_base_url_override: str | None = Field(
+        None,
+        alias="MCHUB_STATUS_BASE_URL",
+        description="status lists' URL prefix when not <public_base_url>/v1/status",
     )
     status_db: Path | None = Field(
         None, description="SQLite file of the status lists (default <data_dir>/status/status.db)"
@@ -33,6 +42,13 @@ class IssuingSettings(BaseSettings):
     seal_key: Path | None = Field(None, description="PEM private key of the seal (production)")
     seal_cert: Path | None = Field(None, description="PEM chain of the seal, leaf first")
     seal_key_password: SecretStr | None = Field(None, description="password of the seal key")
+
+    @property
+    def status_base_url(self) -> str:
+        """Prefix of the status list URLs: ``<public_base_url>/v1/status`` unless overridden."""
+        if self.status_base_url_override:
+            return self.status_base_url_override
+        return self.public_base_url.rstrip("/") + "/v1/status"
 
     def status_db_path(self) -> Path:
         """The status database file."""
