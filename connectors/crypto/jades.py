@@ -1,22 +1,32 @@
-"""JAdES-style seal of ELM credentials: a JWS JSON serialisation with an X.509 chain.
+"""JAdES baseline B seal of ELM credentials (ETSI TS 119 182-1): a JWS JSON serialisation
+with an X.509 chain.
 
 The sealed document is ``{"payload": "<credential JSON>", "signatures": [{"protected",
 "signature"}]}``, the form of the Commission's signed sample. The payload is unencoded
 (RFC 7797 ``b64: false``), so the credential is readable as-is; the signing input is
 ``BASE64URL(protected) || "." || UTF-8(payload)``. The protected header carries ``alg``,
-``typ: jose+json``, ``cty``, ``x5c`` (leaf first), ``x5t#S256``, ``sigT`` (signing time,
-UTC, JAdES) and ``crit: ["b64", "sigT"]``.
+``typ: jose+json``, ``cty``, ``b64: false``, ``crit: ["b64"]``, ``iat`` (claimed signing
+time as a NumericDate: JAdES signatures made from 2025-07-15 on must use ``iat``, not
+``sigT``), ``x5t#S256`` (the one signing-certificate reference JAdES-BASELINE-B allows)
+and ``x5c`` (leaf first). ``crit`` lists only ``b64``: RFC 7797 requires it there, and
+RFC 7515 headers (``x5t#S256``, ``x5c`` …) must not be listed; this is what the EU DSS
+library writes and accepts as JAdES-BASELINE-B.
+
+:func:`verify_seal` also accepts older seals with ``sigT`` (and the Commission's sample),
+and checks the signing certificate's revocation when given a check
+(:func:`connectors.crypto.pki.crl_revocation_check`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 
 from connectors.crypto.jose import (
     SUPPORTED_ALGS,
@@ -32,10 +42,15 @@ from connectors.crypto.keys import Signer, b64url, b64url_decode
 
 JADES_TYP: Final = "jose+json"
 ELM_CTY: Final = "ld+json"
-CRIT: Final = ("b64", "sigT")
-#: critical headers this verifier understands; ``adoTst`` (JAdES archive timestamps, used
-#: by EDC's own seals) is accepted but its timestamp tokens are not validated
-KNOWN_CRIT: Final = frozenset({"b64", "sigT", "x5t#S256", "adoTst"})
+CRIT: Final = ("b64",)
+#: critical headers this verifier understands; ``sigT`` is the signing time of seals made
+#: before 2025-07-15 (and of earlier hub versions); ``adoTst`` (JAdES archive timestamps,
+#: used by EDC's own seals) is accepted but its timestamp tokens are not validated
+KNOWN_CRIT: Final = frozenset({"b64", "iat", "sigT", "x5t#S256", "adoTst"})
+
+#: checks the signing certificate (first argument) against its issuer's revocation
+#: information at the given time; raises :class:`VerificationError` when not good
+RevocationCheck = Callable[[x509.Certificate, x509.Certificate, datetime], None]
 
 
 def seal(
@@ -69,7 +84,7 @@ def _protected_header(signer: Signer, second: datetime) -> str:
         "cty": ELM_CTY,
         "b64": False,
         "crit": list(CRIT),
-        "sigT": second.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "iat": int(second.timestamp()),
         "x5t#S256": signer.x5t_s256(),
         "x5c": signer.x5c(),
     }
@@ -94,12 +109,16 @@ def verify_seal(
     anchors: Sequence[x509.Certificate],
     *,
     now: datetime | None = None,
+    revocation: RevocationCheck | None = None,
 ) -> SealInfo:
     """Verify a sealed ELM credential; raise :class:`VerificationError` with the reason.
 
     Checks the JWS structure and critical headers, ``x5t#S256`` against the leaf, the
     signature with the leaf's key, and the chain against ``anchors`` at the signing time
-    (``sigT``, which must not lie in the future).
+    (``iat``, or ``sigT`` of older seals; not both; it must not lie in the future). With a
+    ``revocation`` check, the signing certificate is checked at ``now`` (a revoked seal
+    certificate fails whenever it was revoked: a baseline B seal has no proof of when it
+    was made); a leaf that is itself a trust anchor is not checked.
     """
     payload = document.get("payload")
     sigs = document.get("signatures")
@@ -131,7 +150,7 @@ def verify_seal(
     b64 = header.get("b64", True)
     if b64 is False and "b64" not in crit:
         raise VerificationError("malformed", "b64 false must be listed in crit")
-    signed_at = _sig_time(header.get("sigT"))
+    signed_at = _signing_time(header)
     moment = now or datetime.now(UTC)
     if signed_at > moment:
         raise VerificationError(
@@ -142,6 +161,10 @@ def verify_seal(
     payload_bytes = payload.encode("utf-8") if b64 is False else payload.encode("ascii")
     verify_signature(chain[0], str(alg), protected.encode("ascii") + b"." + payload_bytes, sig)
     validate_chain(chain, anchors, signed_at)
+    if revocation is not None:
+        issuer = _issuer_of(chain[0], [*chain[1:], *anchors], anchors)
+        if issuer is not None:
+            revocation(chain[0], issuer, moment)
     try:
         credential = json.loads(payload if b64 is False else b64url_decode(payload))
     except ValueError as exc:
@@ -151,9 +174,42 @@ def verify_seal(
     return SealInfo(credential, chain[0], signed_at, header)
 
 
+def _issuer_of(
+    leaf: x509.Certificate,
+    candidates: Sequence[x509.Certificate],
+    anchors: Sequence[x509.Certificate],
+) -> x509.Certificate | None:
+    """The certificate that issued ``leaf`` (None when the leaf is itself an anchor)."""
+    if any(leaf == anchor for anchor in anchors):
+        return None
+    for candidate in candidates:
+        if candidate.subject == leaf.issuer:
+            try:
+                leaf.verify_directly_issued_by(candidate)
+            except (ValueError, TypeError, InvalidSignature):
+                continue
+            return candidate
+    return None
+
+
+def _signing_time(header: dict[str, Any]) -> datetime:
+    """The claimed signing time: ``iat`` (NumericDate) or, in older seals, ``sigT``."""
+    iat, sig_t = header.get("iat"), header.get("sigT")
+    if iat is not None and sig_t is not None:
+        raise VerificationError("malformed", "both iat and sigT given as the signing time")
+    if iat is None:
+        return _sig_time(sig_t)
+    if isinstance(iat, bool) or not isinstance(iat, int | float):
+        raise VerificationError("malformed", f"iat {iat!r} is not a NumericDate")
+    try:
+        return datetime.fromtimestamp(iat, UTC)
+    except (OverflowError, OSError, ValueError) as exc:
+        raise VerificationError("malformed", f"iat {iat!r} is out of range") from exc
+
+
 def _sig_time(value: object) -> datetime:
     if not isinstance(value, str):
-        raise VerificationError("malformed", "missing sigT (signing time)")
+        raise VerificationError("malformed", "missing iat (signing time)")
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:

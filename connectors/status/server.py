@@ -22,6 +22,7 @@ from typing import Final
 import uvicorn
 from fastapi import FastAPI, Request, Response
 
+from connectors.status.pki import pki_router
 from connectors.status.store import SqliteStatusStore
 from hub.adapters.http_server import quiet_server, serving_in_thread
 from hub.errors import ConfigurationError
@@ -64,6 +65,7 @@ def create_status_app(store: SqliteStatusStore) -> FastAPI:
     def list_lists() -> dict[str, list[str]]:
         return {"lists": store.list_ids()}
 
+    app.include_router(pki_router())  # /v1/pki: the dev CA's CRL and certificate
     return app
 
 

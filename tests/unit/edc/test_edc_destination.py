@@ -72,7 +72,7 @@ def test_issuance_is_a_multipart_deposit_of_a_sealed_conforming_credential(
     sealed = json.loads(part.data)
     info = verify_seal(sealed, seal.anchors)
     header = info.header
-    assert {"x5c", "x5t#S256", "sigT"} <= header.keys() and header["b64"] is False
+    assert {"x5c", "x5t#S256", "iat"} <= header.keys() and header["b64"] is False
     credential = info.credential
     assert credential["id"] == f"urn:credential:{item.credential_id}"
     ref = pub.allocate(item.credential_id or "")

@@ -85,8 +85,8 @@ def test_headers_carry_the_chain_and_payloads_the_standard_bytes(tmp_path: Path)
         "typ": "jose+json",
         "cty": "ld+json",
         "b64": False,
-        "crit": ["b64", "sigT"],
-        "sigT": "2026-01-15T09:00:00Z",
+        "crit": ["b64"],
+        "iat": int(moment.timestamp()),
         "x5t#S256": signer.x5t_s256(),
         "x5c": signer.x5c(),
     }
@@ -116,9 +116,10 @@ def test_headers_are_reused_only_for_the_same_signer_and_second(tmp_path: Path) 
 
     for signer in (one, two, one, two):
         assert header_of_seal(signer, at)["x5c"] == signer.x5c()
-        assert header_of_seal(signer, at)["sigT"] == "2026-01-15T09:00:00Z"
+        assert header_of_seal(signer, at)["iat"] == int(at.replace(microsecond=0).timestamp())
         assert header_of_jwt(signer)["x5c"] == signer.x5c()
         assert header_of_jwt(signer)["kid"] == signer.x5t_s256()
     later = at.replace(second=1, microsecond=0)
-    assert header_of_seal(one, later)["sigT"] == "2026-01-15T09:00:01Z"
-    assert header_of_seal(one, at.replace(microsecond=999_999))["sigT"] == "2026-01-15T09:00:00Z"
+    second = int(at.replace(microsecond=0).timestamp())
+    assert header_of_seal(one, later)["iat"] == second + 1
+    assert header_of_seal(one, at.replace(microsecond=999_999))["iat"] == second

@@ -81,16 +81,84 @@ def test_seal_round_trip(keys: Any) -> None:
     signed_at = datetime.now(UTC).replace(microsecond=0)
     sealed = seal(doc, signer, signed_at=signed_at)
     header = json.loads(b64url_decode(sealed["signatures"][0]["protected"]))
+    # JAdES baseline B (ETSI TS 119 182-1): iat as the claimed signing time (no sigT after
+    # 2025-07-15), exactly one signing-certificate reference, crit only for b64 (RFC 7797)
     assert (
         header["alg"] == "ES256"
         and header["b64"] is False
-        and header["sigT"] == signed_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        and header["iat"] == int(signed_at.timestamp())
+        and "sigT" not in header
     )
-    assert set(header["crit"]) == {"b64", "sigT"} and header["x5t#S256"] == signer.x5t_s256()
+    assert header["crit"] == ["b64"] and header["x5t#S256"] == signer.x5t_s256()
+    assert "sigX5ts" not in header and "x5t#o" not in header
+    assert header["x5c"] == signer.x5c() and header["typ"] == "jose+json"
     info = verify_seal(sealed, anchors, now=signed_at + timedelta(days=1))
     assert info.credential == doc and info.signed_at == signed_at
     # the sealed payload is readable as-is and is still a conforming EDC credential
     assert validate_edc(json.loads(sealed["payload"])).conforms
+
+
+def _reheader(
+    sealed: dict[str, Any], signer: Signer, change: dict[str, Any], drop: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """``sealed`` re-signed by ``signer`` with its protected header changed."""
+    from connectors.crypto.jose import sign
+
+    header = json.loads(b64url_decode(sealed["signatures"][0]["protected"]))
+    header.update(change)
+    for name in drop:
+        header.pop(name, None)
+    protected = b64url(json.dumps(header).encode())
+    signature = sign(signer, protected.encode() + b"." + sealed["payload"].encode("utf-8"))
+    return {
+        "payload": sealed["payload"],
+        "signatures": [{"protected": protected, "signature": b64url(signature)}],
+    }
+
+
+def test_older_sigt_seals_still_verify(keys: Any) -> None:
+    """Seals of earlier hub versions (sigT, crit [b64, sigT]) keep verifying."""
+    signer, anchors = keys
+    sealed = seal(_elm(), signer)
+    older = _reheader(
+        sealed, signer, {"sigT": "2025-03-01T10:00:00Z", "crit": ["b64", "sigT"]}, ("iat",)
+    )
+    now = datetime(2025, 3, 2, tzinfo=UTC)
+    with pytest.raises(VerificationError, match="certificate-expired"):
+        verify_seal(older, anchors, now=now)  # the test CA did not exist in 2025
+    later = signer.certificate.not_valid_before_utc + timedelta(hours=1)
+    older = _reheader(sealed, signer, {"sigT": later.strftime("%Y-%m-%dT%H:%M:%SZ")}, ("iat",))
+    info = verify_seal(older, anchors, now=later + timedelta(days=1))
+    assert info.signed_at == later.replace(microsecond=0)
+
+
+@pytest.mark.parametrize(
+    ("change", "drop", "reason"),
+    [
+        ({"sigT": "2026-01-01T00:00:00Z"}, (), "both iat and sigT"),
+        ({"iat": "1700000000"}, (), "not a NumericDate"),
+        ({"iat": True}, (), "not a NumericDate"),
+        ({}, ("iat",), "missing iat"),
+        ({"crit": ["b64", "zzz"]}, (), "unsupported critical"),
+        ({"crit": []}, (), "b64 false must be listed in crit"),
+    ],
+)
+def test_malformed_signing_time_and_crit(
+    keys: Any, change: dict[str, Any], drop: tuple[str, ...], reason: str
+) -> None:
+    signer, anchors = keys
+    bad = _reheader(seal(_elm(), signer), signer, change, drop)
+    with pytest.raises(VerificationError, match=reason) as err:
+        verify_seal(bad, anchors)
+    assert err.value.code == "malformed"
+
+
+def test_seal_in_the_future_is_rejected(keys: Any) -> None:
+    signer, anchors = keys
+    moment = datetime.now(UTC).replace(microsecond=0)
+    sealed = seal(_elm(), signer, signed_at=moment + timedelta(hours=1))
+    with pytest.raises(VerificationError, match="lies in the future"):
+        verify_seal(sealed, anchors, now=moment)
 
 
 def test_tampered_payload_is_rejected(keys: Any) -> None:
