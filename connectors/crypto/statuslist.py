@@ -98,13 +98,18 @@ def decode_list(encoded: str, *, min_bits: int = MIN_BITS) -> bytes:
 
 @dataclass
 class StatusListState:
-    """One list: its bits, the indexes handed out, and a version bumped on every change."""
+    """One list: its bits, the indexes handed out, and a version bumped on every change.
+
+    ``issuer`` is the issuer of the credentials whose entries the list holds, and so the
+    issuer of the list credential; ``''`` means the service's own ``issuer_id``.
+    """
 
     list_id: str
     purpose: StatusPurpose = "revocation"
     bits: bytearray = field(default_factory=new_bitstring)
     allocated: set[int] = field(default_factory=set)
     version: int = 0
+    issuer: str = ""
 
     @property
     def size(self) -> int:
@@ -159,6 +164,7 @@ class JsonFileStatusListStore:
             bits=bytearray(decode_list(data["encodedList"])),
             allocated=set(data["allocated"]),
             version=data["version"],
+            issuer=data.get("issuer", ""),
         )
 
     def put(self, state: StatusListState) -> None:
@@ -170,6 +176,7 @@ class JsonFileStatusListStore:
             "encodedList": encode_list(state.bits),
             "allocated": sorted(state.allocated),
             "version": state.version,
+            "issuer": state.issuer,
         }
         path = self.path(state.list_id)
         tmp = path.with_suffix(".tmp")
@@ -182,7 +189,13 @@ class JsonFileStatusListStore:
 
 @dataclass
 class StatusListService:
-    """Allocates status entries and publishes signed status list credentials."""
+    """Allocates status entries and publishes signed status list credentials.
+
+    ``issuer_id`` is the issuer of lists whose state names none (see
+    :class:`StatusListState`); a list credential's ``issuer`` must be the ``issuer`` of
+    the credentials pointing at it (W3C Bitstring Status List, section 3.2: verifiers
+    check it).
+    """
 
     store: StatusListStore
     signer: Signer
@@ -190,6 +203,9 @@ class StatusListService:
     base_url: str = DEV_STATUS_BASE_URL
     randbelow: Callable[[int], int] = secrets.randbelow
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    #: the VC-JWT ``kid`` for a list of this issuer (None: :func:`sign_vc`'s default, the
+    #: key URL under an http(s) issuer id); an issuer that is no URL needs one
+    kid_for: Callable[[str], str | None] = field(default=lambda issuer: None)
 
     def list_url(self, list_id: str) -> str:
         """The URL of a list's status list credential."""
@@ -253,7 +269,7 @@ class StatusListService:
             "@context": [VC_V2_CONTEXT],
             "id": url,
             "type": ["VerifiableCredential", "BitstringStatusListCredential"],
-            "issuer": self.issuer_id,
+            "issuer": state.issuer or self.issuer_id,
             "validFrom": self.clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "credentialSubject": {
                 "id": f"{url}#list",
@@ -264,8 +280,9 @@ class StatusListService:
         }
 
     def signed_credential(self, list_id: str) -> str:
-        """The list credential signed as a VC-JWT."""
-        return sign_vc(self.credential(list_id), self.signer)
+        """The list credential signed as a VC-JWT (``iss`` = the list's issuer)."""
+        credential = self.credential(list_id)
+        return sign_vc(credential, self.signer, kid=self.kid_for(str(credential["issuer"])))
 
 
 def status_in_list(list_credential: dict[str, Any], index: int, purpose: str) -> bool:

@@ -115,20 +115,27 @@ class BatchDestination(Destination, Protocol):
         ...
 
 
-def issuance_credential_ids(
+def issuances(
     items: Sequence[CanonicalItem], holder_of: Callable[[str], object | None]
-) -> list[str]:
-    """Credential ids of a batch's complete issuances whose learner has a holder
-    (``holder_of(education id)``: the learner's wallet, or None)."""
-    return [
-        item.credential_id
+) -> dict[str, CanonicalItem]:
+    """A batch's complete issuances whose learner has a holder (``holder_of(education
+    id)``: the learner's wallet, or None), by credential id (the last of a redelivery)."""
+    return {
+        item.credential_id: item
         for item in items
         if item.event_type == "issued"
         and item.credential_id is not None
         and item.credential_key is not None
         and item.elements is not None
         and holder_of(item.learner_id) is not None
-    ]
+    }
+
+
+def issuance_credential_ids(
+    items: Sequence[CanonicalItem], holder_of: Callable[[str], object | None]
+) -> list[str]:
+    """Credential ids of a batch's complete issuances whose learner has a holder."""
+    return list(issuances(items, holder_of))
 
 
 def learner_order_key(learner_id: str) -> str:

@@ -1,11 +1,12 @@
 """Status lists of the hub's credentials: persistence, revocation and HTTP publication.
 
 - :mod:`connectors.status.store`     SQLite store (lists, credential → entry map, signed lists)
-- :mod:`connectors.status.publisher` :class:`StatusPublisher`: idempotent allocation,
-  revocation, signing
+- :mod:`connectors.status.publisher` :class:`StatusPublisher`: idempotent allocation in
+  per-issuer lists, revocation, signing
 - :mod:`connectors.status.server`    ``GET /v1/status/{list id}`` (FastAPI), thread runner
 - :mod:`connectors.status.client`    :class:`HttpStatusResolver` for the verifier
-- :mod:`connectors.status.settings`  ``MCHUB_STATUS_BASE_URL``, ``MCHUB_STATUS_DB``,
+- :mod:`connectors.status.settings`  ``MCHUB_PUBLIC_BASE_URL`` (lists at
+  ``<public base URL>/v1/status/<list id>``), ``MCHUB_STATUS_DB``,
   ``MCHUB_SEAL_KEY``/``MCHUB_SEAL_CERT``
 
 Run the server with ``python -m connectors.status [--host H] [--port P] [--db FILE]``.
@@ -14,7 +15,7 @@ Run the server with ``python -m connectors.status [--host H] [--port P] [--db FI
 from __future__ import annotations
 
 from connectors.status.client import HttpStatusResolver, chain_resolvers
-from connectors.status.publisher import StatusPublisher, hub_issuer_id
+from connectors.status.publisher import StatusPublisher, hub_issuer_id, legacy_issuer_id
 from connectors.status.server import (
     STATUS_PATH,
     create_status_app,
@@ -42,6 +43,7 @@ __all__ = [
     "chain_resolvers",
     "create_status_app",
     "hub_issuer_id",
+    "legacy_issuer_id",
     "running_app",
     "running_status_server",
     "status_publisher",
