@@ -3,17 +3,21 @@
 ===============================  =====================================================
 canonical event                  what happens
 ===============================  =====================================================
-``issued``                       the credential gets its revocation entry (the same one
-                                 the wallet destination uses), is rendered as ELM 3
-                                 JSON-LD (``render_elm``) with ``credentialStatus`` =
-                                 ``<status list URL>#<index>``, sealed (JAdES-style
+``issued``                       the credential gets its revocation entry in the list
+                                 of the ELM issuer (the seal's organisation; the OB3
+                                 badge's entry is in its awarding body's list), is
+                                 rendered as ELM 3 JSON-LD (``render_elm``) with
+                                 ``credentialStatus`` = ``<status list URL>#<index>``
+                                 (an ``xsd:anyURI`` value: the EDC shapes allow no
+                                 node there), sealed (JAdES-style
                                  JWS JSON with ``x5c``, ``x5t#S256``, ``sigT``) and
                                  deposited: ``POST {base}/v1/wallets/{userId}/credentials``
                                  (or ``/v1/wallets/email/{email}/credentials``),
                                  ``multipart/form-data`` with the file part
                                  ``_credential`` (``<uuid>.jsonld``, the sealed JSON)
-``revoked``                      skipped — EDC has no revocation call. The status bit
-                                 is set (and the list re-signed) before the skip, so a
+``revoked``                      skipped — EDC has no revocation call. The status bits
+                                 (every list the credential has an entry in) are set
+                                 (and the lists re-signed) before the skip, so a
                                  verifier following the credential's ``credentialStatus``
                                  sees the revocation
 ``enrolled|withdrawn|completed`` skipped
@@ -128,7 +132,16 @@ class EdcDestination:
         """
         wanted = issuance_credential_ids(items, self.registry.for_learner)
         if wanted:
-            self.publisher.allocate_many(wanted)
+            issuer = self.issuer().node_id
+            self.publisher.allocate_many(wanted, issuers=dict.fromkeys(wanted, issuer))
+
+    def issuer(self) -> IssuerProfile:
+        """The ELM issuer (the seal's organisation), read from the certificate once per
+        signer: also the issuer of the status list the credentials' entries are in."""
+        signer = self.publisher.signer
+        if self._issuer is None or self._issuer[0] is not signer:
+            self._issuer = (signer, seal_issuer(signer))
+        return self._issuer[1]
 
     def sealed_credential(self, item: CanonicalItem) -> dict[str, object]:
         """The sealed ELM credential (JWS JSON document) of an issuance."""
@@ -139,14 +152,12 @@ class EdcDestination:
             or item.elements is None
         ):
             raise ValueError(f"EDC takes issuances only, not {item.event_type} {item.event_id}")
-        ref = self.publisher.allocate(item.credential_id)
+        issuer = self.issuer()
+        ref = self.publisher.allocate(item.credential_id, issuer=issuer.node_id)
         inp = RenderInput(
             item.credential_id, item.credential_key, item.elements, issued_at(item), ref
         )
-        signer = self.publisher.signer
-        if self._issuer is None or self._issuer[0] is not signer:
-            self._issuer = (signer, seal_issuer(signer))
-        return seal(render_elm(inp, self._issuer[1]), signer)
+        return seal(render_elm(inp, issuer), self.publisher.signer)
 
     def build_request(self, item: CanonicalItem) -> HttpRequest:
         """The multipart deposit of the sealed credential into the learner's EDC wallet."""

@@ -3,7 +3,8 @@
 ===============================  =====================================================
 canonical event                  what happens
 ===============================  =====================================================
-``issued``                       the credential gets its revocation entry (idempotent:
+``issued``                       the credential gets its revocation entry in the list
+                                 of its OB3 issuer, the awarding body (idempotent:
                                  same credential, same index), is rendered as an OB 3.0
                                  ``OpenBadgeCredential`` (``render_ob3``) with a
                                  ``BitstringStatusListEntry``, signed as a VC-JWT
@@ -40,12 +41,12 @@ from typing import Final
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from connectors.crypto.vcjwt import sign_vc
 from connectors.delivery.http_sink import HttpRequest
-from connectors.fanout.base import CanonicalItem, issuance_credential_ids
+from connectors.fanout.base import CanonicalItem, issuances
 from connectors.render import RenderInput
-from connectors.render.ob3 import render_ob3
+from connectors.render.ob3 import issuer_id, render_ob3
 from connectors.status import IssuingSettings, StatusPublisher, status_publisher
+from connectors.status.issuers import ob3_issuing
 from connectors.wallet.registry import WalletHost, WalletRegistry
 from hub.adapters.sqlite import open_database
 from hub.errors import ConfigurationError
@@ -192,15 +193,23 @@ class WalletDestination:
         return False
 
     def prepare(self, items: list[CanonicalItem]) -> None:
-        """Claim the status entries of a batch's issuances in one transaction.
+        """Claim the status entries of a batch's issuances (in their awarding bodies'
+        lists) in one transaction.
 
         One commit (one sync to disk) per batch instead of one per credential; each
         :meth:`issue` then finds its entry in memory. The entries are on disk before any
         request of the batch is built.
         """
-        wanted = issuance_credential_ids(items, self.registry.for_learner)
+        wanted = issuances(items, self.registry.for_learner)
         if wanted:
-            self.publisher.allocate_many(wanted)
+            issuers = {c: self.issuer_of(item) for c, item in wanted.items()}
+            self.publisher.allocate_many(wanted, issuers=issuers)
+
+    def issuer_of(self, item: CanonicalItem) -> str:
+        """The OB3 issuer of an issuance's badge (its primary awarding body's profile URL,
+        as :func:`render_ob3` names it): the issuer of the status list its entry is in."""
+        assert item.elements is not None
+        return issuer_id(item.elements["awardingBodies"][0], self.publisher.public_base_url)
 
     def build_request(self, item: CanonicalItem) -> HttpRequest:
         """The upsert of the signed credential (issuance) or of the held one (revocation)."""
@@ -229,12 +238,22 @@ class WalletDestination:
         held = self.sent.get(item.credential_id)
         if held is not None and held.event_id == item.event_id and held.wallet == host.name:
             return host, held.token
-        ref = self.publisher.allocate(item.credential_id)
+        issuer = self.issuer_of(item)
+        ref = self.publisher.allocate(item.credential_id, issuer=issuer)
+        ob3 = ob3_issuing(self.publisher)  # subject ids, issuer documents, published keys
         inp = RenderInput(
-            item.credential_id, item.credential_key, item.elements, issued_at(item), ref
+            item.credential_id,
+            item.credential_key,
+            item.elements,
+            issued_at(item),
+            ref,
+            public_base_url=self.publisher.public_base_url,
+            subject_secret=ob3.subject_secret,
         )
         badge = render_ob3(inp)
-        token = sign_vc(badge, self.publisher.signer)
+        if badge["issuer"]["id"] != issuer:  # the list's issuer must be the badge's
+            raise ValueError(f"badge issuer {badge['issuer']['id']} is not {issuer}")
+        token = ob3.sign(badge, self.publisher.signer)
         self.sent.put(SentCredential(item.credential_id, item.event_id, host.name, token))
         return host, token
 

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from connectors.crypto.jades import verify_seal
+from connectors.crypto.statuslist import get_bit
 from connectors.delivery.http_sink import HttpRequest, HttpSink
 from connectors.delivery.sink import DeliveryItem
 from connectors.edc import EdcDestination, EdcRegistry, EdcWallet, edc_destination
@@ -82,7 +83,9 @@ def test_issuance_is_a_multipart_deposit_of_a_sealed_conforming_credential(
     assert report.conforms, report.text
 
 
-def test_wallet_and_edc_share_one_status_entry(pub: StatusPublisher, seal: DevSeal) -> None:
+def test_wallet_and_edc_entries_are_in_their_issuers_lists(
+    pub: StatusPublisher, seal: DevSeal
+) -> None:
     item = issued_item("he")
     destination(pub).build_request(item)
     wallet = wallet_destination(
@@ -91,7 +94,15 @@ def test_wallet_and_edc_share_one_status_entry(pub: StatusPublisher, seal: DevSe
         sent=SentCredentials(":memory:"),
     )
     wallet.build_request(item)
-    assert len(pub.store.entries("1")) == 1  # one credential, one revocation bit
+    entries = pub.store.credential_entries(item.credential_id or "")
+    # the ELM form's entry in the hub's (ELM issuer's) list, the badge's in its body's list
+    assert [e.issuer for e in entries] == [pub.issuer_id, wallet.issuer_of(item)]
+    assert len({e.list_id for e in entries}) == 2
+    ref, changed = pub.revoke(item.credential_id or "", "DATA_ERROR")
+    assert changed and (ref.list_url, ref.index) == (f"{STATUS_BASE}/1", entries[0].index)
+    for entry in entries:  # one revocation sets the bit in every list
+        state = pub.store.get(entry.list_id)
+        assert state is not None and get_bit(state.bits, entry.index)
 
 
 def test_a_batchs_entries_are_claimed_in_one_transaction_before_any_request(
@@ -108,23 +119,33 @@ def test_a_batchs_entries_are_claimed_in_one_transaction_before_any_request(
         sent=SentCredentials(":memory:"),
     )
     edc = destination(edc_pub)  # only the he learner has an EDC wallet
-    wallet_pub.allocate("earlier")  # list 1 exists and is published
+    edc_pub.allocate("earlier")  # list 1 (the ELM issuer's) exists and is published
     commits: list[str] = []
     for store in (wallet_pub.store, edc_pub.store):
         store._conn.set_trace_callback(
             lambda sql: commits.append(sql) if sql.strip().upper() == "COMMIT" else None
         )
     wallet.prepare(items)
-    assert len(commits) == 1  # every issuance's entry, one commit
-    entries = {e.credential_id: e.index for e in wallet_pub.store.entries("1")}
-    assert set(entries) == {"earlier"} | {i.credential_id for i in issuances}
-    edc.prepare(items)  # the other connector finds them
+    assert len(commits) == 1  # every issuance's entry (in its body's list), one commit
+    claimed = {
+        e.credential_id: e.issuer
+        for list_id in wallet_pub.store.list_ids()
+        for e in wallet_pub.store.entries(list_id)
+    }
+    assert claimed == {"earlier": edc_pub.issuer_id} | {
+        i.credential_id: wallet.issuer_of(i) for i in issuances
+    }
+    edc.prepare(items)
+    assert len(commits) == 2  # the ELM entry of the he credential, one more commit
+    edc.prepare(items)  # a redelivered batch finds them
     for item in issuances:
         wallet.build_request(item)
     edc_request = edc.build_request(items[0])
-    assert len(commits) == 1  # no request claimed anything more
+    assert len(commits) == 2  # no request claimed anything more
     sealed = verify_seal(json.loads(the_part(edc_request).data), seal.anchors).credential
     he_id = items[0].credential_id or ""
+    entries = {e.credential_id: e.index for e in edc_pub.store.entries("1")}
+    assert set(entries) == {"earlier", he_id}
     assert sealed["credentialStatus"]["@value"] == f"{STATUS_BASE}/1#{entries[he_id]}"
 
 
