@@ -67,6 +67,12 @@ def _org_node_id(eidas_identifier: str) -> str:
     return f"urn:epass:org:{wire.uuid5(uuid.NAMESPACE_URL, 'eidas:' + eidas_identifier)}"
 
 
+def issuer_node_id(eidas_identifier: str) -> str:
+    """The ``issuer`` id of the ELM credentials sealed by the organisation with this eIDAS
+    identifier (also the issuer of the status lists their entries are in)."""
+    return _org_node_id(eidas_identifier)
+
+
 #: development issuer; production takes the values from the seal certificate
 DEV_ISSUER: Final = IssuerProfile(
     legal_name={
