@@ -98,6 +98,23 @@ def require_tools(*tools: str) -> None:
         )
 
 
+def maven_copy_dependencies(
+    pom: Path, output: Path, *options: str
+) -> subprocess.CompletedProcess[str]:
+    """Copy the runtime classpath of ``pom`` into a fresh ``output`` directory with Maven.
+
+    ``options`` are extra Maven arguments (``-Dname=value``). Returns Maven's result (its
+    output captured); the caller checks it and moves ``output`` into place.
+    """
+    shutil.rmtree(output, ignore_errors=True)
+    output.mkdir(parents=True)
+    cmd = [
+        "mvn", "-q", "-B", "-f", str(pom), *options,
+        "dependency:copy-dependencies", f"-DoutputDirectory={output}", "-DincludeScope=runtime",
+    ]  # fmt: skip
+    return subprocess.run(cmd, capture_output=True, text=True, check=False)
+
+
 def resolve_distribution(version: str = KAFKA_VERSION, cache_dir: Path | None = None) -> Path:
     """Return the directory of the broker's jars, fetching them with Maven on first use."""
     libs = (cache_dir or default_cache_dir()) / f"kafka-{version}" / "libs"
@@ -109,13 +126,7 @@ def resolve_distribution(version: str = KAFKA_VERSION, cache_dir: Path | None = 
     if not pom.exists():
         raise ConfigurationError(f"{pom} is missing: run mchub from a full checkout")
     staging = libs.with_name("libs.partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    cmd = [
-        "mvn", "-q", "-B", "-f", str(pom), f"-Dkafka.version={version}",
-        "dependency:copy-dependencies", f"-DoutputDirectory={staging}", "-DincludeScope=runtime",
-    ]  # fmt: skip
-    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    result = maven_copy_dependencies(pom, staging, f"-Dkafka.version={version}")
     if result.returncode != 0 or not any(staging.glob(f"kafka_2.13-{version}.jar")):
         tail = (result.stdout + result.stderr).strip().splitlines()[-5:]
         raise ConfigurationError(

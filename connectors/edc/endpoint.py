@@ -9,8 +9,12 @@ Implements the deposit calls of the EDC wallet API on a real HTTP server:
     such wallet; ``400`` (problem+json) when the body is not multipart, lacks
     ``_credential``, is not JSON, is not a ``EuropeanDigitalCredential`` with an ``id``,
     or — with trust anchors configured — its seal does not verify (the verifier's reason
-    code is in ``code``); ``409`` when the wallet already holds a credential with that
-    id; ``201`` with ``{"id", "walletUserId"}`` and a ``Location`` otherwise.
+    code is in ``code``: the same :func:`~connectors.crypto.jades.verify_seal` rules as
+    everywhere, ``iat``/``sigT``, chain to the anchor and, with ``check_revocation``, the
+    signing certificate against the CRL its distribution point names, fetched over HTTP
+    on every deposit — ``certificate-revoked``, ``revocation-unknown``); ``409`` when the
+    wallet already holds a credential with that id; ``201`` with ``{"id", "walletUserId"}``
+    and a ``Location`` otherwise.
 ``POST /v1/wallets`` ``{"userId", "email"}``
     creates a wallet (``201``; ``409`` when the user id exists).
 ``GET /v1/wallets/{userId}/credentials``
@@ -29,13 +33,16 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import quote
 
+import httpx
 from cryptography import x509
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
-from connectors.crypto.jades import verify_seal
+from connectors.crypto.jades import RevocationCheck, verify_seal
 from connectors.crypto.jose import VerificationError
 from connectors.crypto.keys import load_certificates
+from connectors.crypto.pki import crl_revocation_check
 from connectors.edc.multipart import MultipartError, parse_multipart
 from connectors.status.server import running_app
 
@@ -75,8 +82,21 @@ class EdcWallets:
             return True
 
 
+def fetch_crl(url: str) -> bytes:
+    """GET a CRL over HTTP(S) (raises :class:`OSError` when it cannot be fetched)."""
+    try:
+        answer = httpx.get(url, timeout=10.0, follow_redirects=True)
+    except httpx.HTTPError as exc:
+        raise OSError(f"cannot fetch {url}: {exc}") from exc
+    if answer.status_code != 200:
+        raise OSError(f"{url} answered {answer.status_code}")
+    return answer.content
+
+
 def _read_credential(
-    data: bytes, anchors: Sequence[x509.Certificate] | None
+    data: bytes,
+    anchors: Sequence[x509.Certificate] | None,
+    revocation: RevocationCheck | None = None,
 ) -> tuple[dict[str, Any], bool, str | None]:
     """The credential in an uploaded file, whether it was sealed, and the seal's signer."""
     try:
@@ -89,7 +109,7 @@ def _read_credential(
     signer: str | None = None
     if sealed:
         if anchors:
-            info = verify_seal(doc, anchors)
+            info = verify_seal(doc, anchors, revocation=revocation)
             credential, signer = info.credential, info.certificate.subject.rfc4514_string()
         else:
             try:
@@ -116,15 +136,19 @@ def create_edc_app(
     token: str | None = None,
     anchors: Sequence[x509.Certificate] | None = None,
     auto_create: bool = False,
+    check_revocation: bool = False,
 ) -> FastAPI:
     """The endpoint application; ``wallets`` maps user ids to e-mails (or None).
 
     ``auto_create`` makes a deposit to an unknown user id create its wallet (demo);
-    otherwise it is a ``404`` as in EDC.
+    otherwise it is a ``404`` as in EDC. ``check_revocation`` (with ``anchors``): check
+    the seal certificate against the CRL its distribution point names, fetched on every
+    deposit (a seal certificate without one is refused, as EDC's validation policy does).
     """
     app = FastAPI(title="mchub test EDC wallet endpoint (deposit subset)", version="1")
     state = EdcWallets(wallets or {}, auto_create=auto_create)
     app.state.wallets = state
+    revocation = crl_revocation_check(fetch_crl) if check_revocation else None
 
     def authorised(request: Request) -> bool:
         if token is None:
@@ -141,7 +165,9 @@ def create_edc_app(
         if len(files) != 1:
             return _problem(400, "Bad Request", f"exactly one {CREDENTIAL_PART} part expected")
         try:
-            credential, sealed, signer = _read_credential(files[0].data, anchors)
+            credential, sealed, signer = await run_in_threadpool(
+                _read_credential, files[0].data, anchors, revocation
+            )
         except VerificationError as exc:
             return _problem(400, "Invalid credential", exc.message, code=exc.code)
         cred_id = str(credential["id"])
@@ -225,6 +251,7 @@ def running_edc_endpoint(
     token: str | None = None,
     trust_anchors: Sequence[x509.Certificate] | Path | None = None,
     auto_create: bool = False,
+    check_revocation: bool = False,
     host: str = "127.0.0.1",
     port: int = 0,
 ) -> Iterator[str]:
@@ -232,11 +259,18 @@ def running_edc_endpoint(
 
     ``wallets``: user id → e-mail (or None). ``trust_anchors`` (certificates or a PEM
     file): verify seals on deposit and refuse unsealed files; None accepts any
-    well-formed credential.
+    well-formed credential. ``check_revocation``: also check the seal certificate's CRL
+    (see :func:`create_edc_app`).
     """
     anchors = (
         load_certificates(trust_anchors) if isinstance(trust_anchors, Path) else trust_anchors
     )
-    app = create_edc_app(wallets, token=token, anchors=anchors, auto_create=auto_create)
+    app = create_edc_app(
+        wallets,
+        token=token,
+        anchors=anchors,
+        auto_create=auto_create,
+        check_revocation=check_revocation,
+    )
     with running_app(app, name="mchub-edc-endpoint", host=host, port=port) as url:
         yield url

@@ -1,0 +1,99 @@
+"""The EU DSS library as an independent verifier of the hub's seals (test support).
+
+:func:`build_dss_validator` resolves ``tools/dss-validator/pom.xml`` (DSS 6.3 from Maven
+Central) with the Maven fetcher the local Kafka uses (:func:`hub.localkafka.
+maven_copy_dependencies`) into ``~/.cache/mchub/dss-validator-<hash>/`` and compiles the
+one Java class there with ``javac``; ``<hash>`` is the SHA-256 of the pom and the source,
+so a change rebuilds and an unchanged checkout reuses the cache across runs.
+:func:`dss_validate` validates many files in one JVM and returns DSS's verdict per file
+(the JSON the Java program prints).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from hub.errors import ConfigurationError
+from hub.localkafka import maven_copy_dependencies, require_tools
+from hub.settings import default_cache_dir
+
+TOOL_DIR: Final = Path(__file__).resolve().parent.parent / "tools" / "dss-validator"
+SOURCE: Final = TOOL_DIR / "src" / "main" / "java" / "eu" / "mchub" / "dss" / "DssValidate.java"
+MAIN_CLASS: Final = "eu.mchub.dss.DssValidate"
+DSS_VERSION: Final = "6.3"
+
+
+@dataclass(frozen=True)
+class DssValidator:
+    """A built validator: its classpath (compiled class + DSS jars)."""
+
+    home: Path
+
+    @property
+    def classpath(self) -> str:
+        return f"{self.home / 'classes'}:{self.home / 'libs'}/*"
+
+
+def _content_hash() -> str:
+    digest = hashlib.sha256()
+    for path in (TOOL_DIR / "pom.xml", SOURCE):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def build_dss_validator(cache_dir: Path | None = None) -> DssValidator:
+    """The validator, built on first use (Maven + javac) into the cache."""
+    home = (cache_dir or default_cache_dir()) / f"dss-validator-{_content_hash()}"
+    if (home / ".complete").exists():
+        return DssValidator(home)
+    require_tools("java", "javac", "mvn")
+    staging = home.with_name(home.name + ".partial")
+    result = maven_copy_dependencies(TOOL_DIR / "pom.xml", staging / "libs")
+    if result.returncode != 0 or not any((staging / "libs").glob(f"dss-jades-{DSS_VERSION}.jar")):
+        tail = (result.stdout + result.stderr).strip().splitlines()[-5:]
+        raise ConfigurationError(f"Maven could not fetch DSS {DSS_VERSION}: {' | '.join(tail)}")
+    compiled = subprocess.run(
+        ["javac", "-d", str(staging / "classes"), "-cp", f"{staging / 'libs'}/*", str(SOURCE)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if compiled.returncode != 0:
+        raise ConfigurationError(f"javac failed: {compiled.stderr.strip()[-2000:]}")
+    shutil.rmtree(home, ignore_errors=True)
+    staging.rename(home)
+    (home / ".complete").write_text(DSS_VERSION)
+    return DssValidator(home)
+
+
+def dss_validate(
+    validator: DssValidator, files: Sequence[Path], anchor: Path
+) -> list[dict[str, Any]]:
+    """DSS's verdict for each of ``files`` (one JVM), with ``anchor`` as the trust anchor.
+
+    Each verdict has ``format`` (e.g. ``JAdES-BASELINE-B``), ``indication``,
+    ``subIndication``, ``errors``, ``warnings``, the signing certificate's
+    ``crlDistributionPoints`` and the ``revocation`` data DSS fetched.
+    """
+    cmd = [
+        "java",
+        "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+        "-cp",
+        validator.classpath,
+        MAIN_CLASS,
+        "--anchor",
+        str(anchor),
+        *map(str, files),
+    ]
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=600)
+    if result.returncode != 0:
+        raise AssertionError(f"DSS validator failed ({result.returncode}): {result.stderr[-3000:]}")
+    verdicts: list[dict[str, Any]] = json.loads(result.stdout)
+    return verdicts
