@@ -4,9 +4,13 @@
 
 - the reference national register (:func:`connectors.register.service.running_register`)
   over a SQLite file;
-- when the wallet package is installed: the status-list server (the wallet host fetches
-  credential status from it), a local Open Badges 3.0 wallet host that every learner
-  uses, and the wallet destination signing into it;
+- when the wallet or EDC package is installed: the hub's issuer server (status lists,
+  issuer profiles and keys, the dev CA's certificate and CRL: what a verifier fetches) on
+  a free loopback port chosen *before* anything is signed, and that address is the public
+  base URL of the run (``MCHUB_PUBLIC_BASE_URL`` is set to it while the destinations
+  run), so every credential names an address that answers;
+- when the wallet package is installed: a local Open Badges 3.0 wallet host that every
+  learner uses, and the wallet destination signing into it;
 - when the EDC package is installed: a local EDC-style deposit endpoint with one demo
   wallet that every learner's credentials go to, and the EDC destination.
 
@@ -19,6 +23,8 @@ of its own (the fan-out benchmark does this: real destinations are other machine
 from __future__ import annotations
 
 import json
+import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -48,6 +54,36 @@ class LocalDestinations:
     #: destinations that could not be started, with the reason
     missing: dict[str, str] = field(default_factory=dict)
     register_db: Path | None = None
+    #: the issuer server's address, the public base URL of the run's credentials (None
+    #: without wallet and EDC)
+    public_base_url: str | None = None
+
+
+#: the variable the issuing settings read the public base URL from
+PUBLIC_BASE_URL_VAR = "MCHUB_PUBLIC_BASE_URL"
+
+
+def free_loopback_port() -> int:
+    """A TCP port free on 127.0.0.1 now (the issuer server binds it right after)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def public_base_url(url: str) -> Iterator[str]:
+    """``MCHUB_PUBLIC_BASE_URL`` = ``url`` inside the block (restored after), so every
+    :class:`~connectors.status.IssuingSettings` read during the run, and every child
+    process started in it, names the issuer server actually running."""
+    before = os.environ.get(PUBLIC_BASE_URL_VAR)
+    os.environ[PUBLIC_BASE_URL_VAR] = url
+    try:
+        yield url
+    finally:
+        if before is None:
+            os.environ.pop(PUBLIC_BASE_URL_VAR, None)
+        else:
+            os.environ[PUBLIC_BASE_URL_VAR] = before
 
 
 @contextmanager
@@ -81,12 +117,24 @@ def local_destinations(
 
         generate_dev_keys(data_dir / "keys")  # before a child could race to create them
     with ExitStack() as stack:
+        status_port = 0
+        if wanted:  # the issuer server's address first: the credentials will name it
+            status_port = free_loopback_port()
+            found.public_base_url = stack.enter_context(
+                public_base_url(f"http://127.0.0.1:{status_port}")
+            )
         servers = ["register", *(["status"] if wanted else []), *wanted]
         run = local_servers_process if separate_process else local_servers
-        urls = stack.enter_context(run(data_dir, db, servers, verify=verify))
+        urls = stack.enter_context(
+            run(data_dir, db, servers, verify=verify, status_port=status_port)
+        )
         found.urls["register"] = urls["register"]
         found.destinations["register"] = RegisterDestination()
         if wanted:
+            if urls["status"] != found.public_base_url:  # pragma: no cover - bind checks
+                raise ConfigurationError(
+                    f"the issuer server runs at {urls['status']}, not {found.public_base_url}"
+                )
             publisher = stack.enter_context(_publisher(data_dir, urls["status"]))
             if "wallet" in wanted:
                 _wallet_destination(stack, found, data_dir, publisher, urls["wallet"])
@@ -100,11 +148,17 @@ def local_destinations(
 
 @contextmanager
 def local_servers(
-    data_dir: Path, register_db: Path, servers: list[str], *, verify: bool = True
+    data_dir: Path,
+    register_db: Path,
+    servers: list[str],
+    *,
+    verify: bool = True,
+    status_port: int = 0,
 ) -> Iterator[dict[str, str]]:
     """Run the named ``servers`` (register, status, wallet, edc) in background threads;
     yields their base URLs by name. ``verify``: the wallet host checks status and the EDC
-    endpoint checks seals."""
+    endpoint checks seals. The status (issuer) server listens on ``status_port`` (0: any
+    free port)."""
     urls: dict[str, str] = {}
     with ExitStack() as stack:
         if "register" in servers:
@@ -113,7 +167,7 @@ def local_servers(
             from connectors.status import SqliteStatusStore, running_status_server
 
             store = stack.enter_context(SqliteStatusStore(data_dir / "status" / "status.db"))
-            urls["status"] = stack.enter_context(running_status_server(store))
+            urls["status"] = stack.enter_context(running_status_server(store, port=status_port))
         if "wallet" in servers:
             from connectors.wallet.host import DEV_WALLET_TOKEN, running_wallet_host
 
@@ -141,16 +195,31 @@ def _anchors(data_dir: Path) -> list[x509.Certificate]:
 
 @contextmanager
 def local_servers_process(
-    data_dir: Path, register_db: Path, servers: list[str], *, verify: bool = True
+    data_dir: Path,
+    register_db: Path,
+    servers: list[str],
+    *,
+    verify: bool = True,
+    status_port: int = 0,
 ) -> Iterator[dict[str, str]]:
     """:func:`local_servers`, each server in a child process of its own; stopped (stdin
     closed) when the block ends."""
     mode = "verify" if verify else "no-verify"
     children = [
         subprocess.Popen(
-            [sys.executable, "-m", "connectors.fanout.local", str(data_dir), str(register_db),
-             mode, name],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "connectors.fanout.local",
+                str(data_dir),
+                str(register_db),
+                mode,
+                str(status_port),
+                name,
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         for name in servers
     ]
@@ -184,11 +253,16 @@ def _publisher(data_dir: Path, status_url: str) -> Iterator[StatusPublisher]:
     from connectors.status import SqliteStatusStore, StatusPublisher
 
     with SqliteStatusStore(data_dir / "status" / "status.db") as store:
-        yield StatusPublisher(store, dev_signer(data_dir / "keys"), f"{status_url}/v1/status")
+        publisher = StatusPublisher(store, dev_signer(data_dir / "keys"), f"{status_url}/v1/status")
+        publisher.republish()  # lists of an earlier run name that run's address
+        yield publisher
 
 
 def _wallet_destination(
-    stack: ExitStack, found: LocalDestinations, data_dir: Path, publisher: StatusPublisher,
+    stack: ExitStack,
+    found: LocalDestinations,
+    data_dir: Path,
+    publisher: StatusPublisher,
     url: str,
 ) -> None:
     from connectors.wallet import SentCredentials, WalletRegistry, wallet_destination
@@ -212,9 +286,13 @@ def _edc_destination(found: LocalDestinations, publisher: StatusPublisher, url: 
 
 def _serve_until_stdin_closes(argv: list[str]) -> None:
     """Child side of :func:`local_servers_process`: print the URLs, serve until EOF."""
-    data_dir, register_db, verify, *servers = argv
+    data_dir, register_db, verify, status_port, *servers = argv
     with local_servers(
-        Path(data_dir), Path(register_db), servers, verify=verify == "verify"
+        Path(data_dir),
+        Path(register_db),
+        servers,
+        verify=verify == "verify",
+        status_port=int(status_port),
     ) as urls:
         print(json.dumps(urls), flush=True)
         sys.stdin.read()

@@ -333,6 +333,15 @@ class StatusPublisher:
             self.store.save_signed(list_id, token, version)
         return token
 
+    def republish(self) -> list[str]:
+        """Re-sign every list (one commit): after the public base URL changed, the lists
+        signed before name the old address in their ``id``."""
+        with self.store.transaction():
+            ids = self.store.list_ids()
+            for list_id in ids:
+                self.publish(list_id)
+        return ids
+
     def publish_stale(self) -> list[str]:
         """Re-sign every list whose published credential is missing or out of date."""
         if not self.store.stale_lists():

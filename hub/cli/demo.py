@@ -71,6 +71,10 @@ class FanoutReport:
     register_db: Path | None = None
     example_credential: str | None = None
     behind: dict[str, int] = field(default_factory=dict)
+    #: the issuer server of the run (the public base URL its credentials name)
+    public_base_url: str | None = None
+    #: what a verifier fetches there: (URL, what it is)
+    issuer_documents: list[tuple[str, str]] = field(default_factory=list)
 
 
 async def _run_demo(
@@ -90,6 +94,11 @@ async def _run_demo(
         report.missing = dict(local.missing)
         report.register_url = local.urls["register"]
         report.register_db = local.register_db
+        report.public_base_url = local.public_base_url
+        if local.public_base_url:
+            _say(
+                f"issuer server (public base URL of the credentials): {local.public_base_url}"
+            )
         _say(
             "destinations running: "
             + ", ".join(f"{name} {url}" for name, url in local.urls.items())
@@ -122,7 +131,42 @@ async def _run_demo(
                 stop.set()
                 await workers
     await _read_deliveries(settings, report, list(local.urls))
+    report.issuer_documents = issuer_documents(settings.data_dir, report.public_base_url)
     return published, book, report
+
+
+def issuer_documents(data_dir: Path, base: str | None) -> list[tuple[str, str]]:
+    """The documents a verifier of the run's credentials fetches from the issuer server:
+    (URL, what it is), from the status database the run wrote."""
+    if not base:
+        return []
+    from connectors.status import SqliteStatusStore
+
+    found: list[tuple[str, str]] = []
+    db = data_dir / "status" / "status.db"
+    if db.exists():
+        with SqliteStatusStore(db) as store:
+            issuers = {list_id: store.issuer(list_id) or "" for list_id in store.list_ids()}
+            try:
+                from connectors.status.issuers import IssuerDirectory
+
+                directory = IssuerDirectory(db)
+                try:
+                    profiles = directory.issuer_ids()
+                finally:
+                    directory.close()
+            except Exception:  # noqa: BLE001 - the directory is optional here
+                profiles = []
+        for issuer in profiles:
+            if issuer.startswith(base):
+                found.append((issuer, "OB3 issuer Profile (keys: <that>/jwks, <that>/keys/<kid>)"))
+        for list_id, issuer in issuers.items():
+            found.append(
+                (f"{base}/v1/status/{list_id}", f"status list of {issuer or 'the hub (legacy)'}")
+            )
+    found.append((f"{base}/v1/pki/ca.crl", "the dev CA's CRL (DER)"))
+    found.append((f"{base}/v1/pki/ca.cert", "the dev CA's certificate (DER)"))
+    return found
 
 
 async def _wait_for_deliveries(settings: Settings, names: list[str]) -> dict[str, int]:
@@ -167,6 +211,23 @@ def _print_deliveries(settings: Settings, report: FanoutReport) -> None:
         print(f"  {name:<18} not started: {why}")
     if report.behind:
         print(f"  still catching up after 30 s: {report.behind} (see `mchub deliveries`)")
+
+
+def _print_issuer_documents(report: FanoutReport) -> None:
+    if not report.public_base_url:
+        return
+    print(
+        f"\nWhere a verifier finds the issuer documents (issuer server {report.public_base_url})\n"
+    )
+    print(f"  {report.public_base_url}/v1/issuers/<scheme>/<id>   OB3 issuer Profiles and keys")
+    print(f"  {report.public_base_url}/v1/status/<list id>        status lists (VC-JWT)")
+    for url, what in report.issuer_documents:
+        print(f"  {url}\n      {what}")
+    print(
+        "  served while the demo runs; afterwards serve them with\n"
+        f"  MCHUB_PUBLIC_BASE_URL={report.public_base_url} python -m connectors.status "
+        f"--port {report.public_base_url.rsplit(':', 1)[-1]}"
+    )
 
 
 def demo(
@@ -216,6 +277,7 @@ def demo(
         f"{totals[3]:>8} {totals[4]:>4} {totals[5]:>9} {totals[6]:>8}"
     )
     _print_deliveries(settings, report)
+    _print_issuer_documents(report)
     example = report.example_credential or "ID"
     print(f"""
 Where to look next:
