@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Final
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID, ObjectIdentifier
@@ -300,8 +301,10 @@ def _reissue_if_moved(paths: DevKeyPaths, public_base_url: str, moment: datetime
         return
     ca_cert = load_certificates(paths.ca_cert)[0]
     ca_key = load_private_key(paths.ca_key)
-    if leaf.issuer != ca_cert.subject:
-        return  # not a certificate of this dev CA: leave it alone
+    try:
+        leaf.verify_directly_issued_by(ca_cert)
+    except (ValueError, TypeError, InvalidSignature):
+        return  # not a certificate of this dev CA (a production seal): leave it alone
     renewed = issue_seal_certificate(
         leaf.subject,
         load_private_key(paths.key).public_key(),
