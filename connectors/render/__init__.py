@@ -4,9 +4,12 @@ documents: ELM 3 / EDC JSON-LD (:mod:`connectors.render.elm`) and Open Badges 3.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Final, Literal
+
+#: the issuer server's address on a development machine (``IssuingSettings`` has the real one)
+DEV_PUBLIC_BASE_URL: Final = "http://localhost:8080"
 
 StatusPurpose = Literal["revocation", "suspension"]
 
@@ -31,6 +34,9 @@ class RenderInput:
 
     ``elements`` is the §1.2 element dict (``samples/expected/*.json`` ``elements``);
     ``credential_id`` a hub-wide UUID string; ``issued_at`` an aware datetime.
+    ``public_base_url`` is the hub's issuer server (OB3 ``issuer.id`` lives under it);
+    ``subject_secret`` the pseudonym secret of OB3 ``credentialSubject.id`` (no ``id``
+    without it).
     """
 
     credential_id: str
@@ -38,6 +44,8 @@ class RenderInput:
     elements: dict[str, Any]
     issued_at: datetime
     status: StatusRef | None = None
+    public_base_url: str = DEV_PUBLIC_BASE_URL
+    subject_secret: bytes | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.issued_at.tzinfo is None:

@@ -1,7 +1,10 @@
 """Render a canonical credential record as an Open Badges 3.0 ``OpenBadgeCredential``.
 
 VC 2.0 (``@context`` = credentials/v2 + OB 3.0.3). The primary awarding body is the
-``issuer`` Profile; the learner is identified only by a salted SHA-256 hash of the
+``issuer`` Profile, identified by its profile URL on the hub's issuer server
+(:func:`issuer_id`), where a verifier also finds the signing keys. The learner is
+identified by a pseudonymous ``credentialSubject.id`` (:func:`subject_id`: stable per
+learner and issuer, unlinkable across issuers) and by a salted SHA-256 hash of the
 education ID (``IdentityObject``, ``hashed: true``). Every key used here is defined by
 the two contexts (checked in tests by expansion with the local contexts).
 """
@@ -9,11 +12,13 @@ the two contexts (checked in tests by expansion with the local contexts).
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Final
+from urllib.parse import quote
 
 from connectors.render import RenderInput, StatusRef
 from connectors.render import labels as lb
@@ -42,10 +47,31 @@ def hashed_identity(education_id: str, salt: str) -> str:
     return "sha256$" + hashlib.sha256((education_id + salt).encode("utf-8")).hexdigest()
 
 
-def issuer_id(body: dict[str, Any]) -> str:
-    """A stable URI for an awarding body: ``urn:mchub:org:<scheme>:<id>``."""
+def issuer_id(body: dict[str, Any], public_base_url: str) -> str:
+    """An awarding body's profile URL on the issuer server (its OB3 ``issuer.id``):
+    ``<public base>/v1/issuers/<scheme>/<id>``; a body without an id gets the UUID v5 of
+    its name."""
     ident = body.get("id") or wire.uuid5(uuid.NAMESPACE_URL, body["name"])
-    return f"urn:mchub:org:{body['scheme']}:{ident}"
+    return (
+        f"{public_base_url.rstrip('/')}/v1/issuers/"
+        f"{quote(str(body['scheme']), safe='')}/{quote(str(ident), safe='')}"
+    )
+
+
+def subject_id(secret: bytes, issuer: str, education_id: str) -> str:
+    """The learner's pseudonymous ``credentialSubject.id`` under ``issuer``.
+
+    ``urn:uuid:`` of the first 128 bits of HMAC-SHA256(secret, issuer + "\n" +
+    education id), marked as a version 8 (custom) UUID: stable for one learner and
+    issuer, different across issuers, not reversible without the secret.
+    """
+    mac = hmac.new(secret, f"{issuer}\n{education_id}".encode(), hashlib.sha256).digest()
+    value = int.from_bytes(mac[:16], "big")
+    value &= ~(0xF000 << 64)
+    value |= 0x8000 << 64  # version 8
+    value &= ~(0xC000 << 48)
+    value |= 0x8000 << 48  # RFC 9562 variant
+    return f"urn:uuid:{uuid.UUID(int=value)}"
 
 
 def status_entry(ref: StatusRef) -> dict[str, str]:
@@ -67,12 +93,17 @@ def render_ob3(inp: RenderInput, options: Ob3Options | None = None) -> JsonDict:
     salt = opts.salt if opts.salt is not None else secrets.token_hex(16)
     title = el["title"]
     achievement = _achievement(inp, ns)
-    subject: JsonDict = {
+    issuer = _profile(el["awardingBodies"][0], inp.public_base_url)
+    education_id = el["learnerIdentification"]["educationId"]
+    subject: JsonDict = {}
+    if inp.subject_secret is not None:
+        subject["id"] = subject_id(inp.subject_secret, issuer["id"], education_id)
+    subject |= {
         "type": ["AchievementSubject"],
         "identifier": [
             {
                 "type": "IdentityObject",
-                "identityHash": hashed_identity(el["learnerIdentification"]["educationId"], salt),
+                "identityHash": hashed_identity(education_id, salt),
                 "identityType": EDUCATION_ID_IDENTITY_TYPE,
                 "hashed": True,
                 "salt": salt,
@@ -97,7 +128,7 @@ def render_ob3(inp: RenderInput, options: Ob3Options | None = None) -> JsonDict:
         "type": ["VerifiableCredential", "OpenBadgeCredential"],
         "name": title.get("hu") or title.get("en"),
         "description": title.get("en") or title.get("hu"),
-        "issuer": _profile(el["awardingBodies"][0]),
+        "issuer": issuer,
         "validFrom": awarded,
         "awardedDate": awarded,
         "credentialSubject": subject,
@@ -111,7 +142,7 @@ def _local_midnight_text(day: str) -> str:
     return _local_midnight(date.fromisoformat(day))
 
 
-def _profile(body: dict[str, Any]) -> JsonDict:
+def _profile(body: dict[str, Any], public_base_url: str) -> JsonDict:
     country = body.get("country") or vocab.HUN_COUNTRY
     alpha3 = lb.suffix(country)
     address: JsonDict = {
@@ -121,7 +152,12 @@ def _profile(body: dict[str, Any]) -> JsonDict:
     names = lb.COUNTRY_LABELS.get(alpha3)
     if names:
         address["addressCountry"] = names["en"]
-    return {"id": issuer_id(body), "type": ["Profile"], "name": body["name"], "address": address}
+    return {
+        "id": issuer_id(body, public_base_url),
+        "type": ["Profile"],
+        "name": body["name"],
+        "address": address,
+    }
 
 
 def _achievement(inp: RenderInput, ns: uuid.UUID) -> JsonDict:

@@ -17,6 +17,8 @@ EXPECTED_FILES = sorted(EXPECTED_DIR.glob("*.expected.json"))
 ISSUED_AT = datetime(2025, 7, 1, 10, 30, tzinfo=UTC)
 CREDENTIAL_ID = "0b6f2c1e-4a4e-4e0b-9a55-6f3d2f7c9a10"
 STATUS = StatusRef("http://localhost:8080/v1/status/1", 4711)
+#: the fixed pseudonym secret of the tests (credentialSubject.id)
+SUBJECT_SECRET = b"mchub-test-subject-id-secret-32b"
 
 
 def load_expected(path: Path) -> dict[str, Any]:
@@ -28,7 +30,12 @@ def load_expected(path: Path) -> dict[str, Any]:
 def make_input(sample: dict[str, Any], status: StatusRef | None = STATUS) -> RenderInput:
     """A render input for a sample (fixed id and time)."""
     return RenderInput(
-        CREDENTIAL_ID, sample["credentialKey"], sample["elements"], ISSUED_AT, status
+        CREDENTIAL_ID,
+        sample["credentialKey"],
+        sample["elements"],
+        ISSUED_AT,
+        status,
+        subject_secret=SUBJECT_SECRET,
     )
 
 

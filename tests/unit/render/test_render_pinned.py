@@ -31,31 +31,33 @@ from tests.unit.render.render_support import (
 pytestmark = pytest.mark.unit
 
 #: sample -> (sha256 of the ELM document, sha256 of the OB3 badge with salt "00" * 16),
-#: both as compact UTF-8 JSON
+#: both as compact UTF-8 JSON. OB3 re-pinned for issue 11: ``issuer.id`` became the
+#: profile URL on the issuer server and ``credentialSubject.id`` the pseudonymous
+#: ``urn:uuid`` (nothing else changed: checked by mapping both back to the old form)
 PINNED: dict[str, tuple[str, str]] = {
     "al_FAR_E-2020-000123_20250701_01": (
         "3433283beaf6d6d05aa48f2722c8b54558f9ea523dfdfc101aa86834fea69d92",
-        "b4fb87222cc559240e8d9c7ca7e9c2b159a23b1893a4da7f13af045dcd715803",
+        "81ccb6513bb03289cae85c5a5e03a716a9628ac6bc066e5d2a1e8a705f3d5bf7",
     ),
     "he_01_kiallitas_tesztvezerelt_python": (
         "46054c5f01029fadbb32b2bb5a788cfa74ee19e6aee16faaff6e6e81ddfeea2e",
-        "0a4cc56f6dca182031118bbe581e7b8469c1ed39dbd6f5b8b0a0c84d5940854d",
+        "394430316cc458b12e7c2d7628cd49758259f5b135132041677b8416908b1bc1",
     ),
     "vet_01_kiallitas_cnc": (
         "3d4b8475028534e7e0e2e8a8883dd501ec1910de247e44b812a0de06452f13d4",
-        "1f2aae1e733272faab20a08ce538fafc0f04f9d110d7abcc609f0d3a4b47e875",
+        "ebe4ab2ce352d0fda17ac9f244a65bcdf97a4d6302ed54adbc3c60cdcd937fdb",
     ),
     "minimal": (
         "78dd73fcda64dee9d31116b773b82fa84689eea028714a5c80092ce40e0c9b0f",
-        "5b57e58c1f8743242e36592947bebc9f93ffebd363156437ace353d6b6016eca",
+        "970b7b0daa5f8a62037b3abeef577ff9e14ef8a7cbcf4591de9f3c629f1c2c79",
     ),
     "co_awarded_foreign": (
         "d8232027617aa9f8a4e81d6f00c662f67b6d1b0a0be4a32435027a80bf0cf6cd",
-        "f07b2dacb57adbd4d3b1482bcc8cd48162eb982805eaa65ca4b480268314d045",
+        "6f3dda72f74ede312a60df7696d42203b2b9ba75f3031460241d233b216d2118",
     ),
     "foreign_body_without_id": (
         "7f32af0640b1c646ae6622af518a6d6197089d3fa5ffd5b7af615c9de1a3b568",
-        "f07b2dacb57adbd4d3b1482bcc8cd48162eb982805eaa65ca4b480268314d045",
+        "6f3dda72f74ede312a60df7696d42203b2b9ba75f3031460241d233b216d2118",
     ),
 }
 
@@ -102,7 +104,8 @@ def test_node_ids_are_the_standard_librarys_uuid5() -> None:
 def test_ob3_issuer_of_a_body_without_id_is_the_uuid5_of_its_name() -> None:
     body = {"scheme": "OTHER", "name": "Technische Hochschule Beispiel", "id": None}
     expected = uuid.uuid5(uuid.NAMESPACE_URL, body["name"])
-    assert issuer_id(body) == f"urn:mchub:org:OTHER:{expected}"
+    url = issuer_id(body, "https://hub.example/")
+    assert url == f"https://hub.example/v1/issuers/OTHER/{expected}"
 
 
 def test_labels_cover_every_table_entry_and_stop_at_the_first_matching_prefix() -> None:
