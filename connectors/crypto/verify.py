@@ -1,15 +1,23 @@
 """One verifier for the hub's credentials: sealed ELM (JAdES JWS JSON) and OB3 VC-JWT.
 
-:func:`verify_credential` detects the format, checks the seal or signature and the X.509
-chain against the trust anchor(s), then the revocation status when the status list
-credential is available locally (a VC-JWT text or its already-fetched JSON). It never
+:func:`verify_credential` detects the format and checks:
+
+* ELM: the JAdES seal and its X.509 chain against the trust anchor(s);
+* OB3 VC-JWT: the OB 3.0 §8.2 proof — the key found from the header's ``kid`` URL
+  through a key resolver (:class:`connectors.crypto.jwks.HttpKeyResolver` over HTTP
+  unless another is given: no key is handed in), published under the ``iss`` issuer,
+  and the registered claims against the credential;
+
+then the revocation status when a status resolver gives the list credential (its
+``issuer`` must be the credential's, as the W3C Bitstring Status List requires). It never
 raises for an invalid credential: the :class:`Verdict` says valid or why not.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -18,8 +26,9 @@ from cryptography import x509
 
 from connectors.crypto.jades import verify_seal
 from connectors.crypto.jose import VerificationError
+from connectors.crypto.jwks import HttpKeyResolver, KeyResolver
 from connectors.crypto.statuslist import StatusListError, status_in_list
-from connectors.crypto.vcjwt import verify_vc
+from connectors.crypto.vcjwt import issuer_of, verify_vc
 
 Format = Literal["elm-jades", "vc-jwt", "unknown"]
 #: resolves a status list URL to its signed list credential (VC-JWT text) or None
@@ -63,32 +72,52 @@ def verify_credential(
     anchors: Sequence[x509.Certificate],
     *,
     status_resolver: StatusResolver | None = None,
+    key_resolver: KeyResolver | None = None,
     now: datetime | None = None,
 ) -> Verdict:
-    """Verify a sealed/signed credential given as text; see the module docstring."""
+    """Verify a sealed/signed credential given as text; see the module docstring.
+
+    ``key_resolver`` dereferences VC-JWT ``kid`` URLs (default: over HTTP, for this call).
+    """
     fmt = detect_format(data)
     moment = now or datetime.now(UTC)
     try:
-        if fmt == "elm-jades":
-            seal = verify_seal(json.loads(data), anchors, now=moment)
-            credential, cert = seal.credential, seal.certificate
-        elif fmt == "vc-jwt":
-            info = verify_vc(data, anchors, now=moment)
-            credential, cert = info.credential, info.certificate
-        else:
-            raise VerificationError(
-                "not-signed", "neither a JAdES JWS JSON seal nor a VC-JWT (unsigned credential?)"
+        with _keys(key_resolver, fmt, status_resolver) as resolve_key:
+            if fmt == "elm-jades":
+                seal = verify_seal(json.loads(data), anchors, now=moment)
+                credential = seal.credential
+                signer = seal.certificate.subject.rfc4514_string()
+            elif fmt == "vc-jwt":
+                info = verify_vc(data, resolve_key, now=moment, anchors=anchors)
+                credential = info.credential
+                signer = f"{issuer_of(credential)} with key {info.kid}"
+            else:
+                raise VerificationError(
+                    "not-signed",
+                    "neither a JAdES JWS JSON seal nor a VC-JWT (unsigned credential?)",
+                )
+            checked = check_status(
+                credential, anchors, status_resolver, now=moment, key_resolver=resolve_key
             )
-        checked = check_status(credential, anchors, status_resolver, now=moment)
     except VerificationError as exc:
         return Verdict(False, fmt, exc.code, exc.message)
-    return Verdict(
-        True,
-        fmt,
-        credential=credential,
-        signer=cert.subject.rfc4514_string(),
-        status_checked=checked,
-    )
+    return Verdict(True, fmt, credential=credential, signer=signer, status_checked=checked)
+
+
+@contextmanager
+def _keys(
+    given: KeyResolver | None, fmt: Format, status_resolver: StatusResolver | None
+) -> Iterator[KeyResolver]:
+    """The key resolver to use: ``given``, else an HTTP one made (and closed) for the call."""
+    if given is not None or (fmt != "vc-jwt" and status_resolver is None):
+        yield given or _no_keys
+        return
+    with HttpKeyResolver() as fetcher:
+        yield fetcher
+
+
+def _no_keys(kid: str) -> dict[str, Any]:
+    raise VerificationError("key-unavailable", f"no key resolver for {kid}")
 
 
 def status_reference(credential: dict[str, Any]) -> tuple[str, int, str] | None:
@@ -123,12 +152,17 @@ def check_status(
     resolver: StatusResolver | None,
     *,
     now: datetime | None = None,
+    key_resolver: KeyResolver | None = None,
 ) -> bool:
     """Check an already verified credential's status entry against its signed list.
 
     True when the list was fetched, verified and has the bit clear; False when there is
     no entry or no resolver (or it had no list); raises ``VerificationError`` with code
     ``revoked``/``suspended``/``status-list-invalid``/``status-list-unavailable``.
+    The list credential is verified like a badge (its key from its ``kid`` through
+    ``key_resolver``, default over HTTP; a list whose issuer is not a URL — the ELM
+    issuer — needs a key whose ``x5c`` chains to ``anchors``) and must have the
+    credential's issuer.
     """
     moment = now or datetime.now(UTC)
     ref = status_reference(credential)
@@ -139,13 +173,23 @@ def check_status(
     if token is None:
         return False
     try:
-        info = verify_vc(token, anchors, now=moment)
+        if key_resolver is None:
+            with HttpKeyResolver() as fetcher:
+                info = verify_vc(token, fetcher, now=moment, anchors=anchors)
+        else:
+            info = verify_vc(token, key_resolver, now=moment, anchors=anchors)
     except VerificationError as exc:
         raise VerificationError(
             "status-list-invalid", f"status list {url} failed verification: {exc.message}"
         ) from exc
     if info.credential.get("id") != url:
         raise VerificationError("status-list-invalid", f"status list credential is not {url}")
+    if issuer_of(info.credential) != issuer_of(credential):
+        raise VerificationError(
+            "status-list-invalid",
+            f"status list {url} is issued by {issuer_of(info.credential)}, not by the "
+            f"credential's issuer {issuer_of(credential)}",
+        )
     try:
         revoked = status_in_list(info.credential, index, purpose)
     except StatusListError as exc:

@@ -5,9 +5,12 @@ Implements the part of the OB 3.0 API the hub uses, on a real HTTP server:
 ``POST /ims/ob/v3p0/credentials`` (upsertCredential)
     ``Authorization: Bearer <token>`` (else ``401``); body = a VC-JWT compact JWS with
     ``Content-Type: text/plain`` (a JSON credential with an embedded proof is refused
-    with ``415``: this host verifies JOSE signatures only). The signature and X.509
-    chain are verified against the configured trust anchor (``400`` problem+json with
-    the verifier's reason code when invalid). Stored by the credential's ``id``:
+    with ``415``: this host verifies JOSE signatures only). The OB 3.0 §8.2 proof is
+    verified as any verifier would: the key fetched over HTTP from the header's ``kid``
+    URL (published under the issuer), the claims against the credential (``400``
+    problem+json with the verifier's reason code when invalid). The trust anchor is used
+    only for status lists whose issuer is the sealing organisation. Stored by the
+    credential's ``id``:
     ``201`` when new, ``200`` when replaced (an identical re-send is a ``200`` too);
     the answer body is the stored JWS (``text/plain``) and ``Location`` names it. With
     ``check_status`` the host fetches the credential's status list over HTTP on every
@@ -37,6 +40,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from connectors.crypto.jose import VerificationError
+from connectors.crypto.jwks import HttpKeyResolver
 from connectors.crypto.keys import generate_dev_keys, load_certificates
 from connectors.crypto.verify import check_status, verify_credential
 from connectors.status.client import HttpStatusResolver
@@ -82,10 +86,11 @@ def _status_of(
     credential: dict[str, Any],
     anchors: Sequence[x509.Certificate],
     resolver: HttpStatusResolver,
+    keys: HttpKeyResolver,
 ) -> tuple[str, str]:
     """(held status, verifier code) of a verified credential's status entry."""
     try:
-        checked = check_status(credential, anchors, resolver)
+        checked = check_status(credential, anchors, resolver, key_resolver=keys)
     except VerificationError as exc:
         held = {"revoked": "revoked", "suspended": "suspended"}.get(exc.code, "unknown")
         return held, exc.code
@@ -103,8 +108,10 @@ def create_wallet_app(
     held: dict[str, HeldCredential] = {}
     lock = threading.Lock()
     status_resolver = HttpStatusResolver() if check_status else None
-    #: whoever runs the app closes it when the server has stopped
+    key_resolver = HttpKeyResolver()
+    #: whoever runs the app closes them when the server has stopped
     app.state.status_resolver = status_resolver
+    app.state.key_resolver = key_resolver
 
     def authorised(request: Request) -> bool:
         if token is None:
@@ -123,7 +130,9 @@ def create_wallet_app(
                 "send the credential as a VC-JWT compact JWS with Content-Type text/plain",
             )
         body = (await request.body()).decode("utf-8", "replace").strip()
-        verdict = verify_credential(body, anchors)
+        verdict = await run_in_threadpool(  # the key fetch blocks: off the loop
+            verify_credential, body, anchors, key_resolver=key_resolver
+        )
         if not verdict.valid or verdict.credential is None:
             return _problem(400, "Invalid credential", verdict.reason, code=verdict.code)
         cred_id = verdict.credential.get("id")
@@ -132,7 +141,7 @@ def create_wallet_app(
         status, code = "active", "not-checked"
         if status_resolver is not None:
             status, code = await run_in_threadpool(  # the status fetch blocks: off the loop
-                _status_of, verdict.credential, anchors, status_resolver
+                _status_of, verdict.credential, anchors, status_resolver, key_resolver
             )
         now = datetime.now(UTC).isoformat()
         with lock:
@@ -202,3 +211,4 @@ def running_wallet_host(
     finally:
         if app.state.status_resolver is not None:
             app.state.status_resolver.close()
+        app.state.key_resolver.close()

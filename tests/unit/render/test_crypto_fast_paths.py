@@ -20,8 +20,9 @@ from cryptography.hazmat.primitives import serialization
 
 from connectors.crypto.jades import seal
 from connectors.crypto.jose import compact_json
+from connectors.crypto.jwks import key_url, signer_jwk
 from connectors.crypto.keys import Signer, b64url, b64url_decode, cert_thumbprint, dev_signer
-from connectors.crypto.vcjwt import sign_vc
+from connectors.crypto.vcjwt import jwt_claims, sign_vc
 from connectors.render.elm import render_elm
 from connectors.render.ob3 import Ob3Options, render_ob3
 from tests.unit.render.render_support import co_awarded_foreign_variant, he_sample, make_input
@@ -96,8 +97,9 @@ def test_headers_carry_the_chain_and_payloads_the_standard_bytes(tmp_path: Path)
 
     badge = render_ob3(inp, Ob3Options(salt="00"))
     head, body, _ = sign_vc(badge, signer).split(".")
-    assert b64url_decode(body) == _standard(badge)
-    assert json.loads(b64url_decode(head))["x5c"] == signer.x5c()
+    assert b64url_decode(body) == _standard({**badge, **jwt_claims(badge)})
+    kid = key_url(badge["issuer"]["id"], signer_jwk(signer)["kid"])
+    assert b64url_decode(head) == _standard({"alg": "ES256", "kid": kid, "typ": "JWT"})
 
 
 def test_headers_are_reused_only_for_the_same_signer_and_second(tmp_path: Path) -> None:
@@ -110,15 +112,23 @@ def test_headers_are_reused_only_for_the_same_signer_and_second(tmp_path: Path) 
         found: dict[str, Any] = json.loads(b64url_decode(protected))
         return found
 
-    def header_of_jwt(signer: Signer) -> dict[str, Any]:
-        found: dict[str, Any] = json.loads(b64url_decode(sign_vc(doc, signer).split(".")[0]))
+    def header_of_jwt(signer: Signer, issuer: str) -> dict[str, Any]:
+        credential = {
+            "id": "urn:x",
+            "issuer": issuer,
+            "validFrom": "2026-01-15T09:00:00Z",
+            "credentialSubject": {"id": "urn:y"},
+        }
+        token = sign_vc(credential, signer)
+        found: dict[str, Any] = json.loads(b64url_decode(token.split(".")[0]))
         return found
 
     for signer in (one, two, one, two):
         assert header_of_seal(signer, at)["x5c"] == signer.x5c()
         assert header_of_seal(signer, at)["iat"] == int(at.replace(microsecond=0).timestamp())
-        assert header_of_jwt(signer)["x5c"] == signer.x5c()
-        assert header_of_jwt(signer)["kid"] == signer.x5t_s256()
+        for issuer in ("https://a.test/v1/issuers/X/1", "https://a.test/v1/issuers/X/2"):
+            kid = key_url(issuer, signer_jwk(signer)["kid"])
+            assert header_of_jwt(signer, issuer) == {"alg": "ES256", "kid": kid, "typ": "JWT"}
     later = at.replace(second=1, microsecond=0)
     second = int(at.replace(microsecond=0).timestamp())
     assert header_of_seal(one, later)["iat"] == second + 1

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from cryptography import x509
 
+from connectors.crypto.jose import VerificationError
+from connectors.crypto.jwks import Jwk, signer_jwk
 from connectors.crypto.keys import Signer, generate_dev_keys, load_certificates, load_signer
 from connectors.fanout.base import CanonicalItem, decode_canonical
 from connectors.status import SqliteStatusStore, StatusPublisher
@@ -46,6 +48,14 @@ class DevSeal:
     signer: Signer
     anchors: list[x509.Certificate]
     ca_file: Path
+
+    def keys(self, kid: str) -> Jwk:
+        """A key resolver that knows only this seal's public key (no network): the JWK
+        the issuer server would serve at ``kid``."""
+        jwk = signer_jwk(self.signer)
+        if not kid.endswith(f"/keys/{jwk['kid']}"):
+            raise VerificationError("key-unavailable", f"no key {kid}")
+        return jwk
 
 
 def dev_seal(directory: Path) -> DevSeal:

@@ -64,7 +64,7 @@ def test_issuance_is_an_upsert_of_a_signed_badge_with_a_status_entry(
     assert request.headers["Authorization"] == "Bearer t0ken"
     assert request.json is None and request.content is not None
     assert request.accept_status == frozenset({304})  # OB 3.0: unchanged = delivered
-    info = verify_vc(request.content.decode(), seal.anchors)
+    info = verify_vc(request.content.decode(), seal.keys)
     badge = info.credential
     assert badge["id"] == f"urn:uuid:{item.credential_id}"
     assert "OpenBadgeCredential" in badge["type"]
@@ -136,7 +136,7 @@ def test_revocation_sets_the_bit_and_re_upserts_to_the_holder(
     ref = pub.allocate(revocation.credential_id or "")
     signed = pub.store.signed("1")
     assert signed is not None
-    assert status_in_list(verify_vc(signed.token, seal.anchors).credential, ref.index, "revocation")
+    assert status_in_list(verify_vc(signed.token, seal.keys, anchors=seal.anchors).credential, ref.index, "revocation")
     notify = dest.build_request(revocation)
     assert notify.path == issued_request.path
     assert notify.content == issued_request.content  # the same credential, re-checked
