@@ -22,6 +22,7 @@ from typing import Final
 import uvicorn
 from fastapi import FastAPI, Request, Response
 
+from connectors.status.issuers import issuers_router
 from connectors.status.pki import pki_router
 from connectors.status.store import SqliteStatusStore
 from hub.adapters.http_server import quiet_server, serving_in_thread
@@ -66,6 +67,7 @@ def create_status_app(store: SqliteStatusStore) -> FastAPI:
         return {"lists": store.list_ids()}
 
     app.include_router(pki_router())  # /v1/pki: the dev CA's CRL and certificate
+    app.include_router(issuers_router(store))  # /v1/issuers: OB3 issuer profiles and keys
     return app
 
 

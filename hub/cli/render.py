@@ -3,11 +3,14 @@
 ``render FORMAT FILE`` reads canonical issuance events as ``mchub normalise`` prints them
 (JSON lines of ``{recordType, credentialKey, record}``), or one expected-sample JSON with
 ``elements``, and writes one credential per issuance: unsigned, or sealed (ELM, JAdES)
-/ signed (OB3, VC-JWT) when ``--key``/``--cert`` (or ``--dev-keys``) are given.
-``verify FILE --trust-anchor CA.pem`` checks seal or signature, chain and, with
-``--status-list`` (files) or ``--fetch-status`` (over HTTP from the credential's
-``statusListCredential`` URL), revocation; it prints ``valid``/``invalid: <reason>`` and
-exits 0/1.
+/ signed (OB3, VC-JWT) when ``--key``/``--cert`` (or ``--dev-keys``) are given. OB3
+issuer ids are profile URLs under ``--public-base-url`` (``MCHUB_PUBLIC_BASE_URL``);
+signing publishes the key in ``<data_dir>/keys/published-keys.json``.
+``verify FILE`` checks an OB3 VC-JWT from the file alone — the key is fetched from the
+``kid`` URL the issuer server publishes — and a sealed ELM against ``--trust-anchor``;
+with ``--status-list`` (files) or ``--fetch-status`` (over HTTP from the credential's
+``statusListCredential`` URL) also revocation; it prints ``valid``/``invalid: <reason>``
+and exits 0/1.
 """
 
 from __future__ import annotations
@@ -20,10 +23,12 @@ from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import typer
 
 from connectors.crypto.jades import seal
+from connectors.crypto.jwks import HttpKeyResolver, key_thumbprint, key_url, publish_key
 from connectors.crypto.keys import (
     Signer,
     b64url_decode,
@@ -31,6 +36,7 @@ from connectors.crypto.keys import (
     load_certificates,
     load_signer,
 )
+from connectors.crypto.pseudonym import load_subject_secret
 from connectors.crypto.statuslist import (
     DEV_STATUS_BASE_URL,
     JsonFileStatusListStore,
@@ -40,7 +46,8 @@ from connectors.crypto.vcjwt import sign_vc
 from connectors.crypto.verify import verify_credential
 from connectors.render import RenderInput, StatusRef
 from connectors.render.elm import DEV_ISSUER, IssuerProfile, render_elm
-from connectors.render.ob3 import render_ob3
+from connectors.render.ob3 import issuer_id, render_ob3
+from connectors.status.issuers import IssuerDirectory
 from hub.errors import ConfigurationError
 from hub.settings import load_settings
 
@@ -67,24 +74,47 @@ def render(
     status_base_url: Annotated[
         str, typer.Option(help="URL prefix of status lists")
     ] = DEV_STATUS_BASE_URL,
+    public_base_url: Annotated[
+        str | None,
+        typer.Option(help="issuer server's public URL (default MCHUB_PUBLIC_BASE_URL)"),
+    ] = None,
 ) -> None:
     """Render canonical issuance records as ELM or OB3 credentials (sealed when keyed)."""
     if fmt not in FORMATS:
         raise typer.BadParameter(f"FORMAT must be one of {', '.join(FORMATS)}", param_hint="FORMAT")
     signer = _signer(key, cert, dev_keys)
-    status = None
+    base = (public_base_url or _settings_base_url()).rstrip("/")
+    keys_dir = load_settings().data_dir / "keys"
+    secret = load_subject_secret(keys_dir) if signer is not None else None
+    directory = None
+    if signer is not None and fmt == "ob3":
+        # the issuer server serves profiles and keys of what the hub signed
+        publish_key(keys_dir, signer)
+        directory = _issuer_directory()
+    lists = None
     if status_dir is not None:
         if signer is None:
             raise ConfigurationError(
                 "--status-dir needs a signing key (--key/--cert or --dev-keys)"
             )
-        status = StatusListService(
-            JsonFileStatusListStore(status_dir), signer, _hub_issuer_id(signer), status_base_url
+        lists = _FileLists(
+            StatusListService(
+                JsonFileStatusListStore(status_dir),
+                signer,
+                _hub_issuer_id(signer),
+                status_base_url,
+                kid_for=lambda iss: _list_kid(iss, base, signer),
+            )
         )
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
     for obj in _records(_read(file)):
-        ref: StatusRef | None = status.allocate() if status is not None else None
+        issuer = (
+            issuer_id(obj["elements"]["awardingBodies"][0], base)
+            if fmt == "ob3"
+            else _issuer_profile(signer).node_id
+        )
+        ref: StatusRef | None = lists.allocate(issuer) if lists is not None else None
         inp = RenderInput(
             credential_id=str(
                 obj.get("credentialId") or uuid.uuid5(CREDENTIAL_ID_NAMESPACE, obj["credentialKey"])
@@ -93,27 +123,65 @@ def render(
             elements=obj["elements"],
             issued_at=_issued_at(obj.get("issuedAt")),
             status=ref,
+            public_base_url=base,
+            subject_secret=secret,
         )
-        text, ext = _render_one(fmt, inp, signer)
+        text, ext = _render_one(fmt, inp, signer, directory)
         if out is None:
             print(text)
         else:
             path = out / f"{inp.credential_id}{ext}"
             path.write_text(text + "\n", encoding="utf-8")
             print(path)
-    if status is not None:
-        status_dir_path = status_dir or Path()
-        list_file = status_dir_path / "statuslist-1.jwt"
-        if status.store.get("1") is not None:
-            list_file.write_text(status.signed_credential("1") + "\n", encoding="utf-8")
+    if directory is not None:
+        directory.close()
+    if lists is not None and status_dir is not None:
+        for list_id in lists.by_issuer.values():
+            list_file = status_dir / f"statuslist-{list_id}.jwt"
+            list_file.write_text(lists.service.signed_credential(list_id) + "\n", encoding="utf-8")
             print(f"status list: {list_file}", file=sys.stderr)
+
+
+class _FileLists:
+    """One file-backed status list per issuer (a list's issuer must be its credentials')."""
+
+    def __init__(self, service: StatusListService) -> None:
+        self.service = service
+        self.by_issuer: dict[str, str] = {}
+
+    def allocate(self, issuer: str) -> StatusRef:
+        list_id = self.by_issuer.setdefault(issuer, str(len(self.by_issuer) + 1))
+        ref = self.service.allocate(list_id)
+        state = self.service.store.get(list_id)
+        if state is not None and state.issuer != issuer:
+            state.issuer = issuer
+            self.service.store.put(state)
+        return ref
+
+
+def _settings_base_url() -> str:
+    from connectors.status.settings import IssuingSettings
+
+    return IssuingSettings().public_base_url
+
+
+def _list_kid(issuer: str, base: str, signer: Signer) -> str | None:
+    """A list's ``kid``: the default under an issuer URL, else under the sealing
+    organisation's issuer path (``eidas/<organization identifier>``)."""
+    if issuer.startswith(("https://", "http://")):
+        return None
+    ident = signer.organization_identifier() or signer.x5t_s256()
+    return key_url(f"{base}/v1/issuers/eidas/{quote(ident, safe='')}", key_thumbprint(signer))
 
 
 def verify(
     file: Annotated[
         Path, typer.Argument(help="a sealed ELM (JWS JSON) or OB3 VC-JWT, or lines of them")
     ],
-    trust_anchor: Annotated[Path, typer.Option(help="PEM trust anchor(s), e.g. the dev CA")],
+    trust_anchor: Annotated[
+        Path | None,
+        typer.Option(help="PEM trust anchor(s) of sealed ELM, e.g. the dev CA (not for OB3)"),
+    ] = None,
     status_list: Annotated[
         list[Path] | None, typer.Option(help="signed status list credential file(s) (VC-JWT)")
     ] = None,
@@ -125,12 +193,14 @@ def verify(
         ),
     ] = False,
 ) -> None:
-    """Check seal/signature, certificate chain and (with --status-list or --fetch-status)
-    revocation; exit 0/1."""
-    anchors = load_certificates(trust_anchor)
+    """Check seal/signature (OB3: the key found through the issuer's served documents;
+    ELM: the certificate chain to --trust-anchor) and (with --status-list or
+    --fetch-status) revocation; exit 0/1."""
+    anchors = load_certificates(trust_anchor) if trust_anchor is not None else []
     lists = _status_lists(status_list or [])
     resolver: Callable[[str], str | None] = lists.get
     with ExitStack() as stack:
+        keys = stack.enter_context(HttpKeyResolver())
         if fetch_status:
             from connectors.status.client import HttpStatusResolver, chain_resolvers
 
@@ -138,7 +208,9 @@ def verify(
             resolver = chain_resolvers(lists.get, fetcher)
         ok = True
         for item in _credential_texts(file.read_text(encoding="utf-8")):
-            verdict = verify_credential(item, anchors, status_resolver=resolver)
+            verdict = verify_credential(
+                item, anchors, status_resolver=resolver, key_resolver=keys
+            )
             print(verdict.line())
             ok = ok and verdict.valid
     raise typer.Exit(0 if ok else 1)
@@ -172,7 +244,18 @@ def _hub_issuer_id(signer: Signer) -> str:
     return f"urn:mchub:issuer:{signer.organization_identifier() or signer.x5t_s256()}"
 
 
-def _render_one(fmt: str, inp: RenderInput, signer: Signer | None) -> tuple[str, str]:
+def _issuer_directory() -> IssuerDirectory:
+    """The issuer directory in the configured status database (``MCHUB_STATUS_DB``)."""
+    from connectors.status.settings import IssuingSettings
+
+    path = IssuingSettings().status_db_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return IssuerDirectory(path)
+
+
+def _render_one(
+    fmt: str, inp: RenderInput, signer: Signer | None, directory: IssuerDirectory | None = None
+) -> tuple[str, str]:
     if fmt == "elm":
         doc = render_elm(inp, _issuer_profile(signer))
         if signer is None:
@@ -181,6 +264,8 @@ def _render_one(fmt: str, inp: RenderInput, signer: Signer | None) -> tuple[str,
     badge = render_ob3(inp)
     if signer is None:
         return json.dumps(badge, ensure_ascii=False), ".json"
+    if directory is not None:
+        directory.record(badge["issuer"])
     return sign_vc(badge, signer), ".jwt"
 
 

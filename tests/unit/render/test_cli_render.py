@@ -9,8 +9,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from connectors.crypto.keys import generate_dev_keys, load_signer
-from connectors.crypto.statuslist import JsonFileStatusListStore, StatusListService
+from connectors.crypto.jwks import published_keys, signer_jwk
+from connectors.crypto.keys import b64url_decode, generate_dev_keys, load_signer
+from connectors.status.issuers import IssuerDirectory, path_of
 from hub.cli import render as render_cli
 from tests.unit.render.render_support import EXPECTED_FILES, he_sample
 
@@ -62,61 +63,29 @@ def test_bad_format_is_a_usage_error(tmp_path: Path) -> None:
     assert result.exit_code == 2
 
 
-@pytest.mark.parametrize("fmt", ["elm", "ob3"])
-def test_sealed_render_verify_and_revoke(tmp_path: Path, fmt: str) -> None:
+def test_signed_ob3_names_its_issuer_server_and_publishes_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MCHUB_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("MCHUB_SUBJECT_ID_SECRET", raising=False)
     keys = generate_dev_keys(tmp_path / "keys")
-    out, status_dir = tmp_path / "out", tmp_path / "status"
-    args = [
-        "render",
-        fmt,
-        str(_events_file(tmp_path)),
-        "--key",
-        str(keys.key),
-        "--cert",
-        str(keys.chain),
-    ]
-    result = runner.invoke(app, [*args, "--out", str(out), "--status-dir", str(status_dir)])
+    out = tmp_path / "out"
+    args = ["render", "ob3", str(_events_file(tmp_path)), "--key", str(keys.key)]
+    args += ["--cert", str(keys.chain), "--out", str(out)]
+    result = runner.invoke(app, [*args, "--public-base-url", "https://hub.example"])
     assert result.exit_code == 0, result.output
-    files = sorted(out.iterdir())
-    assert len(files) == 3
-    list_file = status_dir / "statuslist-1.jwt"
-    verify = ["verify", "--trust-anchor", str(keys.ca_cert), "--status-list", str(list_file)]
-    ok = runner.invoke(app, [*verify, str(files[0])])
-    assert ok.exit_code == 0, ok.output
-    assert ok.stdout.startswith("valid") and "status checked" in ok.stdout
-
-    # revoke the first credential and publish the re-signed list
-    text = files[0].read_text(encoding="utf-8")
-    service = StatusListService(
-        JsonFileStatusListStore(status_dir),
-        load_signer(keys.key, keys.chain),
-        "urn:mchub:issuer:test",
-    )
-    if fmt == "elm":
-        payload = json.loads(json.loads(text)["payload"])
-        index = int(payload["credentialStatus"]["@value"].rsplit("#", 1)[1])
-    else:
-        from connectors.crypto.keys import b64url_decode
-
-        payload = json.loads(b64url_decode(text.split(".")[1]))
-        index = int(payload["credentialStatus"]["statusListIndex"])
-    list_file.write_text(service.set_status("1", index), encoding="utf-8")
-    revoked = runner.invoke(app, [*verify, str(files[0])])
-    assert revoked.exit_code == 1 and revoked.stdout.startswith("invalid: revoked")
-    still_ok = runner.invoke(app, [*verify, str(files[1])])
-    assert still_ok.exit_code == 0, still_ok.output
-
-    # a tampered copy is rejected with a reason
-    tampered = tmp_path / "tampered"
-    if fmt == "elm":
-        doc = json.loads(files[1].read_text(encoding="utf-8"))
-        doc["payload"] = (
-            doc["payload"].replace("Magyarország", "Ausztria", 1).replace("Hungary", "Austria", 1)
-        )
-        tampered.write_text(json.dumps(doc), encoding="utf-8")
-    else:
-        head, body, sig = files[1].read_text(encoding="utf-8").strip().split(".")
-        tampered.write_text(f"{head}.{body[:-4]}AAAA.{sig}", encoding="utf-8")
-    bad = runner.invoke(app, [*verify, str(tampered)])
-    assert bad.exit_code == 1
-    assert bad.stdout.startswith("invalid: ")
+    signer = load_signer(keys.key, keys.chain)
+    jwk = signer_jwk(signer)
+    assert published_keys(tmp_path / "keys") == [jwk]
+    directory = IssuerDirectory(tmp_path / "status" / "status.db")
+    for path in sorted(out.iterdir()):
+        head, body, _ = path.read_text(encoding="utf-8").strip().split(".")
+        header, payload = json.loads(b64url_decode(head)), json.loads(b64url_decode(body))
+        issuer = payload["issuer"]["id"]
+        assert issuer.startswith("https://hub.example/v1/issuers/")
+        assert header == {"alg": "ES256", "kid": f"{issuer}/keys/{jwk['kid']}", "typ": "JWT"}
+        assert payload["sub"] == payload["credentialSubject"]["id"]
+        assert payload["sub"].startswith("urn:uuid:")
+        assert directory.profile(*path_of(issuer)) == payload["issuer"]
+    directory.close()
+    # verification from the file alone (key over HTTP): tests/integration/credentials
