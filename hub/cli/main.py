@@ -34,6 +34,7 @@ def _register() -> None:
     from hub.cli import gateway as gateway_cli
     from hub.cli import kafka as kafka_cli
     from hub.cli import normalise as normalise_cli
+    from hub.cli import pki as pki_cli
     from hub.cli import register as register_cli
     from hub.cli import render as render_cli
     from hub.cli import run as run_cli
@@ -48,6 +49,7 @@ def _register() -> None:
     app.add_typer(kafka_cli.app, name="kafka")
     app.command("run")(run_cli.run)
     app.command("normalise")(normalise_cli.normalise_cmd)
+    app.add_typer(pki_cli.app, name="pki")
     app.command("redrive")(audit_cli.redrive)
     app.add_typer(register_cli.app, name="register")
     app.command("render")(render_cli.render)
