@@ -33,6 +33,7 @@ def _register() -> None:
     from hub.cli import demo as demo_cli
     from hub.cli import gateway as gateway_cli
     from hub.cli import kafka as kafka_cli
+    from hub.cli import keys as keys_cli
     from hub.cli import normalise as normalise_cli
     from hub.cli import pki as pki_cli
     from hub.cli import register as register_cli
@@ -47,6 +48,7 @@ def _register() -> None:
     app.command("demo")(demo_cli.demo)
     app.add_typer(gateway_cli.app, name="gateway")
     app.add_typer(kafka_cli.app, name="kafka")
+    app.add_typer(keys_cli.app, name="keys")
     app.command("run")(run_cli.run)
     app.command("normalise")(normalise_cli.normalise_cmd)
     app.add_typer(pki_cli.app, name="pki")
