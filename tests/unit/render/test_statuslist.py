@@ -23,6 +23,7 @@ from connectors.crypto.statuslist import (
     JsonFileStatusListStore,
     StatusListError,
     StatusListService,
+    StatusListState,
     decode_list,
     encode_list,
     get_bit,
@@ -36,6 +37,7 @@ from connectors.render.elm import DEV_ISSUER, render_elm
 from connectors.render.jsonld import undefined_terms
 from connectors.render.ob3 import render_ob3
 from connectors.status import SqliteStatusStore, StatusPublisher, hub_issuer_id, legacy_issuer_id
+from tests.oracles import bitstring_status as oracle
 from tests.unit.render.render_support import he_sample, make_input
 
 pytestmark = pytest.mark.unit
@@ -48,6 +50,8 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 ISSUER = "https://issuer.test/v1/issuers/HU-OM/FI00000"
+#: a signer for tests that never sign (hypothesis runs them without fixtures)
+_SIGNER: Any = None
 
 
 def _service(keys: Any, store: Any = None) -> StatusListService:
@@ -328,3 +332,43 @@ def test_a_database_from_before_issuers_keeps_working(keys: Any, tmp_path: Path)
     pub.store.close()
     reopened = SqliteStatusStore(db)  # migrating twice changes nothing
     assert [e.index for e in reopened.credential_entries("old")] == [42, new.index]
+
+
+# --- the independent oracle reads what the hub writes ---------------------------------
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    st.sets(st.integers(0, MIN_BITS - 1), max_size=40),
+    st.sampled_from(["revocation", "suspension"]),
+)
+def test_the_oracle_decodes_the_hubs_lists(indexes: set[int], purpose: str) -> None:
+    """tests.oracles.bitstring_status (written from the spec) reads back exactly the bits
+    the hub set, at the positions it set them (index 0 = left-most bit)."""
+    store = InMemoryStatusListStore()
+    state = StatusListState("1", purpose)  # type: ignore[arg-type]
+    for index in indexes:
+        set_bit(state.bits, index)
+    store.put(state)
+    listed = StatusListService(store, _SIGNER, ISSUER, "https://issuer.test/v1/status")
+    subject = listed.credential("1")["credentialSubject"]
+    assert subject["statusPurpose"] == purpose and subject["id"].endswith("/1#list")
+    bitstring = oracle.expand_bitstring(subject["encodedList"])
+    assert len(bitstring) * 8 == MIN_BITS
+    ones = {i for i, byte in enumerate(bitstring) if byte for i in range(i * 8, i * 8 + 8)}
+    assert {i for i in ones if oracle.bit_at(bitstring, i)} == indexes
+    for index in list(indexes)[:5]:
+        assert oracle.bit_at(bitstring, index) == 1
+        if index + 1 < MIN_BITS and index + 1 not in indexes:
+            assert oracle.bit_at(bitstring, index + 1) == 0
+    with pytest.raises(oracle.StatusCheckError) as caught:
+        oracle.bit_at(bitstring, MIN_BITS)
+    assert caught.value.code == "RANGE_ERROR"
+
+
+def test_the_oracle_refuses_malformed_lists() -> None:
+    good = encode_list(new_bitstring())
+    for bad in ("z" + good[1:], good + "==", "u!!!!"):
+        with pytest.raises(oracle.StatusCheckError) as caught:
+            oracle.expand_bitstring(bad)
+        assert caught.value.code == "MALFORMED_VALUE_ERROR"

@@ -1,0 +1,162 @@
+"""Status lists as an independent W3C Bitstring Status List verifier sees them.
+
+The hub's issuer server runs on a free port with the public base URL set to its real
+address; credentials are made by the wallet (OB3 VC-JWT) and EDC (sealed ELM)
+destinations as in production; the oracle (:mod:`tests.oracles.bitstring_status`,
+written from the spec, not from the hub) fetches each credential's list over HTTP,
+verifies it with joserfc against the key its ``kid`` URL serves, checks that the list's
+issuer is the credential's, and reads the bit. After a revocation event reaches the
+destinations (as the fan-out delivers it) both credentials read revoked.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cryptography import x509
+
+from connectors.crypto.keys import dev_signer, load_certificates
+from connectors.edc import EdcRegistry, EdcWallet, edc_destination
+from connectors.edc.destination import EdcDestination
+from connectors.edc.multipart import parse_multipart
+from connectors.fanout.base import CanonicalItem
+from connectors.status import SqliteStatusStore, StatusPublisher, running_status_server
+from connectors.wallet import SentCredentials, WalletRegistry, wallet_destination
+from connectors.wallet.destination import WalletDestination
+from tests.oracles.bitstring_status import StatusCheckError, check_status
+from tests.support import free_port_block
+from tests.unit.wallet.issuing_support import LEARNER, issued_item, revoked_item
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Issuing:
+    """The issuer server at its real address and the destinations signing for it."""
+
+    url: str
+    publisher: StatusPublisher
+    wallet: WalletDestination
+    edc: EdcDestination
+    anchors: list[x509.Certificate]
+    http: httpx.Client
+
+
+@pytest.fixture
+def issuing(tmp_path: Path) -> Iterator[Issuing]:
+    port = free_port_block(1, start=42180)
+    url = f"http://127.0.0.1:{port}"
+    keys = tmp_path / "keys"
+    signer = dev_signer(keys, public_base_url=url)
+    db = tmp_path / "status" / "status.db"
+    db.parent.mkdir(parents=True)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("MCHUB_DATA_DIR", str(tmp_path))  # the server reads <data_dir>/keys
+        env.setenv("MCHUB_PUBLIC_BASE_URL", url)
+        with (
+            running_status_server(db, port=port) as served,
+            SqliteStatusStore(db) as store,
+            closing(SentCredentials(":memory:")) as sent,
+            httpx.Client(timeout=10) as http,
+        ):
+            assert served == url
+            publisher = StatusPublisher(store, signer, f"{url}/v1/status")
+            assert publisher.public_base_url == url
+            yield Issuing(
+                url,
+                publisher,
+                wallet_destination(
+                    registry=WalletRegistry.single("https://w.test", "t"),
+                    publisher=publisher,
+                    sent=sent,
+                ),
+                edc_destination(
+                    registry=EdcRegistry({LEARNER: EdcWallet(user_id="u")}), publisher=publisher
+                ),
+                load_certificates(keys / "ca.cert.pem"),
+                http,
+            )
+
+
+def _jwt_payload(token: str) -> dict[str, Any]:
+    part = token.split(".")[1]
+    data: dict[str, Any] = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    return data
+
+
+def badge_of(issuing: Issuing, item: CanonicalItem) -> dict[str, Any]:
+    """The OB3 credential the wallet destination sends for ``item`` (JWT payload)."""
+    issuing.wallet.prepare([item])
+    request = issuing.wallet.build_request(item)
+    assert request.content is not None
+    return _jwt_payload(request.content.decode("ascii"))
+
+
+def elm_of(issuing: Issuing, item: CanonicalItem) -> dict[str, Any]:
+    """The ELM credential the EDC destination deposits for ``item`` (sealed payload)."""
+    issuing.edc.prepare([item])
+    request = issuing.edc.build_request(item)
+    assert request.content is not None
+    (part,) = parse_multipart(request.content, request.headers["Content-Type"])
+    sealed = json.loads(part.data)
+    payload = sealed["payload"]
+    if not payload.lstrip().startswith("{"):  # base64url-encoded payload
+        payload = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode()
+    credential: dict[str, Any] = json.loads(payload)
+    return credential
+
+
+def test_ob3_and_elm_are_not_revoked_then_revoked(issuing: Issuing) -> None:
+    item = issued_item("he")
+    badge, elm = badge_of(issuing, item), elm_of(issuing, item)
+    results = {}
+    for name, credential in (("ob3", badge), ("elm", elm)):
+        result = check_status(credential, issuing.http, anchors=issuing.anchors)
+        assert result.status == 0 and not result.revoked, name
+        assert result.entry.list_url.startswith(f"{issuing.url}/v1/status/"), name
+        results[name] = result
+    # each list is its credential's issuer's: the awarding body's, the sealing organisation's
+    assert results["ob3"].list_issuer == badge["issuer"]["id"]
+    assert results["ob3"].list_issuer.startswith(f"{issuing.url}/v1/issuers/")
+    assert results["elm"].list_issuer == elm["issuer"]["id"]
+    assert results["ob3"].entry.list_url != results["elm"].entry.list_url
+
+    revocation = revoked_item()
+    assert revocation.credential_id == item.credential_id
+    assert issuing.edc.wants(revocation) is False  # as the fan-out delivers it: bit set
+    for name, credential in (("ob3", badge), ("elm", elm)):
+        after = check_status(credential, issuing.http, anchors=issuing.anchors)
+        assert after.status == 1 and after.revoked, name
+    # the other credentials of the same lists stay valid
+    other = dataclasses.replace(
+        issued_item("vet"), credential_id="00000000-0000-4000-8000-000000000001"
+    )
+    assert not check_status(badge_of(issuing, other), issuing.http).revoked
+
+
+def test_the_oracle_refuses_a_list_of_another_issuer(issuing: Issuing) -> None:
+    badge = badge_of(issuing, issued_item("he"))
+    assert check_status(badge, issuing.http).status == 0
+    forged = {**badge, "issuer": {**badge["issuer"], "id": issuing.url + "/v1/issuers/X/Y"}}
+    with pytest.raises(StatusCheckError) as caught:
+        check_status(forged, issuing.http)
+    assert caught.value.code == "STATUS_VERIFICATION_ERROR"
+    moved = {
+        **badge,
+        "credentialStatus": {
+            **badge["credentialStatus"],
+            "statusListCredential": issuing.url + "/v1/status/999",
+        },
+    }
+    with pytest.raises(StatusCheckError) as caught:
+        check_status(moved, issuing.http)
+    assert caught.value.code == "STATUS_RETRIEVAL_ERROR"
