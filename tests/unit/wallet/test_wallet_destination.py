@@ -136,7 +136,8 @@ def test_revocation_sets_the_bit_and_re_upserts_to_the_holder(
     ref = pub.allocate(revocation.credential_id or "")
     signed = pub.store.signed("1")
     assert signed is not None
-    assert status_in_list(verify_vc(signed.token, seal.keys, anchors=seal.anchors).credential, ref.index, "revocation")
+    listed = verify_vc(signed.token, seal.keys, anchors=seal.anchors).credential
+    assert status_in_list(listed, ref.index, "revocation")
     notify = dest.build_request(revocation)
     assert notify.path == issued_request.path
     assert notify.content == issued_request.content  # the same credential, re-checked
