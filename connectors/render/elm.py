@@ -159,7 +159,12 @@ def render_elm(inp: RenderInput, issuer: IssuerProfile = DEV_ISSUER) -> JsonDict
         "evidence": [_evidence(ids)],
     }
     if inp.status is not None:
-        # EDC shapes allow only a plain URI (xsd:anyURI literal) here
+        # the status entry as the EDC shapes define it: ELM 3 re-uses cred:credentialStatus
+        # with no status class of its own (ELM.ttl, "Re-used properties"), and
+        # EDC-generic-no-cv.ttl, edc:EuropeanDigitalCredential-cred_credentialStatus,
+        # says ``sh:datatype xsd:anyURI; sh:maxCount 1`` (Violation): one URI value, no
+        # node. It is ``<statusListCredential>#<statusListIndex>`` of a revocation list
+        # (W3C Bitstring Status List) whose issuer is this credential's issuer
         cred["credentialStatus"] = {"@value": inp.status.entry_id, "@type": XSD_ANY_URI}
     return cred
 

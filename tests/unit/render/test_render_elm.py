@@ -186,6 +186,38 @@ def test_plain_string_status_would_break_the_edc_shapes() -> None:
     assert not validate_edc(doc).conforms
 
 
+def test_a_status_node_would_break_the_edc_shapes() -> None:
+    """Why ELM has no BitstringStatusListEntry node: ELM 3 (ELM.ttl) re-uses
+    cred:credentialStatus without a class of its own, and EDC-generic-no-cv.ttl
+    (``edc:EuropeanDigitalCredential-cred_credentialStatus``) requires
+    ``sh:datatype xsd:anyURI; sh:maxCount 1`` at Violation severity: a node of any
+    shape, with the VC 2.0 entry's properties, is refused."""
+    doc = render_elm(make_input(he_sample()))
+    report = validate_edc(doc)
+    assert report.conforms, report.text
+    doc["credentialStatus"] = {
+        "id": "http://localhost:8080/v1/status/1#4711",
+        "type": "BitstringStatusListEntry",
+        "statusPurpose": "revocation",
+        "statusListIndex": "4711",
+        "statusListCredential": "http://localhost:8080/v1/status/1",
+    }
+    report = validate_edc(doc)
+    assert not report.conforms
+    assert "credentialStatus" in report.text and "anyURI" in report.text
+
+
+def test_shapes_fix_the_status_datatype() -> None:
+    """The shape line the rendering follows (guards against a shapes update)."""
+    shapes = (REF / "elm" / "EDC-generic-no-cv.ttl").read_text(encoding="utf-8")
+    block = shapes.split("edc:EuropeanDigitalCredential-cred_credentialStatus\n", 1)[1]
+    block = block.split(" . ", 1)[0].split("\n .", 1)[0]
+    assert "sh:path cred:credentialStatus;" in block
+    assert "sh:datatype xsd:anyURI;" in block and "sh:deactivated" not in block
+    ontology = (REF / "elm" / "ELM.ttl").read_text(encoding="utf-8")
+    assert "CredentialStatus" not in ontology  # ELM defines no status class
+
+
 def test_rendering_is_deterministic() -> None:
     assert render_elm(make_input(he_sample())) == render_elm(make_input(he_sample()))
 
