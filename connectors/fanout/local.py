@@ -112,17 +112,18 @@ def local_destinations(
     db.parent.mkdir(parents=True, exist_ok=True)
     found.register_db = db
     wanted = [n for n, on in (("wallet", wallet), ("edc", edc)) if on and available(n)]
-    if wanted:
-        from connectors.crypto.keys import generate_dev_keys
-
-        generate_dev_keys(data_dir / "keys")  # before a child could race to create them
     with ExitStack() as stack:
         status_port = 0
         if wanted:  # the issuer server's address first: the credentials will name it
+            from connectors.crypto.keys import generate_dev_keys
+
             status_port = free_loopback_port()
             found.public_base_url = stack.enter_context(
                 public_base_url(f"http://127.0.0.1:{status_port}")
             )
+            # before a child could race to create them; the seal certificate names the
+            # CRL under this address (re-issued, same key, when an earlier run's differs)
+            generate_dev_keys(data_dir / "keys", public_base_url=found.public_base_url)
         servers = ["register", *(["status"] if wanted else []), *wanted]
         run = local_servers_process if separate_process else local_servers
         urls = stack.enter_context(
