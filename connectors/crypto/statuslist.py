@@ -26,7 +26,7 @@ from typing import Any, Final, Protocol
 
 from connectors.crypto.keys import Signer
 from connectors.crypto.vcjwt import sign_vc
-from connectors.render import StatusPurpose, StatusRef
+from connectors.render import DEV_PUBLIC_BASE_URL, StatusPurpose, StatusRef
 from connectors.render.jsonld import VC_V2_CONTEXT
 from connectors.render.ob3 import status_entry
 
@@ -35,7 +35,9 @@ __all__ = ["status_entry"]
 MIN_BITS: Final = 131_072
 #: random draws before falling back to choosing among the free indexes
 RANDOM_TRIES: Final = 64
-DEV_STATUS_BASE_URL: Final = "http://localhost:8080/v1/status"
+#: list URL prefix when none is given (the file-backed CLI lists): the development issuer
+#: server's; the hub's publisher takes ``IssuingSettings().status_base_url`` instead
+DEV_STATUS_BASE_URL: Final = f"{DEV_PUBLIC_BASE_URL}/v1/status"
 
 
 class StatusListError(Exception):
