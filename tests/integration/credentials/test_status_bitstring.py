@@ -33,6 +33,7 @@ from connectors.status import SqliteStatusStore, StatusPublisher, running_status
 from connectors.wallet import SentCredentials, WalletRegistry, wallet_destination
 from connectors.wallet.destination import WalletDestination
 from tests.oracles.bitstring_status import StatusCheckError, check_status
+from tests.oracles.node_status import NodeChecker, node_checker
 from tests.support import free_port_block
 from tests.unit.wallet.issuing_support import LEARNER, issued_item, revoked_item
 
@@ -160,3 +161,26 @@ def test_the_oracle_refuses_a_list_of_another_issuer(issuing: Issuing) -> None:
     with pytest.raises(StatusCheckError) as caught:
         check_status(moved, issuing.http)
     assert caught.value.code == "STATUS_RETRIEVAL_ERROR"
+
+
+@pytest.fixture(scope="module")
+def node_check() -> NodeChecker:
+    check = node_checker()
+    if check is None:
+        pytest.skip("Node/npm or @digitalbazaar/vc-bitstring-status-list not available")
+    return check
+
+
+@pytest.mark.slow
+def test_digitalbazaar_library_agrees(issuing: Issuing, node_check: NodeChecker) -> None:
+    """@digitalbazaar/vc-bitstring-status-list with its default issuer check: the issue's
+    report was that it refused every credential (list issuer != credential issuer)."""
+    item = issued_item("he")
+    badge, elm = badge_of(issuing, item), elm_of(issuing, item)
+    foreign = {**badge, "issuer": {**badge["issuer"], "id": issuing.url + "/v1/issuers/X/Y"}}
+    before = node_check([badge, elm, foreign])
+    assert [(r["verified"], r["status"]) for r in before[:2]] == [(True, False)] * 2, before
+    assert not before[2]["verified"] and "do not match" in before[2]["error"]
+    assert issuing.edc.wants(revoked_item()) is False
+    after = node_check([badge, elm])
+    assert [(r["verified"], r["status"]) for r in after] == [(True, True)] * 2, after
