@@ -6,7 +6,8 @@ maven_copy_dependencies`) into ``~/.cache/mchub/dss-validator-<hash>/`` and comp
 one Java class there with ``javac``; ``<hash>`` is the SHA-256 of the pom and the source,
 so a change rebuilds and an unchanged checkout reuses the cache across runs.
 :func:`dss_validate` validates many files in one JVM and returns DSS's verdict per file
-(the JSON the Java program prints).
+(the JSON the Java program prints). :func:`running_test_tsa` runs the test RFC 3161
+time-stamping authority of the same build (BouncyCastle, on a loopback port).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import hashlib
 import json
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -25,8 +27,9 @@ from hub.localkafka import maven_copy_dependencies, require_tools
 from hub.settings import default_cache_dir
 
 TOOL_DIR: Final = Path(__file__).resolve().parent.parent / "tools" / "dss-validator"
-SOURCE: Final = TOOL_DIR / "src" / "main" / "java" / "eu" / "mchub" / "dss" / "DssValidate.java"
+SOURCE_DIR: Final = TOOL_DIR / "src" / "main" / "java" / "eu" / "mchub" / "dss"
 MAIN_CLASS: Final = "eu.mchub.dss.DssValidate"
+TSA_CLASS: Final = "eu.mchub.dss.TestTsa"
 DSS_VERSION: Final = "6.3"
 
 
@@ -41,10 +44,14 @@ class DssValidator:
         return f"{self.home / 'classes'}:{self.home / 'libs'}/*"
 
 
+def _sources() -> list[Path]:
+    return sorted(SOURCE_DIR.glob("*.java"))
+
+
 def _content_hash() -> str:
     digest = hashlib.sha256()
-    for path in (TOOL_DIR / "pom.xml", SOURCE):
-        digest.update(path.read_bytes())
+    for path in (TOOL_DIR / "pom.xml", *_sources()):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -60,7 +67,14 @@ def build_dss_validator(cache_dir: Path | None = None) -> DssValidator:
         tail = (result.stdout + result.stderr).strip().splitlines()[-5:]
         raise ConfigurationError(f"Maven could not fetch DSS {DSS_VERSION}: {' | '.join(tail)}")
     compiled = subprocess.run(
-        ["javac", "-d", str(staging / "classes"), "-cp", f"{staging / 'libs'}/*", str(SOURCE)],
+        [
+            "javac",
+            "-d",
+            str(staging / "classes"),
+            "-cp",
+            f"{staging / 'libs'}/*",
+            *map(str, _sources()),
+        ],
         capture_output=True,
         text=True,
         check=False,
@@ -97,3 +111,29 @@ def dss_validate(
         raise AssertionError(f"DSS validator failed ({result.returncode}): {result.stderr[-3000:]}")
     verdicts: list[dict[str, Any]] = json.loads(result.stdout)
     return verdicts
+
+
+@contextmanager
+def running_test_tsa(validator: DssValidator, key: Path, chain: Path) -> Iterator[str]:
+    """A test time-stamping authority signing with ``key`` (PKCS#8 PEM) and ``chain`` (PEM,
+    TSA certificate first); yields its URL and stops it when the block ends."""
+    process = subprocess.Popen(
+        ["java", "-cp", validator.classpath, TSA_CLASS, str(key), str(chain)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        if not url.startswith("http://"):
+            raise AssertionError(f"the test TSA did not start: {url!r}")
+        yield url
+    finally:
+        assert process.stdin is not None
+        process.stdin.close()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -19,6 +19,7 @@ and checks the signing certificate's revocation when given a check
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from connectors.crypto.jose import (
     verify_signature,
 )
 from connectors.crypto.keys import Signer, b64url, b64url_decode
+from connectors.crypto.tsp import Timestamp
 
 JADES_TYP: Final = "jose+json"
 ELM_CTY: Final = "ld+json"
@@ -54,17 +56,33 @@ RevocationCheck = Callable[[x509.Certificate, x509.Certificate, datetime], None]
 
 
 def seal(
-    credential: dict[str, Any], signer: Signer, *, signed_at: datetime | None = None
+    credential: dict[str, Any],
+    signer: Signer,
+    *,
+    signed_at: datetime | None = None,
+    timestamper: Callable[[bytes], Timestamp] | None = None,
 ) -> dict[str, Any]:
-    """Seal an ELM credential; returns the JWS JSON document (general serialisation)."""
+    """Seal an ELM credential; returns the JWS JSON document (general serialisation).
+
+    With a ``timestamper`` (e.g. :func:`connectors.crypto.tsp.http_timestamper` of a TSA)
+    the seal is JAdES-BASELINE-T: the signature time-stamp (``sigTst``) of
+    ``BASE64URL(signature)`` is added as an ``etsiU`` component of the unprotected header.
+    """
     moment = (signed_at or datetime.now(UTC)).astimezone(UTC)
     protected = _protected_header(signer, moment.replace(microsecond=0))
     payload = compact_json(credential)
-    signature = sign(signer, protected.encode("ascii") + b"." + payload)
-    return {
-        "payload": payload.decode("utf-8"),
-        "signatures": [{"protected": protected, "signature": b64url(signature)}],
-    }
+    signature = b64url(sign(signer, protected.encode("ascii") + b"." + payload))
+    entry: dict[str, Any] = {"protected": protected, "signature": signature}
+    if timestamper is not None:
+        entry["header"] = signature_timestamp_header(timestamper(signature.encode("ascii")))
+    return {"payload": payload.decode("utf-8"), "signatures": [entry]}
+
+
+def signature_timestamp_header(stamp: Timestamp) -> dict[str, Any]:
+    """The unprotected header carrying a signature time-stamp (ETSI TS 119 182-1 5.3.4):
+    ``{"etsiU": [BASE64URL({"sigTst": {"tstTokens": [{"val": BASE64(token)}]}})]}``."""
+    component = {"sigTst": {"tstTokens": [{"val": base64.b64encode(stamp.token).decode()}]}}
+    return {"etsiU": [b64url(compact_json(component))]}
 
 
 #: the last protected header written: (signer, signing second, header); seals in the

@@ -17,24 +17,35 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors.crypto.jades import seal
-from connectors.crypto.keys import Signer, dev_signer, load_certificates
+from connectors.crypto.keys import (
+    Signer,
+    crl_url,
+    dev_signer,
+    load_certificates,
+    load_private_key,
+)
 from connectors.crypto.pki import revoke_seal
+from connectors.crypto.tsp import http_timestamper
 from connectors.edc.destination import seal_issuer, sealed_file
 from connectors.edc.endpoint import running_edc_endpoint
 from connectors.render.elm import render_elm
 from connectors.status.server import running_status_server
 from hub import vocab
 from tests.support import free_port_block
-from tests.support_dss import DssValidator, build_dss_validator, dss_validate
+from tests.support_dss import DssValidator, build_dss_validator, dss_validate, running_test_tsa
 from tests.unit.render.render_support import EXPECTED_FILES, he_sample, load_expected, make_input
 
 pytestmark = pytest.mark.slow
@@ -97,8 +108,8 @@ def _timed_validate(dss: DssValidator, files: list[Path], anchor: Path) -> list[
     return verdicts
 
 
-def _assert_passed(verdict: dict[str, Any], crl: str) -> None:
-    assert verdict["format"] == "JAdES-BASELINE-B", verdict
+def _assert_passed(verdict: dict[str, Any], crl: str, level: str = "B") -> None:
+    assert verdict["format"] == f"JAdES-BASELINE-{level}", verdict
     assert verdict["indication"] == "TOTAL_PASSED", verdict
     assert verdict["errors"] == [], verdict
     assert verdict["crlDistributionPoints"] == [crl]
@@ -210,3 +221,68 @@ def test_edc_endpoint_checks_the_same_crl(issuer: Issuer, tmp_path: Path) -> Non
         refused = _deposit(edc_url, "other", sealed.read_bytes())
         assert refused.status_code == 400, refused.text
         assert refused.json()["code"] == "certificate-revoked"
+
+
+def _tsa_files(issuer: Issuer, directory: Path) -> tuple[Path, Path]:
+    """A TSA certificate of the dev CA (timeStamping, critical EKU; the CA's CRL) and key."""
+    ca = load_certificates(issuer.anchor)[0]
+    ca_key = load_private_key(issuer.keys / "ca.key.pem")
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "mchub test TSA")]))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage([x509.ExtendedKeyUsageOID.TIME_STAMPING]), critical=True
+        )
+        .add_extension(
+            x509.CRLDistributionPoints(
+                [
+                    x509.DistributionPoint(
+                        [x509.UniformResourceIdentifier(crl_url(issuer.url))], None, None, None
+                    )
+                ]
+            ),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    key_file, chain_file = directory / "tsa.key.pem", directory / "tsa.chain.pem"
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    chain_file.write_bytes(
+        cert.public_bytes(serialization.Encoding.PEM) + ca.public_bytes(serialization.Encoding.PEM)
+    )
+    return key_file, chain_file
+
+
+def test_dss_reads_a_timestamped_seal_as_baseline_t(
+    dss: DssValidator, issuer: Issuer, tmp_path: Path
+) -> None:
+    """With a time-stamping authority configured, the seal carries a signature time-stamp
+    (sigTst) and DSS reports JAdES-BASELINE-T, still TOTAL_PASSED."""
+    key_file, chain_file = _tsa_files(issuer, tmp_path / "tsa")
+    with running_test_tsa(dss, key_file, chain_file) as tsa_url:
+        stamper = http_timestamper(tsa_url)
+        profile = seal_issuer(issuer.signer)
+        sealed = seal(
+            render_elm(make_input(he_sample()), profile), issuer.signer, timestamper=stamper
+        )
+    path = tmp_path / "timestamped.jsonld"
+    path.write_bytes(sealed_file(sealed))
+    [verdict] = _timed_validate(dss, [path], issuer.anchor)
+    _assert_passed(verdict, f"{issuer.url}/v1/pki/ca.crl", level="T")
+    header = sealed["signatures"][0]["header"]
+    assert list(header) == ["etsiU"] and len(header["etsiU"]) == 1
