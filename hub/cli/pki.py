@@ -8,8 +8,8 @@ signer hold — never the server:
 ``mchub pki crl``            issue or renew the CRL when due, and print it
 ``mchub pki revoke-seal``    revoke the dev seal certificate (verifiers such as EU DSS then
                              answer INDETERMINATE / REVOKED_NO_POE; the EDC endpoint refuses
-                             ``certificate-revoked``); a new seal needs new dev
-                             keys (delete ``<data_dir>/keys``)
+                             ``certificate-revoked``); ``mchub keys rotate``
+                             issues a new seal certificate from the same CA
 ``mchub pki revoke SERIAL``  revoke any certificate of the dev CA by serial (hex)
 
 A production seal's CA publishes its own CRL; these verbs refuse without a dev CA key.
