@@ -2,7 +2,9 @@
 
 The seal certificate names these URLs (CRL distribution point, AIA caIssuers) under the
 hub's public base URL (:mod:`connectors.crypto.keys`). The files come from the keys
-directory (``<data_dir>/keys`` unless given): ``ca.crl`` as issued by
+directory: the one given to :func:`pki_router`, else ``app.state.pki_keys_dir`` when the
+application sets it (a server whose data directory is not the settings' one), else
+``<data_dir>/keys`` of the settings: ``ca.crl`` as issued by
 :mod:`connectors.crypto.pki` (the code that holds the CA key signs it; this server only
 reads the file, so it needs no private key) and ``ca.cert.pem``, served as DER. The files
 are read on each request, so a revocation is visible at once. ``404`` while there is no
@@ -17,7 +19,7 @@ from typing import Final
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from connectors.crypto.keys import CA_CERT_FILE, CA_CERT_PATH, CRL_FILE, CRL_PATH
 from hub.settings import load_settings
@@ -33,13 +35,15 @@ def default_keys_dir() -> Path:
 
 def pki_router(keys_dir: Path | Callable[[], Path] | None = None) -> APIRouter:
     """The routes serving the dev CA's CRL and certificate from ``keys_dir`` (a directory,
-    a function giving it, or None: :func:`default_keys_dir`, looked up per request)."""
+    a function giving it, or None: ``app.state.pki_keys_dir`` if set, else
+    :func:`default_keys_dir`; looked up per request)."""
     router = APIRouter(tags=["pki"])
 
-    def directory() -> Path:
-        if keys_dir is None:
-            return default_keys_dir()
-        return keys_dir() if callable(keys_dir) else keys_dir
+    def directory(request: Request) -> Path:
+        if keys_dir is not None:
+            return keys_dir() if callable(keys_dir) else keys_dir
+        configured = getattr(request.app.state, "pki_keys_dir", None)
+        return Path(configured) if configured is not None else default_keys_dir()
 
     def missing(what: str) -> Response:
         return Response(f"no {what}\n", 404, media_type="text/plain")
@@ -47,17 +51,17 @@ def pki_router(keys_dir: Path | Callable[[], Path] | None = None) -> APIRouter:
     headers = {"Access-Control-Allow-Origin": "*", "Cache-Control": "no-cache"}
 
     @router.get(CRL_PATH, summary="The dev CA's certificate revocation list (DER)")
-    def get_crl() -> Response:
+    def get_crl(request: Request) -> Response:
         try:
-            data = (directory() / CRL_FILE).read_bytes()
+            data = (directory(request) / CRL_FILE).read_bytes()
         except OSError:
             return missing("CRL")
         return Response(data, 200, headers, media_type=CRL_MEDIA_TYPE)
 
     @router.get(CA_CERT_PATH, summary="The dev CA's certificate (DER)")
-    def get_ca_cert() -> Response:
+    def get_ca_cert(request: Request) -> Response:
         try:
-            pem = (directory() / CA_CERT_FILE).read_bytes()
+            pem = (directory(request) / CA_CERT_FILE).read_bytes()
             cert = x509.load_pem_x509_certificate(pem)
         except (OSError, ValueError):
             return missing("CA certificate")

@@ -251,8 +251,14 @@ def test_the_status_app_serves_the_keys_of_its_data_dir(
     keys, _signer, _ca_cert = dev
     monkeypatch.setenv("MCHUB_DATA_DIR", str(keys.parent))
     with SqliteStatusStore(tmp_path / "status.db") as store:
-        answer = TestClient(create_status_app(store)).get("/v1/pki/ca.crl")
-    assert answer.status_code == 200 and answer.content == (keys / CRL_FILE).read_bytes()
+        app = create_status_app(store)
+        answer = TestClient(app).get("/v1/pki/ca.crl")
+        assert answer.status_code == 200 and answer.content == (keys / CRL_FILE).read_bytes()
+        # a server over another data directory says where its keys are
+        other = generate_dev_keys(tmp_path / "other-keys")
+        app.state.pki_keys_dir = other.ca_cert.parent
+        answer = TestClient(app).get("/v1/pki/ca.crl")
+        assert answer.content == (other.ca_cert.parent / CRL_FILE).read_bytes()
 
 
 def test_loaded_dev_signer_matches(dev: Any) -> None:
