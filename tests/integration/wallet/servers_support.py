@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from connectors.delivery.http_sink import HttpSink
 from connectors.delivery.policy import CircuitBreaker, RetryPolicy
 from connectors.delivery.sink import DeliveryResult
@@ -33,15 +35,23 @@ class Issuing:
 
 @contextmanager
 def issuing(tmp_path: Path) -> Iterator[Issuing]:
-    """Dev keys, a status database and the status server publishing it."""
-    seal = dev_seal(tmp_path / "keys")
-    db = tmp_path / "status.db"
-    with running_status_server(db) as url:
-        store = SqliteStatusStore(db)
-        try:
-            yield Issuing(seal, StatusPublisher(store, seal.signer, f"{url}/v1/status"), url, db)
-        finally:
-            store.close()
+    """Dev keys, a status database and the status server publishing it.
+
+    ``MCHUB_DATA_DIR`` is ``tmp_path`` meanwhile: the keys the hub publishes (and the
+    issuer server serves) are those of ``<tmp_path>/keys``, not of the developer's ``var``.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MCHUB_DATA_DIR", str(tmp_path))
+        patch.delenv("MCHUB_SUBJECT_ID_SECRET", raising=False)
+        seal = dev_seal(tmp_path / "keys")
+        db = tmp_path / "status.db"
+        with running_status_server(db) as url:
+            store = SqliteStatusStore(db)
+            try:
+                pub = StatusPublisher(store, seal.signer, f"{url}/v1/status")
+                yield Issuing(seal, pub, url, db)
+            finally:
+                store.close()
 
 
 async def deliver(
@@ -62,10 +72,13 @@ async def deliver(
         return await sink.deliver(delivery_item(item))
 
 
-def mchub_verify(path: Path, trust_anchor: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    """``mchub verify`` in a real process (the installed CLI's code path)."""
+def mchub_verify(
+    path: Path, trust_anchor: Path | None, *extra: str
+) -> subprocess.CompletedProcess[str]:
+    """``mchub verify`` in a real process (the installed CLI's code path); an OB3 VC-JWT
+    needs no trust anchor (its key is found through the issuer server)."""
+    anchor = ["--trust-anchor", str(trust_anchor)] if trust_anchor is not None else []
     return subprocess.run(
-        [sys.executable, "-m", "hub.cli.main", "verify", str(path), "--trust-anchor",
-         str(trust_anchor), *extra],
+        [sys.executable, "-m", "hub.cli.main", "verify", str(path), *anchor, *extra],
         capture_output=True, text=True, timeout=120, cwd=REPO_ROOT, check=False,
     )

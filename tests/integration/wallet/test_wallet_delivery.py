@@ -20,7 +20,7 @@ import pytest
 from connectors.crypto.jose import VerificationError
 from connectors.crypto.keys import b64url_decode
 from connectors.crypto.statuslist import status_in_list
-from connectors.crypto.vcjwt import verify_vc
+from connectors.crypto.vcjwt import CLAIMS, sign_vc, verify_vc
 from connectors.status import HttpStatusResolver, StatusPublisher
 from connectors.wallet import SentCredentials, WalletRegistry, wallet_destination
 from connectors.wallet.destination import WalletDestination
@@ -69,7 +69,7 @@ async def test_issuance_is_upserted_verified_and_status_checked(env: Issuing) ->
         )
         assert listing.headers["x-total-count"] == "1"
         [token] = listing.json()["compactJwsStrings"]
-        badge = verify_vc(token, env.seal.anchors).credential
+        badge = verify_vc(token, env.seal.keys).credential
         assert badge["id"] == f"urn:uuid:{item.credential_id}"
 
         assert await deliver(dest, url, enrolment_item()) is None  # skipped, nothing sent
@@ -82,11 +82,26 @@ async def test_a_wrong_token_is_a_401_that_stops_the_connector(env: Issuing) -> 
         assert await asyncio.to_thread(held, url) == {}
 
 
-async def test_an_untrusted_signature_is_refused_with_400(env: Issuing, tmp_path: Path) -> None:
+def payload_credential(payload: dict[str, object]) -> dict[str, object]:
+    """The credential of a VC-JWT payload (registered claims removed)."""
+    return {k: v for k, v in payload.items() if k not in CLAIMS}
+
+
+async def test_a_key_the_issuer_does_not_publish_is_refused_with_400(
+    env: Issuing, tmp_path: Path
+) -> None:
     stranger = dev_seal(tmp_path / "other-ca")
-    with running_wallet_host(TOKEN, trust_anchors=stranger.anchors) as url:
-        result = await deliver(destination(env, url), url, issued_item("vet"))
-        assert result is not None and (result.state, result.status) == ("failed", 400)
+    with running_wallet_host(TOKEN, trust_anchors=env.seal.anchors) as url:
+        genuine = destination(env, url)
+        _, token = genuine.issue(issued_item("vet"))
+        payload = json.loads(b64url_decode(token.split(".")[1]))
+        forged = sign_vc(payload_credential(payload), stranger.signer)  # not published
+        result = httpx.post(
+            f"{url}/ims/ob/v3p0/credentials",
+            content=forged.encode(),
+            headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "text/plain"},
+        )
+        assert result.status_code == 400 and result.json()["code"] == "key-unavailable"
         direct = httpx.post(
             f"{url}/ims/ob/v3p0/credentials",
             content=b"not.a.jwt",
@@ -114,7 +129,7 @@ async def test_revocation_is_published_and_the_wallet_notified(
         assert sent is not None
         jwt_file.write_text(sent.token + "\n", encoding="utf-8")
         before = await asyncio.to_thread(
-            mchub_verify, jwt_file, env.seal.ca_file, "--fetch-status"
+            mchub_verify, jwt_file, None, "--fetch-status"  # the file alone: key over HTTP
         )
         assert before.returncode == 0, before.stdout + before.stderr
         assert before.stdout.startswith("valid (vc-jwt") and "status checked" in before.stdout
@@ -131,7 +146,7 @@ async def test_revocation_is_published_and_the_wallet_notified(
         response = httpx.get(list_url)
         assert response.status_code == 200
         assert response.headers["content-type"] == "application/vc+jwt"
-        listed = verify_vc(response.text, env.seal.anchors).credential
+        listed = verify_vc(response.text, env.seal.keys, anchors=env.seal.anchors).credential
         assert status_in_list(listed, index, "revocation")
         cached = httpx.get(list_url, headers={"If-None-Match": response.headers["etag"]})
         assert cached.status_code == 304
@@ -144,7 +159,7 @@ async def test_revocation_is_published_and_the_wallet_notified(
 
         # mchub verify on the credential issued earlier now says revoked, with the reason
         after = await asyncio.to_thread(
-            mchub_verify, jwt_file, env.seal.ca_file, "--fetch-status"
+            mchub_verify, jwt_file, None, "--fetch-status"  # the file alone: key over HTTP
         )
         assert after.returncode == 1
         assert after.stdout.startswith("invalid: revoked: ")
@@ -163,14 +178,18 @@ async def test_revocation_is_published_and_the_wallet_notified(
 async def test_verify_reports_an_unreachable_status_list(env: Issuing, tmp_path: Path) -> None:
     dest = wallet_destination(
         registry=WalletRegistry.single("http://127.0.0.1:9", "t"),
-        publisher=StatusPublisher(env.publisher.store, env.seal.signer, "http://127.0.0.1:9/s"),
+        # lists at an address nobody answers; issuer documents on the real server
+        publisher=StatusPublisher(
+            env.publisher.store, env.seal.signer, "http://127.0.0.1:9/s",
+            public_base_url=env.status_url,
+        ),
         sent=SentCredentials(":memory:"),
     )
     request = dest.build_request(issued_item("al"))
     assert request.content is not None
     jwt_file = tmp_path / "unreachable.jwt"
     jwt_file.write_bytes(request.content)
-    result = await asyncio.to_thread(mchub_verify, jwt_file, env.seal.ca_file, "--fetch-status")
+    result = await asyncio.to_thread(mchub_verify, jwt_file, None, "--fetch-status")
     assert result.returncode == 1
     assert result.stdout.startswith("invalid: status-list-unavailable: ")
     with pytest.raises(VerificationError, match="not http"):
