@@ -70,7 +70,9 @@ def test_issuance_is_an_upsert_of_a_signed_badge_with_a_status_entry(
     assert "OpenBadgeCredential" in badge["type"]
     assert undefined_terms(badge) == []
     status = badge["credentialStatus"]
-    ref = pub.allocate(item.credential_id or "")
+    # the badge's entry is in a list of its issuer, the awarding body
+    ref = pub.allocate(item.credential_id or "", issuer=badge["issuer"]["id"])
+    assert dest.issuer_of(item) == badge["issuer"]["id"]
     assert status == {
         "id": f"{STATUS_BASE}/1#{ref.index}",
         "type": "BitstringStatusListEntry",
@@ -133,7 +135,7 @@ def test_revocation_sets_the_bit_and_re_upserts_to_the_holder(
     revocation = revoked_item()
     assert revocation.credential_id == issued_item("he").credential_id
     assert dest.wants(revocation)
-    ref = pub.allocate(revocation.credential_id or "")
+    ref = pub.allocate(revocation.credential_id or "", issuer=dest.issuer_of(issued_item("he")))
     signed = pub.store.signed("1")
     assert signed is not None
     listed = verify_vc(signed.token, seal.keys, anchors=seal.anchors).credential
