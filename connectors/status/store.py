@@ -152,7 +152,11 @@ class SqliteStatusStore:
         for table, column, definition in MIGRATIONS:
             columns = {str(r[1]) for r in self._conn.execute(f"PRAGMA table_info({table})")}
             if column not in columns:
-                self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+                try:
+                    self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+                except sqlite3.OperationalError as exc:  # another process migrated first
+                    if "duplicate column" not in str(exc):
+                        raise
         self._conn.executescript(INDEXES)
 
     def close(self) -> None:
