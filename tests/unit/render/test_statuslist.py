@@ -372,3 +372,18 @@ def test_the_oracle_refuses_malformed_lists() -> None:
         with pytest.raises(oracle.StatusCheckError) as caught:
             oracle.expand_bitstring(bad)
         assert caught.value.code == "MALFORMED_VALUE_ERROR"
+
+
+def test_list_urls_come_from_the_public_base_url(
+    keys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MCHUB_PUBLIC_BASE_URL", "https://hub.example.hu/")
+    monkeypatch.delenv("MCHUB_STATUS_BASE_URL", raising=False)
+    pub = StatusPublisher(SqliteStatusStore(":memory:"), keys[0])
+    assert pub.public_base_url == "https://hub.example.hu"
+    assert pub.allocate("c1").list_url == "https://hub.example.hu/v1/status/1"
+    header = _payload(pub.signed("1"))["header"]
+    assert header["kid"].startswith("https://hub.example.hu/v1/issuers/eidas/NTRHU-MCHUB-DEV/")
+    # a publisher given its server's list prefix derives the public base URL from it
+    served = StatusPublisher(SqliteStatusStore(":memory:"), keys[0], "http://127.0.0.1:9/v1/status")
+    assert served.public_base_url == "http://127.0.0.1:9"
