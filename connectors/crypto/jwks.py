@@ -31,6 +31,8 @@ from connectors.crypto.jose import VerificationError
 from connectors.crypto.keys import PublicKey, Signer, b64url, b64url_decode
 
 PUBLISHED_KEYS_FILE: Final = "published-keys.json"
+#: the largest JWK document the resolver reads (an RSA JWK with a chain is a few KiB)
+MAX_JWK_BYTES: Final = 64 * 1024
 JWK_MEDIA_TYPE: Final = "application/jwk+json"
 JWKS_MEDIA_TYPE: Final = "application/jwk-set+json"
 #: the members RFC 7638 hashes, per key type (lexicographic order)
@@ -219,6 +221,8 @@ class HttpKeyResolver:
             raise VerificationError(
                 "key-unavailable", f"key {kid} answered HTTP {answer.status_code}"
             )
+        if len(answer.content) > MAX_JWK_BYTES:
+            raise VerificationError("key-unavailable", f"key {kid} is larger than a JWK")
         try:
             jwk = answer.json()
         except ValueError as exc:

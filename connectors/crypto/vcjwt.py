@@ -210,12 +210,16 @@ def verify_vc(
     iss = claims.get("iss")
     if not isinstance(iss, str) or not iss:
         raise VerificationError("missing-claim", "the JWT has no iss claim")
-    jwk = _resolve(resolve_key, kid)
-    if not key_belongs_to(kid, iss) and (
-        iss.startswith(("https://", "http://")) or not _chains_to(jwk, anchors, now)
-    ):
+    owned = key_belongs_to(kid, iss)
+    if not owned and iss.startswith(("https://", "http://")):
+        # refused before anything is fetched: a forged token cannot make us call its URL
         raise VerificationError(
             "untrusted-key", f"key {kid} is not published under the issuer {iss}"
+        )
+    jwk = _resolve(resolve_key, kid)
+    if not owned and not _chains_to(jwk, anchors, now):
+        raise VerificationError(
+            "untrusted-key", f"key {kid} of issuer {iss} does not chain to a trust anchor"
         )
     try:
         key = jwk_public_key(jwk)

@@ -200,6 +200,10 @@ def issuers_router(
     router = APIRouter()
     directory = IssuerDirectory(store.path)
     keys_at = keys_dir or keys_dir_default()
+    if cert_path is None and keys_dir is None:
+        from connectors.status.settings import IssuingSettings  # (imports this package)
+
+        cert_path = IssuingSettings().seal_cert  # a production seal's chain, if configured
 
     def keys() -> list[Jwk]:
         return served_keys(keys_at, cert_path)

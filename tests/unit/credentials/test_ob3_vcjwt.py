@@ -155,6 +155,11 @@ def test_kid_on_another_host_is_refused(keys: Any, other: Signer) -> None:
     )
     assert _code(forged, served(other, base="https://evil.example")) == "untrusted-key"
 
+    def never(kid: str) -> Jwk:
+        raise AssertionError(f"fetched {kid}")  # refused before any fetch of its URL
+
+    assert _code(forged, never) == "untrusted-key"
+
 
 def test_key_served_under_a_kid_must_have_that_thumbprint(keys: Any, other: Signer) -> None:
     signer, _ = keys
