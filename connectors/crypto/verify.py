@@ -51,7 +51,8 @@ class Verdict:
         """One line for humans: ``valid (...)`` or ``invalid: <code>: <reason>``."""
         if self.valid:
             status = "status checked" if self.status_checked else "status not checked"
-            return f"valid ({self.format}, sealed by {self.signer}; {status})"
+            how = "signed by" if self.format == "vc-jwt" else "sealed by"
+            return f"valid ({self.format}, {how} {self.signer}; {status})"
         return f"invalid: {self.code}: {self.reason}"
 
 
