@@ -275,3 +275,25 @@ def test_pseudonym_secret_is_made_once_private_or_taken_from_env(tmp_path: Path)
     assert len(first) == 32 and load_subject_secret(tmp_path, env={}) == first
     assert (tmp_path / SECRET_FILE).stat().st_mode & 0o777 == 0o600
     assert load_subject_secret(tmp_path, env={SECRET_ENV: "x" * 20}) == b"x" * 20
+
+
+def test_an_rsa_seal_signs_rs256_which_every_ob3_verifier_supports() -> None:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "rsa seal")])
+    moment = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(1)
+        .not_valid_before(moment).not_valid_after(moment.replace(year=moment.year + 1))
+        .sign(key, hashes.SHA256())
+    )
+    signer = Signer(key, (cert,))
+    badge = _badge()
+    token = sign_vc(badge, signer)
+    header, _ = _parts(token)
+    assert header["alg"] == "RS256" and signer_jwk(signer)["kty"] == "RSA"
+    assert verify_vc(token, served(signer), now=NOW).credential == badge
