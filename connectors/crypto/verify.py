@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from cryptography import x509
 
-from connectors.crypto.jades import verify_seal
+from connectors.crypto.jades import RevocationCheck, verify_seal
 from connectors.crypto.jose import VerificationError
 from connectors.crypto.jwks import HttpKeyResolver, KeyResolver
 from connectors.crypto.statuslist import StatusListError, status_in_list
@@ -74,18 +74,20 @@ def verify_credential(
     *,
     status_resolver: StatusResolver | None = None,
     key_resolver: KeyResolver | None = None,
+    revocation: RevocationCheck | None = None,
     now: datetime | None = None,
 ) -> Verdict:
     """Verify a sealed/signed credential given as text; see the module docstring.
 
-    ``key_resolver`` dereferences VC-JWT ``kid`` URLs (default: over HTTP, for this call).
+    ``key_resolver`` dereferences VC-JWT ``kid`` URLs (default: over HTTP, for this call);
+    ``revocation`` checks an ELM seal's certificate (e.g. against the CRL it names).
     """
     fmt = detect_format(data)
     moment = now or datetime.now(UTC)
     try:
         with _keys(key_resolver, fmt, status_resolver) as resolve_key:
             if fmt == "elm-jades":
-                seal = verify_seal(json.loads(data), anchors, now=moment)
+                seal = verify_seal(json.loads(data), anchors, now=moment, revocation=revocation)
                 credential = seal.credential
                 signer = seal.certificate.subject.rfc4514_string()
             elif fmt == "vc-jwt":

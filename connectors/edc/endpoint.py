@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import quote
 
-import httpx
 from cryptography import x509
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -44,6 +43,7 @@ from connectors.crypto.jose import VerificationError
 from connectors.crypto.keys import load_certificates
 from connectors.crypto.pki import crl_revocation_check
 from connectors.edc.multipart import MultipartError, parse_multipart
+from connectors.status.client import fetch_crl
 from connectors.status.server import running_app
 
 PROBLEM: Final = "application/problem+json"
@@ -80,17 +80,6 @@ class EdcWallets:
             self.emails[user_id] = email
             self.credentials[user_id] = {}
             return True
-
-
-def fetch_crl(url: str) -> bytes:
-    """GET a CRL over HTTP(S) (raises :class:`OSError` when it cannot be fetched)."""
-    try:
-        answer = httpx.get(url, timeout=10.0, follow_redirects=True)
-    except httpx.HTTPError as exc:
-        raise OSError(f"cannot fetch {url}: {exc}") from exc
-    if answer.status_code != 200:
-        raise OSError(f"{url} answered {answer.status_code}")
-    return answer.content
 
 
 def _read_credential(
@@ -262,9 +251,7 @@ def running_edc_endpoint(
     well-formed credential. ``check_revocation``: also check the seal certificate's CRL
     (see :func:`create_edc_app`).
     """
-    anchors = (
-        load_certificates(trust_anchors) if isinstance(trust_anchors, Path) else trust_anchors
-    )
+    anchors = load_certificates(trust_anchors) if isinstance(trust_anchors, Path) else trust_anchors
     app = create_edc_app(
         wallets,
         token=token,

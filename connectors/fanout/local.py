@@ -63,11 +63,37 @@ class LocalDestinations:
 PUBLIC_BASE_URL_VAR = "MCHUB_PUBLIC_BASE_URL"
 
 
-def free_loopback_port() -> int:
-    """A TCP port free on 127.0.0.1 now (the issuer server binds it right after)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def free_loopback_port(preferred: int = 0) -> int:
+    """A TCP port free on 127.0.0.1 now (the issuer server binds it right after):
+    ``preferred`` when it is free, else any."""
+    for port in (preferred, 0) if preferred else (0,):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(sock.getsockname()[1])
+    raise ConfigurationError("no free TCP port on 127.0.0.1 for the issuer server")
+
+
+#: where a data directory remembers its issuer server's port between runs
+ISSUER_PORT_FILE = "issuer-server.port"
+
+
+def issuer_server_port(data_dir: Path) -> int:
+    """The issuer server's port for a run on ``data_dir``: the port of the previous run
+    when it is free (credentials issued then name it, so they stay verifiable), else a
+    new one, remembered for the next run."""
+    remembered = data_dir / ISSUER_PORT_FILE
+    try:
+        preferred = int(remembered.read_text().strip())
+    except (OSError, ValueError):
+        preferred = 0
+    port = free_loopback_port(preferred)
+    if port != preferred:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        remembered.write_text(f"{port}\n")
+    return port
 
 
 @contextmanager
@@ -117,7 +143,7 @@ def local_destinations(
         if wanted:  # the issuer server's address first: the credentials will name it
             from connectors.crypto.keys import generate_dev_keys
 
-            status_port = free_loopback_port()
+            status_port = issuer_server_port(data_dir)
             found.public_base_url = stack.enter_context(
                 public_base_url(f"http://127.0.0.1:{status_port}")
             )
@@ -182,7 +208,9 @@ def local_servers(
 
             urls["edc"] = stack.enter_context(
                 running_edc_endpoint(
-                    {"demo": None}, trust_anchors=_anchors(data_dir) if verify else None
+                    {"demo": None},
+                    trust_anchors=_anchors(data_dir) if verify else None,
+                    check_revocation=verify,
                 )
             )
         yield urls

@@ -115,3 +115,15 @@ def chain_resolvers(
         return None
 
     return resolve
+
+
+def fetch_crl(url: str) -> bytes:
+    """GET a CRL over HTTP(S) for :func:`connectors.crypto.pki.crl_revocation_check`
+    (raises :class:`OSError` when it cannot be fetched)."""
+    try:
+        answer = httpx.get(url, timeout=10.0, follow_redirects=True)
+    except httpx.HTTPError as exc:
+        raise OSError(f"cannot fetch {url}: {exc}") from exc
+    if answer.status_code != 200:
+        raise OSError(f"{url} answered {answer.status_code}")
+    return answer.content

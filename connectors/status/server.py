@@ -1,6 +1,11 @@
-"""HTTP publication of the status lists: ``GET /v1/status/{list id}``.
+"""The hub's issuer server: what a verifier fetches to check a credential on its own.
 
-Serves the signed ``BitstringStatusListCredential`` (VC-JWT, media type
+``GET /v1/status/{list id}`` (status lists, below), ``/v1/issuers/...`` (OB3 issuer
+profiles, keys and JWKS: :mod:`connectors.status.issuers`) and ``/v1/pki/...`` (the dev
+CA's certificate and CRL: :mod:`connectors.status.pki`), all under
+``MCHUB_PUBLIC_BASE_URL``.
+
+Status lists: serves the signed ``BitstringStatusListCredential`` (VC-JWT, media type
 ``application/vc+jwt``) that :class:`~connectors.status.publisher.StatusPublisher` stored
 in the status database, so the server needs no private key. ``/status/{list id}`` is an
 alias. Answers carry an ``ETag`` (the list version) and ``Cache-Control: no-cache`` —
@@ -29,7 +34,7 @@ from hub.adapters.http_server import quiet_server, serving_in_thread
 from hub.errors import ConfigurationError
 
 VC_JWT_MEDIA_TYPE: Final = "application/vc+jwt"
-#: the path prefix the hub serves lists under (``MCHUB_STATUS_BASE_URL`` ends with it)
+#: the path prefix the hub serves lists under (``<MCHUB_PUBLIC_BASE_URL>/v1/status``)
 STATUS_PATH: Final = "/v1/status"
 
 
@@ -89,8 +94,9 @@ def running_status_server(
 ) -> Iterator[str]:
     """The status server over a status database (path, or an open store left open).
 
-    Yields the server's base URL; the lists are at ``<base URL>/v1/status/<list id>``,
-    which is what ``MCHUB_STATUS_BASE_URL`` must be set to (``<base URL>/v1/status``).
+    Yields the server's base URL, which is what ``MCHUB_PUBLIC_BASE_URL`` must be for the
+    credentials the hub issues (lists at ``<base URL>/v1/status/<list id>``, issuer
+    documents at ``<base URL>/v1/issuers/...``, the CA's CRL at ``<base URL>/v1/pki/ca.crl``).
     """
     store = db if isinstance(db, SqliteStatusStore) else SqliteStatusStore(db)
     try:

@@ -56,7 +56,8 @@ class IssuingSettings(BaseSettings):
 
     def signer(self) -> Signer:
         """The seal: ``MCHUB_SEAL_KEY``/``MCHUB_SEAL_CERT``, else the dev key in
-        ``<data_dir>/keys`` (generated on first use)."""
+        ``<data_dir>/keys`` (generated on first use; its certificate names the CRL under
+        ``public_base_url``, re-issued when that moved)."""
         if self.seal_key is not None or self.seal_cert is not None:
             if self.seal_key is None or self.seal_cert is None:
                 raise ConfigurationError("set both MCHUB_SEAL_KEY and MCHUB_SEAL_CERT")
@@ -66,4 +67,6 @@ class IssuingSettings(BaseSettings):
                 self.seal_cert,
                 password.get_secret_value().encode() if password is not None else None,
             )
-        return dev_signer(load_settings().data_dir / "keys")
+        return dev_signer(
+            load_settings().data_dir / "keys", public_base_url=self.public_base_url
+        )

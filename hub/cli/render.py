@@ -27,7 +27,7 @@ from urllib.parse import quote
 
 import typer
 
-from connectors.crypto.jades import seal
+from connectors.crypto.jades import RevocationCheck, seal
 from connectors.crypto.jwks import HttpKeyResolver, key_thumbprint, key_url, publish_key
 from connectors.crypto.keys import (
     Signer,
@@ -189,27 +189,32 @@ def verify(
         bool,
         typer.Option(
             "--fetch-status",
-            help="fetch status lists not given as files from their statusListCredential URL",
+            help="fetch status lists not given as files from their statusListCredential URL, "
+            "and an ELM seal certificate's CRL from the address it names",
         ),
     ] = False,
 ) -> None:
     """Check seal/signature (OB3: the key found through the issuer's served documents;
     ELM: the certificate chain to --trust-anchor) and (with --status-list or
-    --fetch-status) revocation; exit 0/1."""
+    --fetch-status) revocation (with --fetch-status also the seal certificate's, from its
+    CRL); exit 0/1."""
     anchors = load_certificates(trust_anchor) if trust_anchor is not None else []
     lists = _status_lists(status_list or [])
     resolver: Callable[[str], str | None] = lists.get
+    revocation: RevocationCheck | None = None
     with ExitStack() as stack:
         keys = stack.enter_context(HttpKeyResolver())
         if fetch_status:
-            from connectors.status.client import HttpStatusResolver, chain_resolvers
+            from connectors.crypto.pki import crl_revocation_check
+            from connectors.status.client import HttpStatusResolver, chain_resolvers, fetch_crl
 
             fetcher = stack.enter_context(HttpStatusResolver())
             resolver = chain_resolvers(lists.get, fetcher)
+            revocation = crl_revocation_check(fetch_crl)
         ok = True
         for item in _credential_texts(file.read_text(encoding="utf-8")):
             verdict = verify_credential(
-                item, anchors, status_resolver=resolver, key_resolver=keys
+                item, anchors, status_resolver=resolver, key_resolver=keys, revocation=revocation
             )
             print(verdict.line())
             ok = ok and verdict.valid

@@ -4,9 +4,9 @@
 anything is signed, makes that address the public base URL of the run, and the
 credentials its wallet and EDC destinations build point at it: the independent
 Bitstring Status List oracle fetches their lists there, before and after a revocation.
-A second run on the same data directory gets another port, and its credentials name
-that one. (Credentials of the first run name the first address, issuer profile included:
-a public base URL is meant to stay; the demo's changes with every run.)
+A second run on the same data directory gets the same address again (a public base URL
+is meant to stay: the first run's credentials stay verifiable); only when that port is
+taken does a run get another one, and its credentials name that one.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import base64
 import dataclasses
 import json
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -67,22 +68,32 @@ def test_demo_credentials_name_the_running_issuer_server(tmp_path: Path) -> None
         elm_list_id = check_status(elm, http, anchors=anchors).entry.list_url.rsplit("/", 1)[1]
     assert os.environ.get(PUBLIC_BASE_URL_VAR) == before  # restored after the run
 
-    # a second run: another address; the first run's lists are re-signed for it
-    other = dataclasses.replace(item, event_id="ev-2", credential_id="0000-second-run")
+    # a second run: the same address, so the first run's credentials still verify
     with local_destinations(tmp_path) as again, httpx.Client(timeout=10) as http:
-        assert again.public_base_url not in (None, base)
-        request = again.destinations["wallet"].build_request(other)
-        assert request.content is not None
-        badge2 = _b64json(request.content.decode().split(".")[1])
-        result = check_status(badge2, http, anchors=anchors)
-        assert result.entry.list_url.startswith(f"{again.public_base_url}/v1/status/")
-        assert not result.revoked
-        # the ELM issuer (the sealing organisation) is the same in both runs: its list of
-        # the first run takes the new entry, re-signed under the new address
-        elm_request = again.destinations["edc"].build_request(other)
-        assert elm_request.content is not None
-        (part,) = parse_multipart(elm_request.content, elm_request.headers["Content-Type"])
-        elm2 = json.loads(json.loads(part.data)["payload"])
-        result = check_status(elm2, http, anchors=anchors)
-        assert result.entry.list_url.rsplit("/", 1)[1] == elm_list_id
-        assert not result.revoked
+        assert again.public_base_url == base
+        assert http.get(badge["issuer"]["id"]).status_code == 200
+        for credential in (badge, elm):
+            assert check_status(credential, http, anchors=anchors).revoked
+
+    # a third run while that port is taken: another address; the lists are re-signed
+    port = int(base.rsplit(":", 1)[1])
+    other = dataclasses.replace(item, event_id="ev-2", credential_id="0000-second-run")
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", port))
+        with local_destinations(tmp_path) as again, httpx.Client(timeout=10) as http:
+            assert again.public_base_url not in (None, base)
+            request = again.destinations["wallet"].build_request(other)
+            assert request.content is not None
+            badge2 = _b64json(request.content.decode().split(".")[1])
+            result = check_status(badge2, http, anchors=anchors)
+            assert result.entry.list_url.startswith(f"{again.public_base_url}/v1/status/")
+            assert not result.revoked
+            # the ELM issuer (the sealing organisation) is the same in both runs: its list of
+            # the first run takes the new entry, re-signed under the new address
+            elm_request = again.destinations["edc"].build_request(other)
+            assert elm_request.content is not None
+            (part,) = parse_multipart(elm_request.content, elm_request.headers["Content-Type"])
+            elm2 = json.loads(json.loads(part.data)["payload"])
+            result = check_status(elm2, http, anchors=anchors)
+            assert result.entry.list_url.rsplit("/", 1)[1] == elm_list_id
+            assert not result.revoked

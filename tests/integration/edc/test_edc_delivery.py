@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from connectors.crypto.pki import revoke_seal
 from connectors.edc import EdcRegistry, EdcWallet, edc_destination
 from connectors.edc.destination import EdcDestination
 from connectors.edc.endpoint import running_edc_endpoint
@@ -138,3 +139,25 @@ async def test_revocation_is_skipped_at_edc_but_published(env: Issuing, tmp_path
         )
         assert revoked.returncode == 1 and revoked.stdout.startswith("invalid: revoked: ")
         assert f"{env.status_url}/v1/status/1" in revoked.stdout
+
+
+async def test_verify_online_refuses_a_seal_whose_certificate_the_ca_revoked(
+    env: Issuing, tmp_path: Path
+) -> None:
+    """``mchub verify --fetch-status`` reads the CRL the seal certificate names (served by
+    the issuer server): valid before, invalid (certificate-revoked) once the dev CA revoked
+    the seal; offline verification cannot know and still says valid."""
+    request = destination(env).build_request(issued_item("he"))
+    assert request.content is not None
+    sealed_file = tmp_path / "credential.jades.json"
+    sealed_file.write_bytes(
+        parse_multipart(request.content, request.headers["Content-Type"])[0].data
+    )
+    ok = await asyncio.to_thread(mchub_verify, sealed_file, env.seal.ca_file, "--fetch-status")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+
+    revoke_seal(env.seal.ca_file.parent)
+    refused = await asyncio.to_thread(mchub_verify, sealed_file, env.seal.ca_file, "--fetch-status")
+    assert refused.returncode == 1 and "certificate-revoked" in refused.stdout, refused.stdout
+    offline = await asyncio.to_thread(mchub_verify, sealed_file, env.seal.ca_file)
+    assert offline.returncode == 0, offline.stdout

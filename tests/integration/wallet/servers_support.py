@@ -35,7 +35,8 @@ class Issuing:
 
 @contextmanager
 def issuing(tmp_path: Path) -> Iterator[Issuing]:
-    """Dev keys, a status database and the status server publishing it.
+    """Dev keys, a status database and the issuer server publishing it (and the CRL the
+    seal certificate names).
 
     ``MCHUB_DATA_DIR`` is ``tmp_path`` meanwhile: the keys the hub publishes (and the
     issuer server serves) are those of ``<tmp_path>/keys``, not of the developer's ``var``.
@@ -43,9 +44,10 @@ def issuing(tmp_path: Path) -> Iterator[Issuing]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MCHUB_DATA_DIR", str(tmp_path))
         patch.delenv("MCHUB_SUBJECT_ID_SECRET", raising=False)
-        seal = dev_seal(tmp_path / "keys")
         db = tmp_path / "status.db"
         with running_status_server(db) as url:
+            # the seal certificate names the CRL this server serves from <tmp_path>/keys
+            seal = dev_seal(tmp_path / "keys", public_base_url=url)
             store = SqliteStatusStore(db)
             try:
                 pub = StatusPublisher(store, seal.signer, f"{url}/v1/status")

@@ -58,9 +58,10 @@ class DevSeal:
         return jwk
 
 
-def dev_seal(directory: Path) -> DevSeal:
-    """A dev CA and seal certificate in ``directory``."""
-    paths = generate_dev_keys(directory)
+def dev_seal(directory: Path, public_base_url: str | None = None) -> DevSeal:
+    """A dev CA and seal certificate in ``directory`` (naming the CRL under
+    ``public_base_url`` when given)."""
+    paths = generate_dev_keys(directory, public_base_url=public_base_url)
     signer = load_signer(paths.key, paths.chain)
     return DevSeal(signer, load_certificates(paths.ca_cert), paths.ca_cert)
 
