@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,10 +34,8 @@ from tests.integration.credentials.ob3_support import (
     independent_verify,
     issuer_server,
 )
-from tests.unit.wallet.issuing_support import issued_item
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit" / "contract"))
 from tests.unit.contract.test_contract_codec import credential_elements
+from tests.unit.wallet.issuing_support import issued_item
 
 pytestmark = pytest.mark.integration
 

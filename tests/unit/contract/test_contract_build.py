@@ -7,16 +7,6 @@ import dataclasses
 import uuid
 
 import pytest
-from contract_testdata import (
-    RECEIVED,
-    SHA,
-    TRACE,
-    build,
-    enrolment_normalised,
-    normalised_credential,
-    revocation_normalised,
-    sample,
-)
 
 from hub.contract.build import (
     CREDENTIAL_NAMESPACE,
@@ -35,6 +25,16 @@ from hub.contract.models import (
 )
 from hub.errors import InputRejected
 from hub.vocab import MKKR_LEVEL_URIS
+from tests.unit.contract.contract_testdata import (
+    RECEIVED,
+    SHA,
+    TRACE,
+    build,
+    enrolment_normalised,
+    normalised_credential,
+    revocation_normalised,
+    sample,
+)
 
 pytestmark = pytest.mark.unit
 

@@ -11,16 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from contract_testdata import (
-    CTX,
-    EXPECTED_FILES,
-    build,
-    enrolment_normalised,
-    issued,
-    load,
-    normalised_credential,
-    revocation_normalised,
-)
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -32,6 +22,16 @@ from hub.contract.models import CredentialIssued
 from hub.contract.rules import validate_credential
 from hub.contract.store import SchemaStore, write_version
 from hub.errors import UndecodableInput
+from tests.unit.contract.contract_testdata import (
+    CTX,
+    EXPECTED_FILES,
+    build,
+    enrolment_normalised,
+    issued,
+    load,
+    normalised_credential,
+    revocation_normalised,
+)
 
 pytestmark = pytest.mark.unit
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import typer
-from contract_testdata import as_json, build, enrolment_normalised, issued
 from typer.testing import CliRunner
 
 from hub.cli import bench as bench_cli
@@ -20,6 +19,7 @@ from hub.contract.docs import (
 )
 from hub.contract.models import EU_ELEMENTS
 from hub.contract.rules import RULES
+from tests.unit.contract.contract_testdata import as_json, build, enrolment_normalised, issued
 
 pytestmark = pytest.mark.unit
 

@@ -8,14 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from contract_testdata import (
-    CTX,
-    as_json,
-    build,
-    enrolment_normalised,
-    issued,
-    revocation_normalised,
-)
 
 from hub import vocab
 from hub.contract.build import attach_warnings
@@ -29,6 +21,14 @@ from hub.contract.rules import (
     validate_event,
 )
 from hub.settings import Settings
+from tests.unit.contract.contract_testdata import (
+    CTX,
+    as_json,
+    build,
+    enrolment_normalised,
+    issued,
+    revocation_normalised,
+)
 
 pytestmark = pytest.mark.unit
 

@@ -6,7 +6,6 @@ credential plus registered claims, which the schema allows."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from connectors.crypto.vcjwt import jwt_claims
 from connectors.render import RenderInput, StatusRef
 from connectors.render.jsonld import default_reference_dir
 from connectors.render.ob3 import render_ob3
+from tests.unit.contract.test_contract_codec import credential_elements
 from tests.unit.render.render_support import (
     EXPECTED_FILES,
     ISSUED_AT,
@@ -28,11 +28,6 @@ from tests.unit.render.render_support import (
     make_input,
     minimal_variant,
 )
-
-# the generator of canonical credential elements lives with the contract tests, which
-# import their data module by its bare name (pytest puts their directory on sys.path)
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "contract"))
-from tests.unit.contract.test_contract_codec import credential_elements
 
 pytestmark = pytest.mark.unit
 
