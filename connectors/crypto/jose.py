@@ -24,6 +24,7 @@ from hub import wire
 
 SUPPORTED_ALGS: Final = frozenset({"ES256", "RS256", "PS256"})
 
+
 class VerificationError(Exception):
     """A credential failed verification; ``code`` is stable, the message is for humans."""
 
@@ -50,7 +51,14 @@ def sign(signer: Signer, signing_input: bytes) -> bytes:
 
 def verify_signature(cert: x509.Certificate, alg: str, signing_input: bytes, sig: bytes) -> None:
     """Check a JWS signature with the certificate's key; raise ``bad-signature`` if wrong."""
-    key = cert.public_key()
+    verify_with_key(cert.public_key(), alg, signing_input, sig, owner="the certificate's key")
+
+
+def verify_with_key(
+    key: object, alg: str, signing_input: bytes, sig: bytes, *, owner: str = "the key"
+) -> None:
+    """Check a JWS signature (ES256, RS256, PS256) with a public key; raise
+    ``unsupported-alg`` when ``alg`` does not fit the key, ``bad-signature`` if wrong."""
     try:
         if alg == "ES256" and isinstance(key, ec.EllipticCurvePublicKey):
             if len(sig) != 64:
@@ -65,13 +73,11 @@ def verify_signature(cert: x509.Certificate, alg: str, signing_input: bytes, sig
             pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
             key.verify(sig, signing_input, pss, hashes.SHA256())
         else:
-            raise VerificationError(
-                "unsupported-alg", f"alg {alg} does not fit the certificate's key type"
-            )
+            raise VerificationError("unsupported-alg", f"alg {alg} does not fit {owner}'s type")
     except InvalidSignature:
         raise VerificationError(
             "bad-signature",
-            "signature does not verify with the certificate's key: the content was altered "
+            f"signature does not verify with {owner}: the content was altered "
             "or it was signed with another key",
         ) from None
 

@@ -29,12 +29,16 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.hazmat.primitives import serialization
 
-from connectors.crypto.jose import VerificationError, compact_json, parse_x5c, sign, validate_chain
+from connectors.crypto.jose import (
+    VerificationError,
+    compact_json,
+    parse_x5c,
+    sign,
+    validate_chain,
+    verify_with_key,
+)
 from connectors.crypto.jwks import (
     Jwk,
     KeyResolver,
@@ -89,8 +93,16 @@ def jwt_claims(credential: dict[str, Any]) -> dict[str, Any]:
     ``id``, ``credentialSubject.id`` or ``validFrom``).
     """
     iss, sub, jti = issuer_of(credential), subject_of(credential), credential.get("id")
-    missing = [n for n, v in (("issuer.id", iss), ("id", jti), ("credentialSubject.id", sub),
-                              ("validFrom", credential.get("validFrom"))) if not v]
+    missing = [
+        n
+        for n, v in (
+            ("issuer.id", iss),
+            ("id", jti),
+            ("credentialSubject.id", sub),
+            ("validFrom", credential.get("validFrom")),
+        )
+        if not v
+    ]
     if missing:
         raise ValueError(f"an OB 3.0 VC-JWT needs the credential's {', '.join(missing)}")
     claims: dict[str, Any] = {
@@ -225,7 +237,9 @@ def verify_vc(
         key = jwk_public_key(jwk)
     except (KeyError, ValueError) as exc:
         raise VerificationError("key-unavailable", f"key {kid} is not a usable JWK: {exc}") from exc
-    _verify_signature(key, alg, f"{parts[0]}.{parts[1]}".encode("ascii"), sig)
+    verify_with_key(
+        key, alg, f"{parts[0]}.{parts[1]}".encode("ascii"), sig, owner="the issuer's key"
+    )
     _check_claims(claims, credential, now or datetime.now(UTC))
     return JwtInfo(credential, claims, header, jwk)
 
@@ -259,9 +273,7 @@ def _resolve(resolve_key: KeyResolver, kid: str) -> Jwk:
     return jwk
 
 
-def _chains_to(
-    jwk: Jwk, anchors: Sequence[x509.Certificate], now: datetime | None
-) -> bool:
+def _chains_to(jwk: Jwk, anchors: Sequence[x509.Certificate], now: datetime | None) -> bool:
     if not anchors or not jwk.get("x5c"):
         return False
     try:
@@ -275,27 +287,6 @@ def _chains_to(
         )
     except (VerificationError, ValueError, KeyError):
         return False
-
-
-def _verify_signature(key: Any, alg: str, signing_input: bytes, sig: bytes) -> None:
-    try:
-        if alg == "ES256" and isinstance(key, ec.EllipticCurvePublicKey):
-            if len(sig) != 64:
-                raise InvalidSignature
-            der = encode_dss_signature(
-                int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big")
-            )
-            key.verify(der, signing_input, ec.ECDSA(hashes.SHA256()))
-        elif alg == "RS256" and isinstance(key, rsa.RSAPublicKey):
-            key.verify(sig, signing_input, padding.PKCS1v15(), hashes.SHA256())
-        else:
-            raise VerificationError("unsupported-alg", f"alg {alg} does not fit the key type")
-    except InvalidSignature:
-        raise VerificationError(
-            "bad-signature",
-            "signature does not verify with the issuer's key: the content was altered or it "
-            "was signed with another key",
-        ) from None
 
 
 def _check_claims(claims: dict[str, Any], credential: dict[str, Any], moment: datetime) -> None:

@@ -194,7 +194,9 @@ def local_servers(
             from connectors.status import SqliteStatusStore, running_status_server
 
             store = stack.enter_context(SqliteStatusStore(data_dir / "status" / "status.db"))
-            urls["status"] = stack.enter_context(running_status_server(store, port=status_port))
+            urls["status"] = stack.enter_context(
+                running_status_server(store, port=status_port, keys_dir=data_dir / "keys")
+            )
         if "wallet" in servers:
             from connectors.wallet.host import DEV_WALLET_TOKEN, running_wallet_host
 

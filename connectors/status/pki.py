@@ -2,18 +2,17 @@
 
 The seal certificate names these URLs (CRL distribution point, AIA caIssuers) under the
 hub's public base URL (:mod:`connectors.crypto.keys`). The files come from the keys
-directory: the one given to :func:`pki_router`, else ``app.state.pki_keys_dir`` when the
-application sets it (a server whose data directory is not the settings' one), else
-``<data_dir>/keys`` of the settings: ``ca.crl`` as issued by
-:mod:`connectors.crypto.pki` (the code that holds the CA key signs it; this server only
-reads the file, so it needs no private key) and ``ca.cert.pem``, served as DER. The files
-are read on each request, so a revocation is visible at once. ``404`` while there is no
-dev CA (a production deployment publishes its CA's CRL elsewhere).
+directory given to :func:`pki_router` (a server whose data directory is not the
+settings' one, e.g. the demo's local servers), else ``<data_dir>/keys`` of the
+settings: ``ca.crl`` as issued by :mod:`connectors.crypto.pki` (the code that holds the
+CA key signs it; this server only reads the file, so it needs no private key) and
+``ca.cert.pem``, served as DER. The files are read on each request, so a revocation is
+visible at once. ``404`` while there is no dev CA (a production deployment publishes its
+CA's CRL elsewhere).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
@@ -33,17 +32,13 @@ def default_keys_dir() -> Path:
     return load_settings().data_dir / "keys"
 
 
-def pki_router(keys_dir: Path | Callable[[], Path] | None = None) -> APIRouter:
-    """The routes serving the dev CA's CRL and certificate from ``keys_dir`` (a directory,
-    a function giving it, or None: ``app.state.pki_keys_dir`` if set, else
-    :func:`default_keys_dir`; looked up per request)."""
+def pki_router(keys_dir: Path | None = None) -> APIRouter:
+    """The routes serving the dev CA's CRL and certificate from ``keys_dir`` (default
+    :func:`default_keys_dir`, looked up per request)."""
     router = APIRouter(tags=["pki"])
 
-    def directory(request: Request) -> Path:
-        if keys_dir is not None:
-            return keys_dir() if callable(keys_dir) else keys_dir
-        configured = getattr(request.app.state, "pki_keys_dir", None)
-        return Path(configured) if configured is not None else default_keys_dir()
+    def directory(_request: Request) -> Path:
+        return keys_dir if keys_dir is not None else default_keys_dir()
 
     def missing(what: str) -> Response:
         return Response(f"no {what}\n", 404, media_type="text/plain")

@@ -38,8 +38,10 @@ VC_JWT_MEDIA_TYPE: Final = "application/vc+jwt"
 STATUS_PATH: Final = "/v1/status"
 
 
-def create_status_app(store: SqliteStatusStore) -> FastAPI:
-    """The status list application over ``store``."""
+def create_status_app(store: SqliteStatusStore, keys_dir: Path | None = None) -> FastAPI:
+    """The issuer server over ``store`` and the keys directory ``keys_dir`` (its public
+    files: published keys, seal chain, CA certificate and CRL; default
+    ``<data_dir>/keys`` of the settings)."""
     app = FastAPI(
         title="mchub status lists",
         description="W3C Bitstring Status List credentials (VC-JWT) of the hub's credentials",
@@ -71,8 +73,9 @@ def create_status_app(store: SqliteStatusStore) -> FastAPI:
     def list_lists() -> dict[str, list[str]]:
         return {"lists": store.list_ids()}
 
-    app.include_router(pki_router())  # /v1/pki: the dev CA's CRL and certificate
-    app.include_router(issuers_router(store))  # /v1/issuers: OB3 issuer profiles and keys
+    app.include_router(pki_router(keys_dir))  # /v1/pki: the dev CA's CRL and certificate
+    # /v1/issuers: OB3 issuer profiles and keys
+    app.include_router(issuers_router(store, keys_dir=keys_dir))
     return app
 
 
@@ -90,7 +93,11 @@ def running_app(
 
 @contextmanager
 def running_status_server(
-    db: Path | str | SqliteStatusStore, *, host: str = "127.0.0.1", port: int = 0
+    db: Path | str | SqliteStatusStore,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    keys_dir: Path | None = None,
 ) -> Iterator[str]:
     """The status server over a status database (path, or an open store left open).
 
@@ -100,7 +107,7 @@ def running_status_server(
     """
     store = db if isinstance(db, SqliteStatusStore) else SqliteStatusStore(db)
     try:
-        app = create_status_app(store)
+        app = create_status_app(store, keys_dir)
         with running_app(app, name="mchub-status", host=host, port=port) as url:
             yield url
     finally:

@@ -254,9 +254,9 @@ def test_the_status_app_serves_the_keys_of_its_data_dir(
         app = create_status_app(store)
         answer = TestClient(app).get("/v1/pki/ca.crl")
         assert answer.status_code == 200 and answer.content == (keys / CRL_FILE).read_bytes()
-        # a server over another data directory says where its keys are
+        # a server over another data directory is given its keys directory
         other = generate_dev_keys(tmp_path / "other-keys")
-        app.state.pki_keys_dir = other.ca_cert.parent
+        app = create_status_app(store, other.ca_cert.parent)
         answer = TestClient(app).get("/v1/pki/ca.crl")
         assert answer.content == (other.ca_cert.parent / CRL_FILE).read_bytes()
 
