@@ -224,6 +224,16 @@ class LocalKafka:
                 )
             return current, False
         previous = self.load()
+        partly = previous is not None and any(pid_alive(n.pid) for n in previous.nodes)
+        if partly and previous is not None:
+            if len(previous.nodes) != brokers or previous.nodes[0].port != port:
+                raise ConfigurationError(
+                    f"a {len(previous.nodes)}-broker cluster partly runs from {self.data_dir} "
+                    f"on port {previous.nodes[0].port}; run `mchub kafka down` first"
+                )
+            # the healthy nodes keep running (and serving): start only the ones that are down
+            down = [n.node_id for n in previous.nodes if not pid_alive(n.pid)]
+            return self.start_nodes(down, timeout=timeout, progress=progress), True
         if previous is not None and any(n.pid for n in previous.nodes):
             progress("removing stale pid records of a cluster that is no longer running")
             self._kill_nodes(previous)
@@ -264,6 +274,44 @@ class LocalKafka:
             self._kill_nodes(spec)
             raise BrokerUnavailable(f"{exc}; see {', '.join(str(p) for p in logs)}") from exc
         return spec, True
+
+    def start_nodes(
+        self,
+        node_ids: list[int],
+        *,
+        timeout: float = 90.0,
+        progress: Callable[[str], None] = lambda _msg: None,
+    ) -> ClusterSpec:
+        """(Re)start the stopped nodes ``node_ids`` of the recorded cluster, leaving the
+        running ones alone; waits until every node is registered again."""
+        spec = self.load()
+        if spec is None:
+            raise ConfigurationError(f"no cluster recorded in {self.data_dir}")
+        nodes = [n for n in spec.nodes if n.node_id in node_ids and not pid_alive(n.pid)]
+        if nodes:
+            keep = [str(n.node_id) for n in spec.nodes if n not in nodes]
+            progress(
+                f"starting node(s) {', '.join(str(n.node_id) for n in nodes)} of the cluster"
+                + (f" (node(s) {', '.join(keep)} keep running)" if keep else "")
+            )
+            libs = resolve_distribution(self.version, self.cache_dir)
+            for node in nodes:
+                for p in (node.port, node.controller_port):
+                    if _port_in_use(p):
+                        raise ConfigurationError(
+                            f"port {p} of node {node.node_id} on 127.0.0.1 is in use by "
+                            f"another process; stop it or run `mchub kafka down` first"
+                        )
+                self._format(spec, node, libs)
+                node.pid = self._launch(node, libs)
+            self._save(spec)
+        wait_until_ready(
+            spec.bootstrap,
+            len(spec.nodes),
+            timeout=timeout,
+            alive=lambda: all(pid_alive(n.pid) for n in spec.nodes),
+        )
+        return spec
 
     def _format(self, spec: ClusterSpec, node: NodeSpec, libs: Path) -> None:
         props = self.data_dir / f"node-{node.node_id}.properties"

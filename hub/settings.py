@@ -73,6 +73,15 @@ class Settings(BaseSettings):
         description="how often stage consumers heartbeat (also how fast they notice a "
         "rebalance); at most a third of the session timeout",
     )
+    # -- issue 14, item 4 (workers ride out broker outages): fast take-over ------------
+    instance_id: str = Field(
+        "",
+        description="static group membership (KIP-345) of `mchub run`'s stages: a name "
+        "unique among the running instances and kept across restarts (a StatefulSet pod "
+        "name, a host name); a restarted instance gets its partitions back at once instead "
+        "of after the session timeout. Trade-off: a stopped instance's partitions move to "
+        "the others only after the session timeout. Empty: dynamic membership",
+    )
     metrics_port: int = Field(
         0, ge=0, le=65535,
         description="port of `mchub run`'s /metrics, /healthz and /readyz server; 0: no server",

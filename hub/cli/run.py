@@ -3,8 +3,10 @@
 The core stream (ingest + decide), the register-state projection, and a delivery
 connector for each destination whose URL is set (``MCHUB_REGISTER_URL``,
 ``MCHUB_WALLET_URL``, ``MCHUB_EDC_URL``; see :mod:`connectors.fanout.settings`).
-With ``MCHUB_METRICS_PORT`` set, ``/metrics``, ``/healthz`` and ``/readyz`` of those
-stages are served on that port (:mod:`hub.stream.metrics`).
+A broker outage does not end it: the stages abort, back off and retry until Kafka works
+again, logging one WARNING when the trouble starts and one INFO when it is over
+(:mod:`hub.stream.outage`). With ``MCHUB_METRICS_PORT`` set, ``/metrics``, ``/healthz``
+and ``/readyz`` of those stages are served on that port (:mod:`hub.stream.metrics`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import typer
 from hub.adapters.http_server import quiet_server, serving_in_thread
 from hub.errors import ConfigurationError
 from hub.settings import Settings, load_settings
+from hub.stream import outage
 from hub.stream.kernel import Stage
 from hub.stream.metrics import metrics_app
 from hub.stream.runner import core_stages, fanout_workers, install_signal_handlers, run_stages
@@ -47,6 +50,8 @@ def run(
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # a broker outage: one WARNING and one INFO, not the client's error per attempt
+    outage.install()
     settings = load_settings()
 
     async def main() -> None:

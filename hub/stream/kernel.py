@@ -23,10 +23,14 @@ Any number of processes with the same settings therefore split the partitions; o
 dies is replaced within the group's session timeout.
 
 **Failures.** A handler never sees a failed transaction: when a commit fails (fenced,
-broker gone), the stage logs one line, closes every task (the handler drops their
-state), waits with capped backoff and joins the group again, restoring state from the
-changelogs. A :class:`~hub.errors.PermanentError` (a configuration error, a destination
-refusing our credentials) ends the stage with its message.
+broker gone), the open transaction is aborted, the stage closes every task (the handler
+drops their state), waits with capped exponential backoff with jitter and joins the
+group again, restoring state from the changelogs; it never exits for a broker outage,
+however long. Logging is per episode, not per attempt (:mod:`hub.stream.outage`): the
+first failure is one WARNING, further restarts of the same episode are counted, and
+one INFO says when Kafka works again. A :class:`~hub.errors.PermanentError` (a
+configuration error, a destination refusing our credentials) ends the stage with its
+message.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,8 +49,10 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import IllegalStateError
 
 from hub.adapters.kafka import make_consumer, make_producer
+from hub.adapters.memory import is_memory
 from hub.errors import PermanentError
 from hub.settings import Settings
+from hub.stream.outage import OUTAGES, OutageLog
 
 log = logging.getLogger(__name__)
 
@@ -192,8 +199,10 @@ class Stage:
         max_poll_interval_ms: int = 300_000,
         restart_backoff_s: tuple[float, float] = (0.5, 30.0),
         stats: StageStats | None = None,
+        outages: OutageLog | None = None,
     ) -> None:
-        """``pipelined``: commit a batch while the next one is processed (deliveries)."""
+        """``pipelined``: commit a batch while the next one is processed (deliveries);
+        ``outages``: where failures are reported (default: the process-wide log)."""
         self.settings = settings
         self.name = name
         self.input_topics = list(input_topics)
@@ -206,6 +215,7 @@ class Stage:
         self.restart_backoff_s = restart_backoff_s
         self.group_id = settings.group(name)
         self.stats = stats or StageStats()
+        self.outages = outages or OUTAGES
         #: set once the stage has joined its group (with or without partitions)
         self.ready = asyncio.Event()
         self.tasks: dict[TopicPartition, Task] = {}
@@ -229,11 +239,19 @@ class Stage:
                 self.stats.restarts += 1
                 if time.monotonic() - started > 60:
                     backoff = self.restart_backoff_s[0]
-                log.warning(
-                    "%s: %s; restarting the stage in %.1f s", self.name, _one_line(exc), backoff
+                delay = backoff * random.uniform(0.5, 1.0)  # jitter: instances spread out
+                # one WARNING per episode; later restarts of it are counted (see outage.py)
+                level = logging.WARNING if self.outages.trouble() else logging.DEBUG
+                log.log(
+                    level,
+                    "%s: %s; restarting the stage in %.1f s (and again with backoff until it "
+                    "works)",
+                    self.name,
+                    _one_line(exc),
+                    delay,
                 )
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(stop.wait(), backoff)
+                    await asyncio.wait_for(stop.wait(), delay)
                 backoff = min(backoff * 2, self.restart_backoff_s[1])
 
     async def write(self, tp: TopicPartition, outputs: Sequence[Output]) -> bool:
@@ -272,6 +290,7 @@ class Stage:
             group=self.group_id,
             max_poll_records=self.max_records,
             max_poll_interval_ms=self.max_poll_interval_ms,
+            **self._membership(),
         )
         await self._close_tasks(list(self.tasks))  # nothing may outlive a previous life
         self._consumer = consumer
@@ -290,6 +309,15 @@ class Stage:
                     if not owned:
                         await self.handler.revoked([])  # stop any standby work
             await consumer.stop()
+
+    def _membership(self) -> dict[str, str]:
+        """Static group membership when ``MCHUB_INSTANCE_ID`` is set (KIP-345): a stage
+        restarted in the same instance (a new process, or the next life after an outage)
+        rejoins as the same member and gets its partitions back without waiting for the
+        session timeout; no LeaveGroup on stop, so others take over only after it."""
+        if not self.settings.instance_id or is_memory(self.settings.bootstrap):
+            return {}
+        return {"group_instance_id": f"{self.settings.instance_id}.{self.name}"}
 
     async def _loop(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
         last_idle = time.monotonic()
@@ -313,6 +341,7 @@ class Stage:
                 idle_due = now - last_idle >= self.idle_interval_s
                 if idle_due:
                     last_idle = now
+                    await self._probe(consumer)
                     for tp, extra in (await self.handler.idle(list(self.tasks))).items():
                         outputs.setdefault(tp, []).extend(extra)
                 positions = await self._positions(consumer, records, moved_only=idle_due)
@@ -412,8 +441,18 @@ class Stage:
             if position is not None:
                 task.committed = max(task.committed, position)
         self.handler.committed(task.tp, written)
+        self.outages.healthy()
         self.stats.transactions += 1
         self.stats.last_commit_monotonic = time.monotonic()
+
+    async def _probe(self, consumer: AIOKafkaConsumer) -> None:
+        """While an outage episode is open but quiet, ask the cluster for metadata: an
+        answer ends the episode (one INFO line) even when no record flows."""
+        if not self.outages.quiet():
+            return
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(consumer.topics(), 5)
+            self.outages.healthy()
 
     async def _settle(self) -> None:
         """Wait for a pipelined commit in flight (raising its error)."""
@@ -466,6 +505,7 @@ class Stage:
             elif not self.tasks:
                 await self.handler.assigned([])  # a standby: the handler may prepare
             self.ready.set()
+            self.outages.healthy()
 
     async def _moved_on(
         self, consumer: AIOKafkaConsumer, kept: Sequence[TopicPartition]

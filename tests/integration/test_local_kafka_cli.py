@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -95,3 +97,40 @@ def test_unknown_option_is_a_one_line_usage_error() -> None:
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert "--bogus" in result.stderr and "--help" in result.stderr
+
+
+@pytest.mark.slow
+def test_up_on_a_three_node_cluster_with_one_dead_node_restarts_only_that_node(
+    tmp_path: Path,
+) -> None:
+    import signal
+
+    port = free_port_block(6, start=49092)
+    data = str(tmp_path / "k3")
+    first = mchub("kafka", "up", "--brokers", "3", "--port", str(port), "--data-dir", data)
+    try:
+        assert first.returncode == 0, first.stderr
+        spec = LocalKafka(Path(data)).load()
+        assert spec is not None
+        before = {n.node_id: n.pid for n in spec.nodes}
+        victim = before[2]
+        assert victim is not None
+        os.kill(victim, signal.SIGKILL)
+        while pid_alive(victim):
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(victim, os.WNOHANG)
+            time.sleep(0.05)
+        assert mchub("kafka", "status", "--data-dir", data).returncode == 1
+
+        again = mchub("kafka", "up", "--brokers", "3", "--port", str(port), "--data-dir", data)
+        assert again.returncode == 0, again.stderr
+        assert "starting node(s) 2" in again.stderr, again.stderr
+        after = LocalKafka(Path(data)).load()
+        assert after is not None
+        pids = {n.node_id: n.pid for n in after.nodes}
+        assert pids[1] == before[1] and pids[3] == before[3]  # the healthy brokers kept running
+        assert pids[2] != victim and pid_alive(pids[2])
+        assert all(pid_alive(p) for p in pids.values())
+        assert mchub("kafka", "status", "--data-dir", data).returncode == 0
+    finally:
+        mchub("kafka", "down", "--data-dir", data)

@@ -16,6 +16,7 @@ from hub.adapters.kafka import make_producer
 from hub.adapters.memory import MemoryBroker
 from hub.settings import Settings
 from hub.stream.kernel import BaseHandler, Output, Stage, transactional_id
+from hub.stream.outage import OutageLog
 from hub.stream.reading import read_all
 
 
@@ -65,7 +66,7 @@ async def test_a_fenced_task_logs_one_line_and_the_stage_recovers_exactly_once(
     handler = Echo("out")
     stage = Stage(
         settings, name="echo", input_topics=["in"], handler=handler,
-        restart_backoff_s=(0.05, 0.1),
+        restart_backoff_s=(0.05, 0.1), outages=OutageLog(),
     )
     stop = asyncio.Event()
     task = asyncio.create_task(stage.run(stop))
@@ -93,3 +94,58 @@ async def test_a_fenced_task_logs_one_line_and_the_stage_recovers_exactly_once(
     assert "restarting the stage" in warnings[0].getMessage()
     assert not [r for r in caplog.records if r.exc_info]  # no traceback anywhere
     assert len(handler.assignments) == 2  # joined again after the failure
+
+
+async def test_a_broker_outage_is_one_warning_one_info_and_the_stage_never_exits(
+    settings: Settings, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aiokafka.errors import KafkaConnectionError
+
+    from hub.adapters.memory import MemoryConsumer
+
+    down = False
+    real_getmany, real_start = MemoryConsumer.getmany, MemoryConsumer.start
+
+    async def getmany(self: MemoryConsumer, *args: object, **kwargs: object) -> object:
+        if down:
+            raise KafkaConnectionError("Unable connect to node with id 1")
+        return await real_getmany(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    async def start(self: MemoryConsumer) -> None:
+        if down:
+            raise KafkaConnectionError("Unable connect to node with id 1")
+        await real_start(self)
+
+    monkeypatch.setattr(MemoryConsumer, "getmany", getmany)
+    monkeypatch.setattr(MemoryConsumer, "start", start)
+    handler = Echo("out")
+    stage = Stage(
+        settings, name="echo", input_topics=["in"], handler=handler, idle_interval_s=0.05,
+        restart_backoff_s=(0.02, 0.08), outages=OutageLog(quiet_s=0.3),
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(stage.run(stop))
+    await asyncio.wait_for(stage.ready.wait(), 5)
+    out = MemoryBroker.named(settings.bootstrap).partitions["out"]
+    with caplog.at_level(logging.DEBUG, logger="hub"):
+        await produce(settings, range(0, 10))
+        await until(lambda: len(out[0]) + len(out[1]) == 10)
+        down = True
+        await produce(settings, range(10, 20))  # written while the stage cannot read
+        await until(lambda: stage.stats.restarts >= 6)  # many attempts, backoff capped
+        assert not task.done()
+        down = False
+        await until(lambda: len(out[0]) + len(out[1]) == 20)
+        await until(lambda: not stage.outages.active)  # the quiet period passed: closed
+    stop.set()
+    await asyncio.wait_for(task, 5)
+
+    assert sorted(int(r.value) for r in await read_all(settings, "out")) == list(range(20))
+    shown = [r for r in caplog.records if r.levelno >= logging.INFO and r.name.startswith("hub")]
+    warnings = [r for r in shown if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1, [r.getMessage() for r in warnings]
+    assert "KafkaConnectionError" in warnings[0].getMessage()
+    ends = [r for r in shown if "Kafka works again" in r.getMessage()]
+    assert len(ends) == 1 and ends[0].levelno == logging.INFO
+    restarts = [r for r in caplog.records if "restarting the stage" in r.getMessage()]
+    assert len(restarts) == stage.stats.restarts  # every attempt counted, at DEBUG after the first
