@@ -20,6 +20,11 @@ KAFKA_VERSION = "4.1.1"
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+#: the feed contract's largest payload (al: 8 MiB per file; hub.normalise.common.MAX_BYTES)
+LARGEST_PAYLOAD_BYTES = 8 * 1024 * 1024
+#: what a dead letter adds to a source record: its ``mchub-dlq-*`` headers (error ≤ 4000 B)
+DEAD_LETTER_HEADROOM = 8 * 1024
+
 
 def default_shared_dir() -> Path:
     """The project's read-only ``shared/`` folder: beside the repository checkout."""
@@ -102,6 +107,37 @@ class Settings(BaseSettings):
         300, ge=0, description="how far in the future an issue date may be (clock skew)"
     )
 
+    # -- issue 14 item 1/2 ("sizes"): record sizes and compression, set explicitly ----
+    # The contract's limits (he/vet 1 MiB per event, al 8 MiB per file) are constants
+    # (hub.normalise.common.MAX_BYTES); these settings size everything around them
+    # (hub/topics.py applies them to the topics; docs/limits.md explains the arithmetic).
+    source_headroom_bytes: int = Field(
+        64 * 1024, ge=4 * 1024, le=1024 * 1024,
+        description="bytes a source topic (and the gateway's producer) accept above the "
+        "contract's payload limit: key, headers and record-batch overhead",
+    )
+    max_record_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024,
+        description="largest record the hub writes to its own topics (twice the largest "
+        "payload; an 8 MiB al row's canonical event measures ~1.0x the row): "
+        "max.message.bytes of every non-source topic, the producers' max_request_size, the "
+        "consumers' fetch sizes; an event above it is dead-lettered with a "
+        "PAYLOAD_TOO_LARGE receipt",
+    )
+    compression: Literal["zstd", "gzip", "lz4", "snappy", "none"] = Field(
+        "zstd",
+        description="compression of every hub producer's record batches (zstd, lz4 and "
+        "snappy need the cramjam package, a dependency of the hub)",
+    )
+
+    @property
+    def client_record_bytes(self) -> int:
+        """Largest record a hub client sends or fetches: the hub's own largest record, or
+        a whole source record (the largest payload, al's 8 MiB, plus headroom) kept intact
+        in a dead letter with its ``mchub-dlq-*`` headers, whichever is larger."""
+        source = LARGEST_PAYLOAD_BYTES + self.source_headroom_bytes + DEAD_LETTER_HEADROOM
+        return max(self.max_record_bytes, source)
+
     def topic(self, name: str) -> str:
         """The full topic name for a logical topic name (prefix applied)."""
         return f"{self.topic_prefix}{name}"
@@ -120,6 +156,9 @@ class Settings(BaseSettings):
             "linger_ms": 5,
             "max_batch_size": 256 * 1024,
             "request_timeout_ms": 30_000,
+            # issue 14: sized for the largest record, compressed (docs/limits.md)
+            "max_request_size": self.client_record_bytes,
+            "compression_type": None if self.compression == "none" else self.compression,
         }
         if transactional_id is not None:
             config["transactional_id"] = transactional_id
@@ -145,6 +184,9 @@ class Settings(BaseSettings):
             "fetch_max_wait_ms": self.fetch_max_wait_ms,
             "session_timeout_ms": self.session_timeout_ms,
             "heartbeat_interval_ms": self.heartbeat_interval_ms,
+            # issue 14: one record of the largest allowed size fits in one fetch
+            "max_partition_fetch_bytes": self.client_record_bytes,
+            "fetch_max_bytes": max(50 * 1024 * 1024, self.client_record_bytes),
         }
 
 

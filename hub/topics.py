@@ -21,6 +21,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from hub.normalise.common import MAX_BYTES
+from hub.normalise.common import PAYLOAD_TOO_LARGE as _PAYLOAD_TOO_LARGE
 from hub.settings import Settings
 
 FOREVER = -1
@@ -45,7 +47,48 @@ class TopicSpec:
             "retention.ms": str(self.retention_ms),
             "cleanup.policy": self.cleanup_policy,
             "min.insync.replicas": str(settings.min_insync_replicas),
+            "max.message.bytes": str(max_message_bytes(self.name, settings)),
         }
+
+
+# -- sizes (issue 14; docs/limits.md) ---------------------------------------------------
+#: the feed contract's payload limits (§2 "Max payload"), checked on the raw bytes
+PAYLOAD_LIMITS = MAX_BYTES
+#: the rule of a payload (or of an output derived from it) above what the hub accepts
+PAYLOAD_TOO_LARGE = _PAYLOAD_TOO_LARGE
+
+
+def payload_limit(feed: str) -> int:
+    """The contract's limit on one ``feed`` message value, in bytes."""
+    return PAYLOAD_LIMITS[feed]
+
+
+def source_record_limit(feed: str, settings: Settings) -> int:
+    """Largest record a source topic accepts: the payload limit plus headroom for the key,
+    headers and the record batch around it (the gateway's producer is sized the same)."""
+    return payload_limit(feed) + settings.source_headroom_bytes
+
+
+def max_message_bytes(name: str, settings: Settings) -> int:
+    """``max.message.bytes`` of the logical topic ``name``: a source topic takes its feed's
+    limit plus headroom; ``dlq.src.undecodable`` any source record with its dead-letter
+    headers; every other topic the hub's largest record (``max_record_bytes``)."""
+    for feed, topic in SOURCE_TOPICS.items():
+        if topic == name:
+            return source_record_limit(feed, settings)
+    if name == INGEST_DEAD_LETTERS:  # whole source records, intact, plus dlq headers
+        return settings.client_record_bytes
+    return settings.max_record_bytes
+
+
+def record_size(value: bytes | None, key: bytes | None = None,
+                headers: Iterable[tuple[str, bytes]] = ()) -> int:
+    """The bytes one record occupies in a batch, as the producer estimates it (uncompressed:
+    what ``max_request_size`` is checked against)."""
+    from aiokafka.record.default_records import DefaultRecordBatchBuilder
+
+    size: int = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, list(headers))
+    return size
 
 
 SOURCE_TOPICS: dict[str, str] = {

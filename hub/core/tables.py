@@ -30,7 +30,12 @@ from hub.core.lifecycle import (
     decide,
     expire,
 )
-from hub.core.state import CredentialState, DecisionState, IdempotencyState, elements_digest
+from hub.core.state import (
+    CredentialState,
+    DecisionState,
+    IdempotencyState,
+    event_elements_digest,
+)
 from hub.normalise.types import NormalisedEvent
 
 
@@ -116,7 +121,7 @@ def apply(state: CredentialState | None, emission: Emission) -> CredentialState:
             update={
                 "status": "revoked" if state.status == "revoked" else "active",
                 "learner_id": emission.learner_id,
-                "elements_digest": elements_digest(emission.event.record),
+                "elements_digest": event_elements_digest(emission.event),
                 "issued_by": emission.idempotency_key,
                 "keys": keys,
             }

@@ -46,6 +46,7 @@ import base64
 import contextlib
 import json
 import logging
+import struct
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -72,6 +73,7 @@ from hub.core.state import credential_changelog_key, index_changelog_key
 from hub.normalise.types import NormalisedEvent
 from hub.settings import Settings
 from hub.stream.canonical import log_key
+from hub.stream.ingest import decode_request
 from hub.stream.kernel import Batch, Output, Outputs, Stage, dead_letter
 from hub.stream.reading import partitions_of, read_topic
 from hub.stream.store import MemoryStore, StateStore, StoreKind, open_store
@@ -414,11 +416,12 @@ class DecideHandler:
     ) -> tuple[NormalisedEvent, dict[str, Any], datetime] | Output:
         """(event, context, received time) of a request record, or its dead letter."""
         try:
-            request = wire.loads(record.value)
+            # both request formats: ingest's binary one and the older JSON (docs/limits.md)
+            request = decode_request(record.value)
             event = event_from_json(request["event"])
             context = {k: v for k, v in request.items() if k != "event"}
             return event, context, datetime.fromisoformat(context["receivedAt"])
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, struct.error) as exc:
             log.warning(
                 "decide: unreadable request %s-%d@%d dead-lettered: %s",
                 record.topic, record.partition, record.offset, exc,

@@ -5,7 +5,12 @@ Stateless and parallel over the source partitions. For every source message it:
 - runs the pure sector normaliser (:func:`hub.normalise.normalise`);
 - writes each valid event to ``canon.decide.requests``, keyed by its decision key
   (credential key, or idempotency key for enrolments) so the decide stage sees every
-  event of one credential in order;
+  event of one credential in order; a request carries the canonical bytes once plus a
+  small JSON head (:func:`encode_request`), so it is about the size of the event;
+- an event whose request would still exceed the hub's largest record
+  (``MCHUB_MAX_RECORD_BYTES``) gets a ``reject`` receipt with ``PAYLOAD_TOO_LARGE`` and
+  its source record a dead letter, instead of a transaction the broker refuses
+  (docs/limits.md);
 - writes each rejected event to ``canon.events.rejected`` and a ``reject`` receipt to
   the feed's receipts topic, with rule code, field path and message;
 - writes bytes it cannot handle at all (an empty value, a normaliser bug) to
@@ -26,6 +31,7 @@ import base64
 import dataclasses
 import hashlib
 import logging
+import struct
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -47,8 +53,10 @@ from hub.stream.kernel import BaseHandler, Output, Stage, dead_letter
 from hub.topics import (
     DECIDE_REQUESTS,
     INGEST_DEAD_LETTERS,
+    PAYLOAD_TOO_LARGE,
     REJECTIONS,
     SOURCE_TOPICS,
+    record_size,
     source_receipts,
 )
 
@@ -63,6 +71,58 @@ TRACE_NAMESPACE = uuid.UUID("6f1d7c2e-3a4b-5c6d-8e9f-0a1b2c3d4e5f")
 def decision_key(event: NormalisedEvent) -> str:
     """The key the decide stage partitions and keeps state by."""
     return event.credential_key or event.idempotency_key
+
+
+#: first bytes of a decide request in the binary format (issue 14): NUL cannot start the
+#: JSON of the older format, so both are told apart by their first byte
+REQUEST_MAGIC = b"\x00mchub-decide-request/2\n"
+_META_LENGTH = struct.Struct(">I")
+
+
+def decide_fields(event: NormalisedEvent) -> dict[str, Any]:
+    """The fields of ``event`` a decide request carries (JSON-ready, shallow).
+
+    ``content`` is left out (decide compares its digest, ``content_sha256``), and so is
+    the ``record`` of credentials and enrolments (decide reads only their digest,
+    ``elements_sha256``; the record itself travels in the canonical bytes). A revocation
+    keeps its small record: decide reads its reason.
+    """
+    fields = {name: getattr(event, name) for name in EVENT_FIELDS}
+    fields.pop("content")
+    if event.record_type != "revocation":
+        fields.pop("record")
+    return fields
+
+
+def encode_request(meta: dict[str, Any], canonical: bytes) -> bytes:
+    """A decide request: magic, 4-byte big-endian length of the JSON ``meta``, the meta,
+    then the canonical Avro bytes, once and unencoded."""
+    data = wire.dumps(meta)
+    return b"".join((REQUEST_MAGIC, _META_LENGTH.pack(len(data)), data, canonical))
+
+
+def decode_request(value: bytes) -> dict[str, Any]:
+    """A decide request as decide reads it: context members, ``event`` (the normalised
+    event's fields) and ``canonical`` (base64 text, as the first format carried it).
+
+    Reads both formats: this one and the JSON of hub versions before issue 14 (requests
+    still in the topic when decide is upgraded). Raises ``ValueError``/``KeyError`` on
+    anything else.
+    """
+    if not value.startswith(REQUEST_MAGIC):
+        request: dict[str, Any] = wire.loads(value)
+        return request
+    start = len(REQUEST_MAGIC)
+    (length,) = _META_LENGTH.unpack_from(value, start)
+    start += _META_LENGTH.size
+    if start + length > len(value):
+        raise ValueError("truncated decide request")
+    request = wire.loads(value[start : start + length])
+    event = request["event"]
+    event.setdefault("content", "")
+    event.setdefault("record", {})
+    request["canonical"] = base64.b64encode(value[start + length :]).decode()
+    return request
 
 
 def receipt_id(record: ConsumerRecord, source_topic: str) -> str:
@@ -153,6 +213,7 @@ class IngestHandler(BaseHandler):
         if sender is not None:
             context["sender"] = sender
         outputs: list[Output] = []
+        too_large = 0  # events whose request could not be written (one dead letter)
         if result.file_violations:
             outputs += self.rejection(context, None, result.file_violations, scope="file")
             return outputs
@@ -168,7 +229,14 @@ class IngestHandler(BaseHandler):
                     violations = tuple(Violation(f.rule, f.path, f.message) for f in errors)
                     outputs += self.rejection(context, item, violations, scope="event")
                     continue
-                outputs.append(self.request(context, item.event, canonical))
+                request = self.request(context, item.event, canonical)
+                if self.fits(request):
+                    outputs.append(request)
+                else:
+                    outputs += self.too_large(
+                        record, context, item, request, first=not too_large
+                    )
+                    too_large += 1
             else:
                 outputs += self.rejection(context, item, item.violations, scope="event")
         if feed == "al":
@@ -217,20 +285,54 @@ class IngestHandler(BaseHandler):
         return self.codec.encode(event_model), findings
 
     def request(self, context: dict[str, Any], event: NormalisedEvent, canonical: bytes) -> Output:
-        """A decide request: the normalised event, its canonical bytes and its origin."""
+        """A decide request: the event's canonical bytes once, plus what decide reads of
+        the normalised event that the bytes do not give it cheaply (:func:`encode_request`)."""
         # digests computed here, in the parallel stage, not again in the one decide task
         event = with_digests(event)
-        fields = {name: getattr(event, name) for name in EVENT_FIELDS}  # shallow: JSON-ready
-        body = {
+        meta = {
             **context,
-            "canonical": base64.b64encode(canonical).decode(),
             # where decide writes the chain's prevHash: found here, in the parallel stage
             "prevHashAt": self.envelopes.prev_hash_offset(canonical),
-            "event": fields,
+            "event": decide_fields(event),
         }
         # one partition (one decide writer): no need to hash the key for it
         key = decision_key(event).encode()
-        return Output(self.requests_topic, wire.dumps(body), key=key, partition=0)
+        return Output(
+            self.requests_topic, encode_request(meta, canonical), key=key, partition=0
+        )
+
+    def fits(self, output: Output) -> bool:
+        """True when ``output`` is within what its topic and the producer accept."""
+        limit = self.settings.max_record_bytes
+        return record_size(output.value, output.key, output.headers) <= limit
+
+    def too_large(
+        self,
+        record: ConsumerRecord,
+        context: dict[str, Any],
+        item: ItemResult,
+        output: Output,
+        *,
+        first: bool,
+    ) -> list[Output]:
+        """An event whose decide request cannot be written: a dead letter of the source
+        record (once per record) and a ``reject`` receipt with ``PAYLOAD_TOO_LARGE``; the
+        record's other outputs and its offset go on as usual (docs/limits.md)."""
+        size = record_size(output.value, output.key, output.headers)
+        message = (
+            f"the event's decide request is {size} bytes, above the hub's largest record "
+            f"({self.settings.max_record_bytes} bytes, MCHUB_MAX_RECORD_BYTES)"
+        )
+        log.warning(
+            "ingest: %s:%s:%s row %s: %s; dead-lettered",
+            record.topic, record.partition, record.offset, item.row, message,
+        )
+        outputs = self.rejection(
+            context, item, (Violation(PAYLOAD_TOO_LARGE, "(payload)", message),), scope="event"
+        )
+        if first:
+            outputs.append(self.dead_letter(record, f"{PAYLOAD_TOO_LARGE}: {message}"))
+        return outputs
 
     def rejection(
         self,

@@ -15,7 +15,7 @@ from hub.gateway.app import Gateway, Refusal, prefer_wait, render_openapi
 from hub.gateway.idempotency import Submission, SubmissionStore, now_iso
 from hub.gateway.receipts import verdict
 from hub.settings import Settings
-from hub.stream.ingest import IngestHandler
+from hub.stream.ingest import IngestHandler, decode_request
 from hub.topics import REJECTIONS, SOURCE_TOPICS, source_receipts
 from tests.support import REPO_ROOT, shared_dir
 
@@ -161,4 +161,4 @@ def test_ingest_without_registry_is_unchanged(monkeypatch: pytest.MonkeyPatch) -
     body = (SAMPLES / "he" / "02_kiallitas_agilis_projektmenedzsment.json").read_bytes()
     outputs = handler.handle(record(settings, "he", body, [("mchub-source", b"anyone")]))
     assert outputs[0].topic == settings.topic("canon.decide.requests")
-    assert json.loads(outputs[0].value)["sender"] == "anyone"
+    assert decode_request(outputs[0].value)["sender"] == "anyone"
