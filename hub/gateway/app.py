@@ -32,6 +32,7 @@ from typing import Annotated, Any, Final
 
 import uvicorn
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import MessageSizeTooLargeError, RecordTooLargeError
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
@@ -40,9 +41,12 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from hub.adapters.http_server import serving_in_thread
+from hub.adapters.http_server import (
+    ReadTimeoutProtocol,
+    read_timeout_protocol,
+    serving_in_thread,
+)
 from hub.adapters.kafka import make_producer
 from hub.authz import SOURCE_HEADER, RegistryFile
 from hub.errors import ConfigurationError
@@ -56,7 +60,7 @@ from hub.normalise.common import ENCODING, MALFORMED, MAX_BYTES, PAYLOAD_TOO_LAR
 from hub.publish import routing_key
 from hub.settings import Settings
 from hub.stream.ingest import RECEIPT_ID_HEADER
-from hub.topics import FEEDS, SOURCE_TOPICS
+from hub.topics import FEEDS, SOURCE_TOPICS, source_record_limit
 
 log = logging.getLogger(__name__)
 
@@ -133,9 +137,10 @@ written, `409`. Keys are remembered per source for 72 hours.
 `urn:mchub:problem:…`, and, where a feed rule is involved, `rules: [{rule, path,
 message}]`: `400` malformed body (`ENCODING`, `MALFORMED`, `XML_DOCTYPE`) or bad header,
 `401`, `403`, `404` unknown feed or receipt, `413` (`PAYLOAD_TOO_LARGE`, checked on the raw
-bytes), `415` wrong content type, `422`, `429` with `Retry-After` (token bucket per
-source), `503` with `Retry-After` when Kafka does not acknowledge. A refused request
-writes nothing.
+bytes: only above the feed's limit; a body within it is taken whole), `415` wrong content
+type, `422`, `429` with `Retry-After` (token bucket per source), `503` with `Retry-After`
+only when Kafka does not acknowledge (a retry can succeed). A refused request writes
+nothing. A request head must arrive within 10 s and its body within 120 s (then `408`).
 """
 
 
@@ -261,7 +266,7 @@ class Gateway:
     async def running(self) -> AsyncIterator["Gateway"]:
         """Start the Kafka clients; stop them (and close the store) at the end."""
         self.store.prune(self.config.idempotency_ttl_hours)
-        producer = make_producer(self.settings, client_id=f"{self.settings.client_id}-gateway")
+        producer = make_producer(self.settings, **self.producer_options())
         try:
             await asyncio.wait_for(producer.start(), 30)
         except Exception as exc:
@@ -279,6 +284,12 @@ class Gateway:
             self._producer = None
             await producer.stop()
             self.store.close()
+
+    def producer_options(self) -> dict[str, Any]:
+        """The gateway producer's own options: its client id, and a request size for the
+        largest feed payload (al, 8 MiB) plus key and headers (docs/limits.md)."""
+        return {"client_id": f"{self.settings.client_id}-gateway",
+                "max_request_size": max(source_record_limit(f, self.settings) for f in FEEDS)}
 
     @property
     def producer(self) -> AIOKafkaProducer:
@@ -414,6 +425,17 @@ class Gateway:
         except Refusal:
             self.store.release(submission.receipt_id)
             raise
+        except (MessageSizeTooLargeError, RecordTooLargeError) as exc:
+            # within the contract's limit, yet refused as too large: the source topic (or
+            # the broker) is configured below the contract; a retry cannot fix that
+            self.store.release(submission.receipt_id)
+            log.error("gateway: Kafka refused %s as too large (%d bytes): %s; apply the "
+                      "topic configuration (mchub topics apply)", submission.receipt_id,
+                      len(body), exc)
+            raise Refusal(500, "internal", "Source topic misconfigured",
+                          f"Kafka refused the {len(body)}-byte body as too large although it "
+                          "is within the feed's limit; nothing was appended (operators: the "
+                          "topic's max.message.bytes is below the contract's limit)") from exc
         except Exception as exc:
             self.store.release(submission.receipt_id)
             log.error("gateway: Kafka did not acknowledge %s: %s", submission.receipt_id, exc)
@@ -533,6 +555,9 @@ def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> FastAPI:
             415: _doc("Content type not accepted for this feed."),
             422: _doc("Idempotency-Key reused with a different body."),
             429: _doc("Rate limit of the source exceeded; see Retry-After."),
+            500: _doc("Kafka refused a body within the feed's limit as too large (the "
+                      "source topic is configured below the contract); nothing was "
+                      "appended; a retry does not help."),
             503: _doc("Kafka did not acknowledge; nothing was appended; see Retry-After."),
         },
     )
@@ -704,8 +729,8 @@ def _peer_subject(transport: asyncio.BaseTransport) -> str | None:
     return x509.load_der_x509_certificate(der).subject.rfc4514_string()
 
 
-class TLSClientCertProtocol(H11Protocol):
-    """uvicorn's h11 protocol, passing the client certificate subject to the app.
+class TLSClientCertProtocol(ReadTimeoutProtocol):
+    """uvicorn's h11 protocol with read deadlines, passing the client certificate subject.
 
     The subject goes into ``scope["extensions"]["tls"]["client_cert_subject"]`` (the
     ASGI TLS extension's spirit); uvicorn does not expose it by itself.
@@ -737,8 +762,13 @@ def _config(app: FastAPI, config: GatewaySettings, **kwargs: Any) -> uvicorn.Con
             tls["ssl_ca_certs"] = str(config.tls_ca_certs)
             tls["ssl_cert_reqs"] = (ssl.CERT_REQUIRED if config.tls_require_client_cert
                                     else ssl.CERT_OPTIONAL)
-    return uvicorn.Config(app, http=TLSClientCertProtocol, lifespan="on",
-                          timeout_graceful_shutdown=5, **tls, **kwargs)
+    protocol = read_timeout_protocol(header_timeout=config.header_timeout_seconds,
+                                     body_timeout=config.body_timeout_seconds,
+                                     base=TLSClientCertProtocol)
+    return uvicorn.Config(app, http=protocol, lifespan="on", timeout_graceful_shutdown=5,
+                          timeout_keep_alive=config.keep_alive_seconds,
+                          h11_max_incomplete_event_size=config.max_header_bytes,
+                          **tls, **kwargs)
 
 
 @contextmanager

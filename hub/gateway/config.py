@@ -32,3 +32,17 @@ class GatewaySettings(BaseSettings):
         None, description="CA bundle for client certificates: enables mutual TLS")
     tls_require_client_cert: bool = Field(
         False, description="refuse TLS handshakes without a client certificate")
+    # slow clients (issue 14 item 6; docs/gateway.md "Timeouts")
+    header_timeout_seconds: float = Field(
+        10.0, gt=0, le=300,
+        description="a request head (request line and headers) must arrive within this "
+        "many seconds of its first byte; otherwise 408 and the connection is closed")
+    body_timeout_seconds: float = Field(
+        120.0, gt=0, le=3600,
+        description="a request body must arrive within this many seconds of its head "
+        "(8 MiB in 120 s needs ~70 KB/s); otherwise the connection is closed")
+    keep_alive_seconds: int = Field(
+        5, ge=1, le=300, description="an idle kept-alive connection is closed after this")
+    max_header_bytes: int = Field(
+        16 * 1024, ge=4096, le=1024 * 1024,
+        description="largest request head accepted (h11_max_incomplete_event_size)")
