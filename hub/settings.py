@@ -130,6 +130,24 @@ class Settings(BaseSettings):
         "snappy need the cramjam package, a dependency of the hub)",
     )
 
+    # -- issue 14 item 3 ("parking"): delivery that cannot wedge (README "Delivery failures")
+    delivery_park_after_attempts: int = Field(
+        6, ge=0, le=1000,
+        description="transient failures of one item before it is parked (its key held, "
+        "others flowing) when the destination is otherwise healthy; 0: never park",
+    )
+    delivery_redrive_base_s: float = Field(
+        5.0, gt=0, description="first automatic redrive of a parked key after this many "
+        "seconds; doubling per failed attempt",
+    )
+    delivery_redrive_cap_s: float = Field(
+        300.0, gt=0, description="longest wait between automatic redrives of a parked key",
+    )
+    delivery_redrive_max_attempts: int = Field(
+        10, ge=1, description="automatic redrives of a parked key before they stop (then a "
+        "new change of the key, or `mchub redrive`, tries again)",
+    )
+
     @property
     def client_record_bytes(self) -> int:
         """Largest record a hub client sends or fetches: the hub's own largest record, or

@@ -1,7 +1,9 @@
 """Fan-out delivery: one connector per destination, each with its own consumer group.
 
 - :mod:`connectors.delivery.sink`      the Sink port (``add``/``flush``) and item/result types
-- :mod:`connectors.delivery.policy`    pure status classification, backoff, circuit breaker
+- :mod:`connectors.delivery.policy`    pure status classification, backoff, circuit breaker,
+                                       park budget and redrive schedule
+- :mod:`connectors.delivery.parking`   parked keys: what waits behind a refused/parked item
 - :mod:`connectors.delivery.http_sink` the httpx-based sink (Idempotency-Key, order per key)
 - :mod:`connectors.delivery.runner`    the connector loop (consume → flush → ledger → commit)
 - :mod:`connectors.delivery.ledger`    the delivery ledger records and their reader
@@ -18,7 +20,8 @@ A destination connector is a decoder, a request builder and a runner::
 
 from connectors.delivery.http_sink import HttpRequest, HttpSink, RequestBuilder, json_post
 from connectors.delivery.ledger import LedgerRecord, read_ledger
-from connectors.delivery.policy import CircuitBreaker, RetryPolicy, classify_status
+from connectors.delivery.parking import ParkBook, decide
+from connectors.delivery.policy import CircuitBreaker, ParkPolicy, RetryPolicy, classify_status
 from connectors.delivery.runner import Decoder, DeliveryRunner, decode_json_item
 from connectors.delivery.sink import (
     DeliveryItem,
@@ -37,12 +40,15 @@ __all__ = [
     "HttpRequest",
     "HttpSink",
     "LedgerRecord",
+    "ParkBook",
+    "ParkPolicy",
     "RequestBuilder",
     "RetryNotice",
     "RetryPolicy",
     "Sink",
     "SourcePosition",
     "classify_status",
+    "decide",
     "decode_json_item",
     "json_post",
     "read_ledger",

@@ -13,6 +13,16 @@ A destination that takes several items in one request gives a :class:`BatchContr
 other; a transient failure retries the whole batch — the items keep their idempotency
 keys inside it) and delivers one by one, through the single-item path and its rules
 (retry, dead letter, order per key), every item the batch answer did not accept.
+
+Nothing waits for ever on one item while the destination is healthy: with a
+:class:`~connectors.delivery.policy.ParkPolicy`, an item (or batch) whose transient
+failures reach ``after_attempts`` asks :meth:`HttpSink.healthy` (``GET health_path``, or
+without one: the breaker is closed and something else was delivered since) — healthy
+before and after one more failed attempt means the trouble is this item's, and it comes
+back ``parked``; a batch then goes one by one. Unhealthy means the destination is down,
+and the item keeps waiting like all others.
+:func:`deliver_per_key` returns every later item of a key whose item ended ``failed`` or
+``parked`` as ``parked``, unsent.
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ import httpx
 
 from connectors.delivery.policy import (
     CircuitBreaker,
+    ParkPolicy,
     RetryPolicy,
     classify_status,
     classify_transport_error,
@@ -114,6 +125,10 @@ class HttpSink:
     Use as ``async with HttpSink(...) as sink`` (or call :meth:`aclose`). ``sleep``,
     ``rng`` and ``now`` are injectable for tests; ``retry_4xx_with_retry_after`` makes a
     4xx with ``Retry-After`` retriable (see :func:`~connectors.delivery.policy.classify_status`).
+    ``park`` bounds the retries of one item while the destination is healthy (``None``:
+    never park; a :class:`~connectors.delivery.runner.DeliveryRunner` fills in its own);
+    ``health_path`` is the destination's health endpoint (``GET``, 2xx = healthy), asked
+    at most every ``health_interval`` seconds.
     """
 
     def __init__(
@@ -135,6 +150,9 @@ class HttpSink:
         now: Callable[[], datetime] = _utcnow,
         retry_4xx_with_retry_after: bool = False,
         batch: BatchContract | None = None,
+        park: ParkPolicy | None = None,
+        health_path: str | None = None,
+        health_interval: float = 1.0,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -147,6 +165,11 @@ class HttpSink:
         self.concurrency = concurrency
         self.retry_4xx_with_retry_after = retry_4xx_with_retry_after
         self.batch = batch
+        self.park = park
+        self.health_path = health_path
+        self.health_interval = health_interval
+        self._health: tuple[float, bool] | None = None  # (monotonic time asked, answer)
+        self._delivered = 0  # items delivered by this sink (the probe-less health signal)
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._now = now
@@ -202,6 +225,8 @@ class HttpSink:
         for start in range(0, len(items), size):
             chunk = items[start : start + size]
             answer, attempts, first, last = await self._send_batch(chunk)
+            if answer is not None:
+                self._delivered += sum(1 for status, _ in answer if 200 <= status < 300)
             by_position: dict[int, DeliveryResult] = {}
             one_by_one: list[int] = []
             for position, item in enumerate(chunk):
@@ -224,12 +249,15 @@ class HttpSink:
         """POST one batch with retries: (answer, attempts, first, last attempt time).
 
         The answer is None when the destination refused the batch as such (a 4xx other
-        than 401/403) or answered something unreadable: its items then go one by one.
+        than 401/403), answered something unreadable, or the batch outlasted the park
+        budget while the destination is healthy: its items then go one by one.
         """
         assert self.batch is not None
         spec = self.batch.build(chunk)
         done = await self._exchange(spec, dict(spec.headers), chunk, retry_4xx=False)
-        answer = None if done.rejected else _read_batch(self.batch, done.response, chunk)
+        if done.rejected is not None or done.parked is not None or done.response is None:
+            return None, done.attempts, done.first, done.last
+        answer = _read_batch(self.batch, done.response, chunk)
         return answer, done.attempts, done.first, done.last
 
     async def deliver(self, item: DeliveryItem) -> DeliveryResult:
@@ -240,7 +268,14 @@ class HttpSink:
         done = await self._exchange(
             spec, headers, [item], retry_4xx=self.retry_4xx_with_retry_after
         )
+        if done.parked is not None:
+            return DeliveryResult(
+                item, "parked", done.attempts, done.first, done.last,
+                status=done.status, reason=f"parked: {done.parked}",
+            )
         if done.rejected is None:
+            assert done.response is not None
+            self._delivered += 1
             return DeliveryResult(
                 item, "delivered", done.attempts, done.first, done.last,
                 status=done.response.status_code, response_id=self.response_id(done.response),
@@ -268,6 +303,8 @@ class HttpSink:
         """
         attempts = 0
         first: datetime | None = None
+        delivered_before = self._delivered
+        confirmed = False  # the destination was healthy while this kept failing
         while True:
             wait = self.breaker.permit()
             while wait > 0:
@@ -300,12 +337,22 @@ class HttpSink:
                         retry_after=response.headers.get("retry-after"),
                         destination=self.destination,
                         retry_4xx_with_retry_after=retry_4xx,
+                        content_type=response.headers.get("content-type"),
                     )
                 )
             if isinstance(error, DestinationUnavailable):
                 self.breaker.record_failure()
                 if self.retry.exhausted(attempts):
                     raise error
+                if self.park is not None and self.park.may_park(attempts):
+                    # healthy twice in a row around a failure of this item: its own trouble
+                    if not await self.healthy(delivered_since=delivered_before):
+                        confirmed = False
+                    elif confirmed:
+                        return _Exchange(None, None, attempts, first, last, parked=error,
+                                         status=status)
+                    else:
+                        confirmed = True
                 delay = self.retry.delay(attempts, error, self._rng)
                 if self.on_retry is not None:
                     for item in items:
@@ -316,19 +363,47 @@ class HttpSink:
                 continue
             self.breaker.record_success()
             if error is None or isinstance(error, DestinationRejected):
-                return _Exchange(response, error, attempts, first, last)
+                return _Exchange(response, error, attempts, first, last, status=status)
             raise error
+
+    async def healthy(self, *, delivered_since: int | None = None) -> bool:
+        """Is the destination up as a whole (so a failing item's trouble is its own)?
+
+        With ``health_path``: ``GET`` answers 2xx (asked at most every
+        ``health_interval`` s; the answer is remembered in between). Without: the breaker
+        is closed and items were delivered since ``delivered_since`` (a count of this
+        sink's deliveries; ``None``: any time).
+        """
+        if self.health_path is None:
+            if self.breaker.state != "closed":
+                return False
+            return self._delivered > (delivered_since if delivered_since is not None else -1)
+        now = asyncio.get_running_loop().time()
+        if self._health is not None and now - self._health[0] < self.health_interval:
+            return self._health[1]
+        try:
+            response = await self._client.get(
+                self.health_path, timeout=min(5.0, self._client.timeout.read or 5.0)
+            )
+            answer = 200 <= response.status_code < 300
+        except httpx.HTTPError:
+            answer = False
+        self._health = (asyncio.get_running_loop().time(), answer)
+        return answer
 
 
 @dataclass(frozen=True)
 class _Exchange:
-    """How a request ended: the final answer, the refusal if permanent, the attempts."""
+    """How a request ended: the final answer, the refusal if permanent, the transient
+    error it was parked with (no answer kept then), the attempts."""
 
-    response: httpx.Response
+    response: httpx.Response | None
     rejected: DestinationRejected | None
     attempts: int
     first: datetime
     last: datetime
+    parked: DestinationUnavailable | None = None
+    status: int | None = None
 
 
 def _read_batch(
@@ -348,9 +423,11 @@ async def deliver_per_key(
 ) -> list[DeliveryResult]:
     """Run ``deliver`` over ``items``: one key's items in order, different keys concurrently.
 
-    Results come back in the order of ``items``. When any delivery fails, the other keys'
-    tasks are cancelled and the most telling error is raised: unauthorised first, then
-    hub errors (see :func:`most_telling`).
+    Results come back in the order of ``items``. After an item of a key ends ``failed``
+    or ``parked``, the key's later items are ``parked`` results, not sent (see
+    :func:`parked_behind`). When any delivery raises, the other keys' tasks are cancelled
+    and the most telling error is raised: unauthorised first, then hub errors (see
+    :func:`most_telling`).
     """
     by_key: dict[str, list[int]] = {}
     for index, item in enumerate(items):
@@ -358,8 +435,15 @@ async def deliver_per_key(
     results: list[DeliveryResult | None] = [None] * len(items)
 
     async def in_order(indices: list[int]) -> None:
+        holder: DeliveryResult | None = None
         for index in indices:
-            results[index] = await deliver(items[index])
+            if holder is not None:
+                results[index] = parked_behind(items[index], holder)
+                continue
+            result = await deliver(items[index])
+            results[index] = result
+            if result.holds_key:
+                holder = result
 
     try:
         async with asyncio.TaskGroup() as group:
@@ -368,6 +452,16 @@ async def deliver_per_key(
     except BaseExceptionGroup as errors:
         raise most_telling(errors) from None
     return [r for r in results if r is not None]
+
+
+def parked_behind(item: DeliveryItem, holder: DeliveryResult) -> DeliveryResult:
+    """The ``parked`` result of ``item``, held back by ``holder`` (an earlier item of its
+    key that ended ``failed`` or ``parked``); nothing was sent."""
+    now = _utcnow()
+    return DeliveryResult(
+        item, "parked", 0, now, now,
+        reason=f"parked behind {holder.item.event_id} ({holder.state})",
+    )
 
 
 def most_telling(errors: BaseExceptionGroup[BaseException]) -> BaseException:

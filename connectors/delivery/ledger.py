@@ -9,6 +9,12 @@ states of one delivery share a partition and the latest one wins). States:
                 item is in ``dlq.out.<destination>``
 - ``skipped``   the destination does not take this kind of change (e.g. a wallet and
                 enrolments): nothing was sent, the offset moved on
+- ``parked``    held back, not dead-lettered: an earlier change of the same credential
+                (key) was refused or parked (``reason`` names it), or this item kept
+                failing transiently while the destination served others; the connector
+                redrives the key automatically (``mchub redrive`` on demand)
+
+``pending`` and ``parked`` are not final: a later ``delivered`` replaces them.
 
 :func:`read_ledger` rebuilds the latest state per delivery for ``mchub deliveries``.
 """
@@ -30,7 +36,9 @@ from hub.settings import Settings
 from hub.stream.reading import partitions_of, read_topic
 from hub.topics import DELIVERY_RECEIPTS
 
-LedgerState = Literal["pending", "delivered", "failed", "skipped"]
+LedgerState = Literal["pending", "delivered", "failed", "skipped", "parked"]
+#: states that are not final: the delivery is still owed
+OPEN_STATES: frozenset[str] = frozenset({"pending", "parked"})
 
 
 def ledger_key(event_id: str, destination: str) -> bytes:
@@ -58,6 +66,8 @@ class LedgerRecord(BaseModel):
     source_topic: str | None = None
     source_partition: int | None = None
     source_offset: int | None = None
+    #: the connector's ordering key when it differs from ``credential_id``
+    order_key: str | None = None
 
     @property
     def key(self) -> bytes:
@@ -114,6 +124,7 @@ def _item_fields(item: DeliveryItem, destination: str) -> dict[str, object]:
         "event_id": item.event_id,
         "destination": destination,
         "credential_id": item.credential,
+        "order_key": item.key if item.key != item.credential else None,
         "source_topic": source.topic if source else None,
         "source_partition": source.partition if source else None,
         "source_offset": source.offset if source else None,

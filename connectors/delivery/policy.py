@@ -3,16 +3,36 @@
 Nothing here does I/O or sleeps; time comes from an injected clock and randomness from
 an injected :class:`random.Random`, so every rule is unit-testable on its own.
 
-Classification (into :mod:`hub.errors`):
+Classification (into :mod:`hub.errors`) — the "Delivery failures" table of the README:
 
-==============================  ============================================
-answer                          outcome
-==============================  ============================================
-2xx                             delivered (``None``)
-408, 429, 5xx, no answer        :class:`~hub.errors.DestinationUnavailable` (retry)
-401, 403                        :class:`~hub.errors.DestinationUnauthorised` (stop)
-any other status (4xx, 1xx/3xx) :class:`~hub.errors.DestinationRejected` (dead letter)
-==============================  ============================================
+==================================  ==============================================
+answer                              outcome
+==================================  ==============================================
+2xx                                 delivered (``None``)
+no answer (refused, reset, timeout) :class:`~hub.errors.DestinationUnavailable`
+                                    (transient: retry)
+404 that is not a problem document, :class:`~hub.errors.DestinationUnavailable`
+408, 425, 429, 5xx                  (transient: retry; ``Retry-After`` honoured)
+401, 403                            :class:`~hub.errors.DestinationUnauthorised`
+                                    (stop the connector: fix its token)
+404 as ``application/problem+json``, :class:`~hub.errors.DestinationRejected`
+any other status (400, 409, 410,    (final: dead letter)
+413, 422, …; 1xx/3xx)
+==================================  ==============================================
+
+Why 404 depends on who says it: a bare 404 (HTML or text from an ingress, a load
+balancer or a proxy that lost its route during a deploy) says nothing about the item —
+dead-lettering those turned an 8 s routing blip into 1,201 dead letters. Every
+destination the hub talks to (register, wallet host, EDC) answers its own errors as RFC
+9457 problem documents, so a problem 404 is the destination itself saying the target does
+not exist (EDC: "no wallet for this user"): final. A destination may opt in to treating a
+4xx with ``Retry-After`` as transient too (the register's 409 "revocation before
+issuance").
+
+Transient is not "for ever": :class:`ParkPolicy` bounds how long one item may hold its
+key while the destination is healthy (it is then *parked*; see
+:mod:`connectors.delivery.parking`). While the destination as a whole is down, nothing
+is parked: every key waits behind the circuit breaker.
 """
 
 from __future__ import annotations
@@ -35,9 +55,12 @@ from hub.errors import (
     DestinationUnavailable,
     MchubError,
 )
+from hub.settings import Settings
 
-#: statuses that mean "try again later" although they are 4xx
-RETRIABLE_4XX = frozenset({408, 429})
+#: statuses that mean "try again later" although they are 4xx (404: see the table)
+RETRIABLE_4XX = frozenset({404, 408, 425, 429})
+#: the media type of the destinations' own error answers (RFC 9457)
+PROBLEM_MEDIA_TYPE = "application/problem+json"
 #: statuses that mean "our credentials are wrong": stop the connector
 UNAUTHORISED = frozenset({401, 403})
 
@@ -77,8 +100,11 @@ def classify_status(
     destination: str = "destination",
     now: datetime | None = None,
     retry_4xx_with_retry_after: bool = False,
+    content_type: str | None = None,
 ) -> MchubError | None:
     """The error an HTTP answer means (``None`` for 2xx), per the module's table.
+
+    ``content_type`` is the answer's ``Content-Type`` (a 404 problem document is final).
 
     With ``retry_4xx_with_retry_after`` a 4xx (not 401/403) carrying a valid
     ``Retry-After`` is retriable too (e.g. the register's 409 "revocation before issuance").
@@ -91,7 +117,7 @@ def classify_status(
         and status not in UNAUTHORISED
         and parse_retry_after(retry_after, now=now) is not None
     )
-    if status in RETRIABLE_4XX or 500 <= status < 600 or asked_to_wait:
+    if is_transient_status(status, content_type=content_type) or asked_to_wait:
         return DestinationUnavailable(
             f"{destination} answered {status}",
             retry_after=parse_retry_after(retry_after, now=now),
@@ -104,6 +130,21 @@ def classify_status(
     return DestinationRejected(
         f"{destination} answered {status}", status=status, body_digest=body_digest(body)
     )
+
+
+def is_problem_document(content_type: str | None) -> bool:
+    """True when ``content_type`` is RFC 9457 ``application/problem+json``."""
+    return content_type is not None and (
+        content_type.split(";", 1)[0].strip().lower() == PROBLEM_MEDIA_TYPE
+    )
+
+
+def is_transient_status(status: int, *, content_type: str | None = None) -> bool:
+    """True for the answers retried as "destination unavailable" (no ``Retry-After`` rule):
+    408, 425, 429, 5xx, and 404 unless it is the destination's own problem document."""
+    if status == 404:
+        return not is_problem_document(content_type)
+    return status in RETRIABLE_4XX or 500 <= status < 600
 
 
 def classify_transport_error(
@@ -161,6 +202,63 @@ class RetryPolicy:
     def exhausted(self, attempts: int) -> bool:
         """True when no further attempt is allowed after ``attempts`` attempts."""
         return self.max_attempts is not None and attempts >= self.max_attempts
+
+
+@dataclass(frozen=True)
+class ParkPolicy:
+    """When an item stops holding its key, and how parked keys are redriven.
+
+    ``after_attempts``: a transient failure of one item that reaches this many attempts is
+    *parked* when the destination is healthy (its health probe answers 2xx, or — without
+    a probe — the breaker is closed and other items were delivered since the item's first
+    failure); while it is not healthy the item keeps waiting (an outage parks nothing).
+    ``None`` never parks (the old behaviour: retry for ever).
+
+    A parked key is redriven automatically (its dead-lettered or parked head first, then
+    the items parked behind it, in order) when the destination is healthy and the key's
+    backoff has passed: ``redrive_base * 2 ** (n - 1)`` seconds after the n-th attempt,
+    capped at ``redrive_cap``; after ``redrive_max_attempts`` failed attempts automatic
+    redrives stop and the key waits for a new change of its own (one more attempt each) or
+    ``mchub redrive``.
+    """
+
+    after_attempts: int | None = 6
+    redrive_base: float = 5.0
+    redrive_cap: float = 300.0
+    redrive_max_attempts: int = 10
+
+    def __post_init__(self) -> None:
+        if self.after_attempts is not None and self.after_attempts < 1:
+            raise ValueError("after_attempts must be at least 1")
+        if self.redrive_base <= 0 or self.redrive_cap < self.redrive_base:
+            raise ValueError("need 0 < redrive_base <= redrive_cap")
+        if self.redrive_max_attempts < 1:
+            raise ValueError("redrive_max_attempts must be at least 1")
+
+    def may_park(self, attempts: int) -> bool:
+        """True when an item that failed transiently ``attempts`` times may be parked."""
+        return self.after_attempts is not None and attempts >= self.after_attempts
+
+    def redrive_delay(self, attempt: int) -> float:
+        """Seconds before the next automatic redrive after failed redrive ``attempt`` (0: first)."""
+        if attempt <= 0:
+            return 0.0
+        exponent = min(attempt - 1, 60)
+        return min(self.redrive_cap, self.redrive_base * 2.0**exponent)
+
+    def gave_up(self, attempts: int) -> bool:
+        """True when ``attempts`` failed automatic redrives end the automatic ones."""
+        return attempts >= self.redrive_max_attempts
+
+
+def park_policy(settings: Settings) -> ParkPolicy:
+    """The :class:`ParkPolicy` of ``settings`` (``MCHUB_DELIVERY_PARK_*``)."""
+    return ParkPolicy(
+        after_attempts=settings.delivery_park_after_attempts or None,
+        redrive_base=settings.delivery_redrive_base_s,
+        redrive_cap=settings.delivery_redrive_cap_s,
+        redrive_max_attempts=settings.delivery_redrive_max_attempts,
+    )
 
 
 BreakerState = Literal["closed", "open", "half_open"]

@@ -15,6 +15,15 @@ partition, any number of instances) whose handler delivers. Per batch:
    This commit runs while the next batch is read and delivered (every item of the batch
    was answered already); commits stay one at a time and in order.
 
+Parking (:mod:`connectors.delivery.parking`): an item that ends ``failed`` or ``parked``
+parks its key; the key's later items are recorded ``parked`` without being sent and their
+offsets are committed, so other keys keep flowing. Parked keys are redriven automatically
+(before a batch and on the kernel's idle ticks, when the backoff has passed and the
+destination is healthy), head first, then the rest in order; a new change of a key
+whose automatic redrives gave up triggers one more attempt. On assignment the parked keys
+of the new partitions are rebuilt from the ledger (latest ``parked`` records and the
+dead-lettered item before them) and their items re-read from the input topic.
+
 If ``flush`` raises or the process dies before step 4, nothing is committed and the
 batch is delivered again with the same ``Idempotency-Key`` (at-least-once; destinations
 apply each change once): a 401/403 ends the connector (permanent: fix the token), any
@@ -32,9 +41,12 @@ from dataclasses import dataclass, replace
 
 from aiokafka import ConsumerRecord, TopicPartition
 
+from connectors.delivery.http_sink import HttpSink, parked_behind
 from connectors.delivery.ledger import LedgerRecord
+from connectors.delivery.parking import ParkBook, ParkedKey, decide
+from connectors.delivery.policy import ParkPolicy, park_policy
 from connectors.delivery.sink import DeliveryItem, DeliveryResult, RetryNotice, Sink, SourcePosition
-from hub.errors import UndecodableInput
+from hub.errors import ConfigurationError, UndecodableInput
 from hub.settings import Settings
 from hub.stream.kernel import (
     Batch,
@@ -45,6 +57,7 @@ from hub.stream.kernel import (
     StageStats,
     dead_letter,
 )
+from hub.stream.reading import read_topic
 from hub.topics import DELIVERY_RECEIPTS, destination_dead_letters, outbox
 
 log = logging.getLogger(__name__)
@@ -85,6 +98,9 @@ class RunnerStats(StageStats):
     skipped: int = 0
     undecodable: int = 0
     pending_records: int = 0
+    parked: int = 0  # ``parked`` ledger records written (an item may be parked again)
+    redrives: int = 0  # automatic redrive attempts (one per key per attempt)
+    released: int = 0  # parked keys released by a redrive (every held item delivered)
 
     @property
     def commits(self) -> int:
@@ -109,6 +125,8 @@ class DeliveryRunner(Stage):
     ``max_poll_interval_ms`` bounds how long one flush (an outage) may take before the
     group coordinator considers the consumer gone; ``before_commit`` runs after a flush,
     before the transaction (a test hook for crashes between the 2xx and the commit).
+    ``park`` schedules the automatic redrives of parked keys (default: from settings);
+    ``rebuild_parked`` reads the ledger on assignment to restore parked keys.
     """
 
     stats: RunnerStats
@@ -126,6 +144,8 @@ class DeliveryRunner(Stage):
         pending_interval: float = 30.0,
         max_poll_interval_ms: int = 600_000,
         before_commit: CommitHook | None = None,
+        park: ParkPolicy | None = None,
+        rebuild_parked: bool = True,
     ) -> None:
         self.destination = destination
         self.sink = sink
@@ -136,6 +156,9 @@ class DeliveryRunner(Stage):
         self.pending_interval = pending_interval
         self.before_commit = before_commit
         self._pending_written: dict[str, float] = {}
+        self.parking = ParkBook(park or park_policy(settings))
+        self.rebuild_parked = rebuild_parked
+        self._held: dict[str, ConsumerRecord] = {}  # event id -> input record of held items
         super().__init__(
             settings,
             name=f"deliver-{destination}",
@@ -161,21 +184,46 @@ class DeliveryRunner(Stage):
                 await previous_hook(notice)
 
         self.sink.on_retry = on_retry
+        self._configure_sink()
         try:
             await super().run(stop)
         finally:
             self.sink.on_retry = previous_hook
 
+    def _configure_sink(self) -> None:
+        """Give an HTTP sink (or a filtering sink's inner one) this runner's park policy
+        and the destination's health path (``health_path`` of a fan-out ``target``),
+        unless it was given its own."""
+        target = getattr(self, "target", None)
+        for candidate in (self.sink, getattr(self.sink, "inner", None)):
+            if isinstance(candidate, HttpSink):
+                if candidate.park is None:
+                    candidate.park = self.parking.policy
+                if candidate.health_path is None:
+                    candidate.health_path = getattr(target, "health_path", None)
+
     # -- the kernel's handler interface -----------------------------------------
     async def assigned(self, partitions: Sequence[TopicPartition]) -> None:
-        """Nothing to restore: the destination keeps what was delivered."""
+        """Restore the parked keys of ``partitions`` from the ledger (the destination keeps
+        what was delivered)."""
+        if self.rebuild_parked and partitions:
+            await self._rebuild(partitions)
 
     async def revoked(self, partitions: Sequence[TopicPartition]) -> None:
-        """Nothing to forget."""
+        """Forget the parked keys of ``partitions`` (all of them for an empty list)."""
+        if not partitions:
+            self.parking.keys.clear()
+            self._held.clear()
+            return
+        self.parking.forget((tp.topic, tp.partition) for tp in partitions)
+        self._prune_held()
 
     async def idle(self, partitions: Sequence[TopicPartition]) -> Outputs:
-        """No timers."""
-        return {}
+        """Redrive the parked keys that are due (their ledger records, per partition)."""
+        outputs: Outputs = {}
+        for tp, output in await self._redrive(self.parking.due(time.monotonic())):
+            outputs.setdefault(tp, []).append(output)
+        return outputs
 
     def committed(self, tp: TopicPartition, written: Mapping[TopicPartition, int]) -> None:
         """Nothing kept locally."""
@@ -184,22 +232,28 @@ class DeliveryRunner(Stage):
         """Deliver a batch; the ledger records and dead letters, per input partition."""
         records = [r for rs in batch.values() for r in rs]  # the kernel's partition order
         outputs: Outputs = {tp: [] for tp in batch}
-        for record, dead in self._add_to_sink(records):
+        for tp, output in await self._redrive(self.parking.due(time.monotonic())):
+            outputs.setdefault(tp, []).append(output)
+        held: list[DeliveryResult] = []
+        for record, dead in await self._add_to_sink(records, held, outputs):
             outputs[TopicPartition(record.topic, record.partition)].append(dead)
-        results = await self.sink.flush()
+        results = held + await self.sink.flush()
         for tp, output in self._record(results, records):
             outputs.setdefault(tp, []).append(output)
         if self.before_commit is not None:
             await self.before_commit(results)
+        self._hold(results, records)
         for result in results:
             self._pending_written.pop(result.item.event_id, None)
         return outputs
 
-    def _add_to_sink(
-        self, records: Sequence[ConsumerRecord]
+    async def _add_to_sink(
+        self, records: Sequence[ConsumerRecord], held: list[DeliveryResult], outputs: Outputs
     ) -> list[tuple[ConsumerRecord, Output]]:
-        """Decode and add each record; dead letters of bad bytes (with their record)."""
+        """Decode and add each record (or hold it behind its parked key, as a ``parked``
+        result in ``held``); dead letters of bad bytes (with their record)."""
         dead: list[tuple[ConsumerRecord, Output]] = []
+        decoded: list[tuple[ConsumerRecord, DeliveryItem]] = []
         for record in records:
             if record.value is None:
                 continue  # a tombstone: nothing to deliver
@@ -210,19 +264,190 @@ class DeliveryRunner(Stage):
                 dead.append((record, dead_letter(record, self.dead_letter_topic, str(exc))))
                 continue
             headers = {k: v.decode("utf-8", "replace") for k, v in record.headers or ()}
-            self.sink.add(
-                replace(
-                    item,
-                    headers={**headers, **item.headers},
-                    source=SourcePosition(record.topic, record.partition, record.offset),
-                )
+            item = replace(
+                item,
+                headers={**headers, **item.headers},
+                source=SourcePosition(record.topic, record.partition, record.offset),
             )
+            decoded.append((record, item))
+        # a new change of a key whose automatic redrives gave up: one more try first
+        again = {
+            item.key: self.parking.keys[item.key]
+            for _, item in decoded
+            if decide(self.parking, item) == "redrive-first"
+        }
+        for tp, output in await self._redrive(list(again.values())):
+            outputs.setdefault(tp, []).append(output)
+        for record, item in decoded:
+            if decide(self.parking, item) != "deliver":
+                parked = self.parking.get(item.key)
+                assert parked is not None
+                result = parked_behind(item, _head_result(parked))
+                held.append(result)
+                self._held[item.event_id] = record
+                self.parking.hold(result, time.monotonic())
+                continue
+            self.sink.add(item)
         return dead
 
+    def _hold(self, results: Sequence[DeliveryResult], records: Sequence[ConsumerRecord]) -> None:
+        """Park the keys of ``failed``/``parked`` results (keep their input records)."""
+        by_position = {(r.topic, r.partition, r.offset): r for r in records}
+        now = time.monotonic()
+        for result in results:
+            if not result.holds_key:
+                continue
+            source = result.item.source
+            record = (
+                by_position.get((source.topic, source.partition, source.offset))
+                if source is not None
+                else None
+            )
+            if record is not None:
+                self._held[result.item.event_id] = record
+            self.parking.hold(result, now)
+
+    async def _redrive(self, keys: Sequence[ParkedKey]) -> list[tuple[TopicPartition, Output]]:
+        """Deliver the held items of ``keys`` again, in order per key (head first), when
+        the destination is healthy; their ledger records (and the dead letter of a head
+        refused for the first time). Keys not tried keep their schedule."""
+        if not keys or not await self._healthy():
+            return []
+        items = [item for parked in keys for item in parked.items]
+        for item in items:
+            self.sink.add(item)
+        results = await self.sink.flush()
+        self.stats.redrives += len(keys)
+        now = time.monotonic()
+        by_key: dict[str, list[DeliveryResult]] = {}
+        for result in results:
+            by_key.setdefault(result.item.key, []).append(result)
+        first_failures: set[str] = set()
+        for parked in keys:
+            key_results = by_key.get(parked.key, [])
+            head = parked.head
+            head_was_parked = parked.head_state == "parked"
+            if self.parking.redriven(parked.key, key_results, now):
+                self.stats.released += 1
+                log.info("%s: parked key %s redriven (%d item(s) delivered)",
+                         self.destination, parked.key, len(key_results))
+            elif parked.gave_up:
+                log.warning(
+                    "%s: key %s still parked after %d automatic redrives; a new change of "
+                    "it tries once more, or run `mchub redrive --destination %s --credential`",
+                    self.destination, parked.key, parked.attempts, self.destination,
+                )
+            for result in key_results:
+                if result.item.event_id == head.event_id and result.state == "failed" and (
+                    head_was_parked
+                ):
+                    first_failures.add(head.event_id)
+        records = [self._held[r.item.event_id] for r in results if r.item.event_id in self._held]
+        outputs = self._record(
+            results, records, note="automatic redrive", dead_letters=first_failures
+        )
+        self._prune_held()
+        return outputs
+
+    async def _healthy(self) -> bool:
+        """The sink's health answer (``healthy()`` of the sink or of its ``inner`` sink;
+        True when it has none)."""
+        for candidate in (self.sink, getattr(self.sink, "inner", None)):
+            probe = getattr(candidate, "healthy", None)
+            if probe is not None:
+                return bool(await probe())
+        return True
+
+    def _prune_held(self) -> None:
+        """Forget the input records of items no parked key holds any more."""
+        kept = {i.event_id for p in self.parking.keys.values() for i in p.items}
+        for event_id in [e for e in self._held if e not in kept]:
+            del self._held[event_id]
+
+    async def _rebuild(self, partitions: Sequence[TopicPartition]) -> None:
+        """Restore the parked keys of ``partitions`` from the ledger: per key, the items
+        whose latest state is ``parked``, and the ``failed`` item just before them; their
+        input records are read again from the input topic."""
+        wanted = {tp.partition for tp in partitions if tp.topic == self.topic}
+        if not wanted:
+            return
+        latest: dict[str, LedgerRecord] = {}
+        try:
+            async for batch in read_topic(
+                self.settings, self.ledger_topic, bulk=False, timeout=60.0
+            ):
+                for record in batch:
+                    if record.value is None:
+                        continue
+                    entry = LedgerRecord.from_json(record.value)
+                    if (
+                        entry.destination == self.destination
+                        and entry.source_topic == self.topic
+                        and entry.source_partition in wanted
+                    ):
+                        latest[entry.event_id] = entry
+        except ConfigurationError:
+            return  # no ledger yet: nothing was parked
+        per_key: dict[str, list[LedgerRecord]] = {}
+        for entry in latest.values():
+            per_key.setdefault(entry.order_key or entry.credential_id, []).append(entry)
+        chosen: list[LedgerRecord] = []
+        for entries in per_key.values():
+            entries.sort(key=lambda e: e.source_offset or 0)
+            parked_at = [i for i, e in enumerate(entries) if e.state == "parked"]
+            if not parked_at:
+                continue
+            start = parked_at[0]
+            if start > 0 and entries[start - 1].state == "failed":
+                start -= 1
+            chosen += [e for e in entries[start:] if e.state in ("parked", "failed")]
+        if not chosen:
+            return
+        by_partition: dict[int, set[int]] = {}
+        for entry in chosen:
+            if entry.source_partition is not None and entry.source_offset is not None:
+                by_partition.setdefault(entry.source_partition, set()).add(entry.source_offset)
+        now = time.monotonic()
+        for partition, offsets in sorted(by_partition.items()):
+            found: list[tuple[ConsumerRecord, DeliveryItem]] = []
+            async for batch in read_topic(  # to the partition's end (a restart: rare)
+                self.settings, self.topic, start={partition: min(offsets)},
+                partitions=[partition], bulk=False, timeout=60.0,
+            ):
+                for record in batch:
+                    if record.offset not in offsets or record.value is None:
+                        continue
+                    try:
+                        item = self.decode(record.value)
+                    except UndecodableInput:
+                        continue
+                    source = SourcePosition(record.topic, partition, record.offset)
+                    found.append((record, replace(item, source=source)))
+            for record, item in found:  # offset order: heads first
+                entry = next(e for e in chosen if e.source_offset == record.offset
+                             and e.source_partition == partition)
+                self._held[item.event_id] = record
+                self.parking.hold(
+                    DeliveryResult(
+                        item, "failed" if entry.state == "failed" else "parked", 1,
+                        entry.recorded_at, entry.recorded_at,
+                    ),
+                    now,
+                )
+        if self.parking.keys:
+            log.info("%s: %d parked key(s) restored from the ledger",
+                     self.destination, len(self.parking))
+
     def _record(
-        self, results: list[DeliveryResult], records: Sequence[ConsumerRecord]
+        self,
+        results: list[DeliveryResult],
+        records: Sequence[ConsumerRecord],
+        *,
+        note: str | None = None,
+        dead_letters: set[str] | None = None,
     ) -> list[tuple[TopicPartition, Output]]:
-        """Ledger records of every result and dead letters of the refused items."""
+        """Ledger records of every result and dead letters of the refused items
+        (``dead_letters``: only these event ids; ``note`` prefixes the ledger reasons)."""
         by_position = {(r.topic, r.partition, r.offset): r for r in records}
         fallback = TopicPartition(records[0].topic, records[0].partition) if records else None
         outputs: list[tuple[TopicPartition, Output]] = []
@@ -232,6 +457,9 @@ class DeliveryRunner(Stage):
             if tp is None:
                 continue
             ledger = LedgerRecord.from_result(result, self.destination)
+            if note is not None:
+                reason = f"{note}: {ledger.reason}" if ledger.reason else note
+                ledger = ledger.model_copy(update={"reason": reason})
             outputs.append((tp, Output(self.ledger_topic, ledger.to_json(), key=ledger.key)))
             if result.delivered:
                 self.stats.delivered += 1
@@ -239,6 +467,11 @@ class DeliveryRunner(Stage):
             if result.state == "skipped":
                 self.stats.skipped += 1
                 continue
+            if result.state == "parked":
+                self.stats.parked += 1
+                continue
+            if dead_letters is not None and result.item.event_id not in dead_letters:
+                continue  # dead-lettered already, when it was first refused
             self.stats.failed += 1
             record = (
                 by_position.get((source.topic, source.partition, source.offset))
@@ -270,3 +503,11 @@ class DeliveryRunner(Stage):
         tp = TopicPartition(source.topic, source.partition)
         if await self.write(tp, [Output(self.ledger_topic, record.to_json(), key=record.key)]):
             self.stats.pending_records += 1
+
+
+def _head_result(parked: ParkedKey) -> DeliveryResult:
+    """A stand-in result of a parked key's head (what ``parked_behind`` names)."""
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    return DeliveryResult(parked.head, parked.head_state, 0, now, now)

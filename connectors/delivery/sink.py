@@ -13,6 +13,10 @@ Contract for implementations:
 - retry transient failures themselves, reporting each retry to ``on_retry`` if set;
 - return failures that retrying cannot fix (the destination refused the item) as
   ``failed`` results, so the runner dead-letters them and the rest continue;
+- return an item whose transient failures outlast the sink's park budget while the
+  destination is healthy as a ``parked`` result (nothing dead-lettered; the runner
+  redrives it later), and every later item of a key whose item ended ``failed`` or
+  ``parked`` as ``parked`` too, unsent (order per key: nothing overtakes);
 - raise :class:`hub.errors.DestinationUnauthorised` when the destination refuses the
   connector's credentials, and any other error when the batch cannot be finished.
 """
@@ -60,13 +64,15 @@ class DeliveryItem:
         return self.credential_id if self.credential_id is not None else self.key
 
 
-DeliveryState = Literal["delivered", "failed", "skipped"]
+DeliveryState = Literal["delivered", "failed", "skipped", "parked"]
 
 
 @dataclass(frozen=True)
 class DeliveryResult:
     """The outcome of one item: delivered (with the destination's answer), failed for good,
-    or skipped (the destination does not take this kind of change; nothing was sent)."""
+    skipped (the destination does not take this kind of change; nothing was sent), or
+    parked (held back: its key has an undelivered earlier item, or it outlasted its retry
+    budget while the destination served others; the runner redrives it later)."""
 
     item: DeliveryItem
     state: DeliveryState
@@ -82,6 +88,11 @@ class DeliveryResult:
     def delivered(self) -> bool:
         """True when the destination accepted the item."""
         return self.state == "delivered"
+
+    @property
+    def holds_key(self) -> bool:
+        """True when later items of this key must wait (``failed`` or ``parked``)."""
+        return self.state in ("failed", "parked")
 
 
 @dataclass(frozen=True)

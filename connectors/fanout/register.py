@@ -13,11 +13,18 @@ canonical event                  request
 ``enrolled|withdrawn|completed`` ``PUT /learners/{educationId}/enrolments/{eventId}``
 ===============================  =====================================================
 
+Delivery failures (README "Delivery failures"): a bare 404 is transient like
+408/425/429/5xx (the register answers its own errors as problem documents, so a 404
+without one means a proxy did not route the request); the connector asks
+``GET /healthz`` (:attr:`RegisterDestination.health_path`) before it parks an item that
+keeps failing, so an outage parks nothing.
+
 The register answers a revocation it cannot place yet (its issuance has not arrived)
 with ``409`` + ``Retry-After``; :func:`register_connector` turns on the sink's
 ``retry_4xx_with_retry_after`` so that answer is retried, not dead-lettered. Every
 other 4xx (a record the register refuses for good) is dead-lettered to
-``dlq.out.register`` and recorded ``failed`` in the ledger.
+``dlq.out.register`` and recorded ``failed`` in the ledger; the later changes of that
+credential are then ``parked`` (not sent) until a redrive delivers the refused one.
 
 ``occurredAt`` is the source event time; the adult-learning feed has none, so the
 hub's receive time stands in (the register needs an offset-aware time).
@@ -119,6 +126,8 @@ class RegisterDestination:
     """The register's request builder: every canonical event goes to the register."""
 
     name: str = NAME
+    #: the register's health endpoint (public; 2xx when its store answers)
+    health_path: str = "/healthz"
 
     def wants(self, item: CanonicalItem) -> bool:
         """The register takes issuances, revocations and enrolment changes."""

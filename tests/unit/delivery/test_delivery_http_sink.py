@@ -130,8 +130,12 @@ async def test_retry_after_is_honoured() -> None:
     assert result.attempts == 2
 
 
-async def test_rejection_is_a_failed_result_and_the_rest_continue() -> None:
+async def test_rejection_is_a_failed_result_later_items_of_its_key_park_others_continue(
+) -> None:
+    sent: list[str] = []
+
     def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.headers["idempotency-key"])
         if request.headers["idempotency-key"] == "e2":
             return httpx.Response(422, content=b"bad field")
         return httpx.Response(200)
@@ -139,8 +143,11 @@ async def test_rejection_is_a_failed_result_and_the_rest_continue() -> None:
     async with HttpSink("http://d.test", transport=httpx.MockTransport(handler)) as sink:
         for event in ("e1", "e2", "e3"):
             sink.add(item(event))
+        sink.add(item("e4", key="cred-2"))
         results = await sink.flush()
-    assert [r.state for r in results] == ["delivered", "failed", "delivered"]
+    assert [r.state for r in results] == ["delivered", "failed", "parked", "delivered"]
+    assert "e3" not in sent  # an item never overtakes a refused one of its key
+    assert results[2].attempts == 0 and results[2].reason == "parked behind e2 (failed)"
     failed = results[1]
     assert failed.status == 422
     assert failed.body_digest == body_digest(b"bad field")

@@ -38,8 +38,8 @@ def test_2xx_is_delivered(status: int) -> None:
     assert classify_status(status) is None
 
 
-@pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504, 599])
-def test_408_429_and_5xx_are_retriable(status: int) -> None:
+@pytest.mark.parametrize("status", [404, 408, 425, 429, 500, 502, 503, 504, 599])
+def test_404_408_425_429_and_5xx_are_retriable(status: int) -> None:
     error = classify_status(status, destination="wallet")
     assert isinstance(error, DestinationUnavailable)
     assert isinstance(error, RetriableError)
@@ -54,7 +54,19 @@ def test_401_403_stop_the_connector(status: int) -> None:
     assert "commit" in str(error)
 
 
-@pytest.mark.parametrize("status", [400, 404, 409, 410, 413, 422, 451, 302, 101])
+def test_a_404_problem_document_is_the_destination_saying_no_final() -> None:
+    final = classify_status(404, content_type="application/problem+json; charset=utf-8")
+    assert isinstance(final, DestinationRejected) and final.status == 404
+    for bare in (None, "text/html", "text/plain; charset=utf-8", "application/json"):
+        assert isinstance(classify_status(404, content_type=bare), DestinationUnavailable)
+    # other statuses do not depend on the media type
+    assert isinstance(
+        classify_status(503, content_type="application/problem+json"), DestinationUnavailable
+    )
+    assert isinstance(classify_status(422, content_type="text/html"), DestinationRejected)
+
+
+@pytest.mark.parametrize("status", [400, 409, 410, 413, 422, 451, 302, 101])
 def test_other_statuses_are_permanent_rejections_with_digest(status: int) -> None:
     error = classify_status(status, body=b'{"error":"bad"}')
     assert isinstance(error, DestinationRejected)
