@@ -83,7 +83,9 @@ async def redrive(
     redrive_id = uuid.uuid4().hex[:12]
     producer = make_producer(settings)
     await producer.start()
-    totals = {"events": 0, "delivered": 0, "failed": 0, "skipped": 0, "undecodable": 0}
+    totals = {
+        "events": 0, "delivered": 0, "failed": 0, "skipped": 0, "parked": 0, "undecodable": 0
+    }
     try:
         pending = 0
 

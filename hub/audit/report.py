@@ -9,7 +9,7 @@ within ``[from, to)``:
 - rejected and conflicting events on ``canon.events.rejected``; held revocations from the
   receipts topics;
 - revocations with their reasons;
-- deliveries failed or still pending (latest ledger state), and events of the period with
+- deliveries failed, parked or still pending (latest ledger state), and events of the period with
   no ledger record at a destination that has a ledger (outstanding);
 - anomalies: holds never matched (no final receipt yet), conflicts;
 - daily volumes (the chart on the page).
@@ -163,7 +163,7 @@ async def period_report(
     failed = [
         r.model_dump(mode="json", by_alias=True, exclude_none=True)
         for r in ledger
-        if r.state in ("failed", "pending") and r.event_id in period_events
+        if r.state in ("failed", "pending", "parked") and r.event_id in period_events
     ]
     outstanding = [
         {**event, "destination": d}
@@ -390,7 +390,7 @@ def render_html(doc: dict[str, Any]) -> str:
 <h2>Daily volumes</h2>{daily_chart(doc["daily"])}
 <h2>By source system and awarding body</h2>{by_source}
 <h2>Revocations</h2>{revocations}
-<h2>Deliveries failed or pending</h2>{failed}
+<h2>Deliveries failed, parked or pending</h2>{failed}
 <h2>Deliveries outstanding</h2>
 <p class="muted">{gaps}</p>{outstanding}
 <h2>Anomalies: holds never matched</h2>{holds}

@@ -250,5 +250,5 @@ def redrive(
         )
     )
     _print_json(summary)
-    if summary["failed"]:
+    if summary["failed"] or summary.get("parked"):
         raise typer.Exit(1)

@@ -2,8 +2,11 @@
 
 Shows, for every change of the credential and every destination, the latest ledger
 state: ``delivered`` (destination status, response id, attempts, time), ``failed``
-(status, reason, body digest; the item is in ``dlq.out.<destination>``) or ``pending``
-(the destination is unavailable and the connector keeps retrying).
+(status, reason, body digest; the item is in ``dlq.out.<destination>``), ``parked``
+(held back behind an earlier change of the credential that was refused or parked, or
+kept failing while the destination served others; redriven automatically, or by
+``mchub redrive``), ``skipped`` or ``pending`` (the destination is unavailable and the
+connector keeps retrying).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ def deliveries(
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON array")] = False,
     timeout: Annotated[float, typer.Option(help="seconds to read the ledger")] = 30.0,
 ) -> None:
-    """Show the delivery ledger of one credential: delivered, failed or pending per destination."""
+    """Show the delivery ledger of one credential: delivered, failed, parked or pending."""
     settings = load_settings()
     records = asyncio.run(read_ledger(settings, credential_id=credential, timeout=timeout))
     if as_json:
@@ -58,6 +61,8 @@ def _row(record: LedgerRecord) -> tuple[str, ...]:
         detail = f"{record.reason or 'refused'} (body {record.body_digest or '-'})"
     elif record.state == "skipped":
         detail = "not taken by this destination (nothing sent)"
+    elif record.state == "parked":
+        detail = f"{record.reason or 'parked'}; redriven automatically (or `mchub redrive`)"
     else:
         detail = f"retrying: {record.reason or 'unavailable'}"
     return (

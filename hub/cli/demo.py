@@ -32,7 +32,7 @@ from hub.stream.runner import core_stages, fanout_workers, run_stages
 from hub.topics import SOURCE_TOPICS, apply_topics
 
 #: delivery states in the order the deliveries table shows them
-DELIVERY_STATES = ("delivered", "skipped", "failed", "pending")
+DELIVERY_STATES = ("delivered", "skipped", "failed", "parked", "pending")
 
 
 def _say(message: str) -> None:
