@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from connectors.delivery.ledger import LedgerRecord, read_ledger
-from connectors.delivery.policy import body_digest
+from connectors.delivery.policy import ParkPolicy, body_digest
 from connectors.delivery.runner import DeliveryRunner, decode_json_item
 from connectors.delivery.sink import DeliveryResult
 from hub.errors import DestinationUnauthorised
@@ -34,6 +34,10 @@ from tests.integration.delivery.delivery_support import (
 )
 
 MakeDestination = Callable[..., Awaitable[Destination]]
+#: parked keys wait a minute (longer than a test): what parks stays parked
+NO_REDRIVE_SOON = ParkPolicy(redrive_base=60.0, redrive_cap=60.0)
+#: parked keys are redriven after 0.2 s
+QUICK_REDRIVE = ParkPolicy(after_attempts=3, redrive_base=0.2, redrive_cap=1.0)
 
 
 def by_event(records: list[LedgerRecord]) -> dict[str, LedgerRecord]:
@@ -69,7 +73,7 @@ async def test_500_three_times_then_200_is_delivered_once_and_committed(
     assert (ledger["ev-2"].state, ledger["ev-2"].attempts) == ("delivered", 1)
 
 
-async def test_400_is_dead_lettered_and_the_rest_continue(
+async def test_400_is_dead_lettered_its_key_parks_and_the_rest_continue(
     applied_settings: Settings, destinations: MakeDestination
 ) -> None:
     settings = applied_settings
@@ -81,13 +85,19 @@ async def test_400_is_dead_lettered_and_the_rest_continue(
     await produce_raw(settings, topic, b"\x00 not a delivery item", key=b"cred-2")
 
     sink = http_sink(dest, "wallet")
-    runner = runner_for(settings, "wallet", sink)
+    runner = runner_for(settings, "wallet", sink, park=NO_REDRIVE_SOON)
     async with sink, running(runner) as task:
-        await wait_until(lambda: runner.stats.delivered + runner.stats.failed == 3, task=task)
+        await wait_until(
+            lambda: runner.stats.delivered + runner.stats.failed + runner.stats.parked == 3,
+            task=task,
+        )
         await wait_for_commit(settings, runner.group_id, await end_offsets(settings, topic))
+        held_keys = set(runner.parking.keys)
 
-    assert sorted(s.key for s in dest.accepted()) == ["ev-2", "ev-3"]
+    assert held_keys == {"cred-1"}  # cred-2 keeps flowing
+    assert sorted(s.key for s in dest.accepted()) == ["ev-3"]
     assert dest.keys().count("ev-1") == 1  # a refusal is not retried
+    assert dest.keys().count("ev-2") == 0  # parked behind ev-1: never sent before it
     dead_letters = await read_all(
         settings, settings.topic(destination_dead_letters("wallet")), expect=2
     )
@@ -109,7 +119,67 @@ async def test_400_is_dead_lettered_and_the_rest_continue(
     assert (failed.state, failed.status, failed.attempts) == ("failed", 400, 1)
     assert failed.body_digest == body_digest(refusal)
     assert failed.reason is not None and "wallet answered 400" in failed.reason
-    assert ledger["ev-2"].state == ledger["ev-3"].state == "delivered"
+    assert ledger["ev-3"].state == "delivered"
+    parked = ledger["ev-2"]
+    assert (parked.state, parked.reason) == ("parked", "parked behind ev-1 (failed)")
+
+
+async def test_a_refused_issuance_parks_its_revocation_and_a_redrive_delivers_both_in_order(
+    applied_settings: Settings, destinations: MakeDestination
+) -> None:
+    """The issue's wedge: the issuance is refused, its revocation must not be sent (the
+    register would answer 409 for ever) nor block other keys; once the destination takes
+    the issuance, the automatic redrive delivers issuance then revocation."""
+    settings = applied_settings
+    dest = await destinations()
+    dest.plan["iss-1"] = [Answer(422), Answer(503)]  # refused once, then a blip, then taken
+    topic = settings.topic(outbox("register"))
+    await produce(
+        settings, topic,
+        [("iss-1", "cred-1"), ("rev-1", "cred-1"), ("iss-2", "cred-2"), ("rev-2", "cred-2")],
+    )
+    sink = http_sink(dest, "register")
+    runner = runner_for(settings, "register", sink, park=QUICK_REDRIVE)
+    async with sink, running(runner) as task:
+        await wait_until(lambda: runner.stats.released == 1 and not runner.parking, task=task)
+        await wait_for_commit(settings, runner.group_id, await end_offsets(settings, topic))
+        await asyncio.sleep(0.5)  # the redrive's ledger transaction
+
+    accepted = [s.key for s in dest.accepted()]
+    assert sorted(accepted) == ["iss-1", "iss-2", "rev-1", "rev-2"]  # each applied once
+    assert accepted.index("iss-1") < accepted.index("rev-1")
+    assert accepted.index("iss-2") < accepted.index("rev-2")
+    assert dest.keys().count("rev-1") == 1  # sent once: after its issuance was taken
+    ledger = by_event(await read_ledger(settings))
+    assert {e: r.state for e, r in ledger.items()} == dict.fromkeys(
+        ["iss-1", "rev-1", "iss-2", "rev-2"], "delivered"
+    )
+    assert (ledger["iss-1"].reason or "").startswith("automatic redrive")
+    dead = await read_all(settings, settings.topic(destination_dead_letters("register")), expect=1)
+    assert [d.key for d in dead] == [b"cred-1"]  # dead-lettered once, not per redrive
+
+
+async def test_parked_keys_are_restored_after_a_restart_and_redriven_in_order(
+    applied_settings: Settings, destinations: MakeDestination
+) -> None:
+    settings = applied_settings
+    dest = await destinations()
+    dest.plan["iss-1"] = [Answer(422)]
+    topic = settings.topic(outbox("register"))
+    await produce(settings, topic, [("iss-1", "cred-1"), ("rev-1", "cred-1")])
+    sink = http_sink(dest, "register")
+    first = runner_for(settings, "register", sink, park=NO_REDRIVE_SOON)
+    async with sink, running(first) as task:
+        await wait_until(lambda: first.stats.failed + first.stats.parked == 2, task=task)
+        await wait_for_commit(settings, first.group_id, await end_offsets(settings, topic))
+    assert [s.key for s in dest.accepted()] == []
+
+    await produce(settings, topic, [("upd-1", "cred-1")])  # a later change of the key
+    sink = http_sink(dest, "register")
+    second = runner_for(settings, "register", sink, park=QUICK_REDRIVE)
+    async with sink, running(second) as task:
+        await wait_until(lambda: second.stats.released == 1, task=task, timeout=30)
+    assert [s.key for s in dest.accepted()] == ["iss-1", "rev-1", "upd-1"]
 
 
 async def test_destination_down_for_a_while_opens_the_breaker_then_delivers_in_order(
