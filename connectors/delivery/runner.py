@@ -343,6 +343,8 @@ class DeliveryRunner(Stage):
                 ):
                     first_failures.add(head.event_id)
         records = [self._held[r.item.event_id] for r in results if r.item.event_id in self._held]
+        for result in results:
+            self._pending_written.pop(result.item.event_id, None)
         outputs = self._record(
             results, records, note="automatic redrive", dead_letters=first_failures
         )

@@ -96,3 +96,19 @@ def test_json_decoder() -> None:
 def test_json_decoder_refuses_other_bytes(raw: bytes) -> None:
     with pytest.raises(UndecodableInput):
         decode_json_item(raw)
+
+
+def test_parked_records_name_what_holds_them_and_the_table_says_they_are_redriven() -> None:
+    from connectors.delivery.http_sink import parked_behind
+
+    head = DeliveryResult(ITEM, "failed", 1, T0, T0, status=422, reason="register answered 422")
+    later = DeliveryItem("ev-2", "key-1", {}, credential_id="cred-1",
+                         source=SourcePosition("t", 2, 42))
+    record = LedgerRecord.from_result(parked_behind(later, head), "register", now=T0)
+    doc = json.loads(record.to_json())
+    assert (doc["state"], doc["attempts"], doc["reason"]) == (
+        "parked", 0, "parked behind ev-1 (failed)")
+    assert doc["orderKey"] == "key-1"  # the connector's key, kept to restore parked keys
+    assert LedgerRecord.from_json(record.to_json()) == record
+    table = format_table([record])
+    assert "parked" in table and "parked behind ev-1 (failed); redriven automatically" in table
