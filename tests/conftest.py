@@ -42,10 +42,18 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if external:
         yield external
         return
+    from hub.errors import BrokerUnavailable, ConfigurationError
     from hub.localkafka import LocalKafka
 
     cluster = LocalKafka(tmp_path_factory.mktemp("kafka"))
-    spec, _ = cluster.up(brokers=1, port=free_port_block(2))
+    for attempt in range(3):  # a port found free may be taken before the broker binds it
+        try:
+            spec, _ = cluster.up(brokers=1, port=free_port_block(2))
+            break
+        except (BrokerUnavailable, ConfigurationError):  # lost the race for the port
+            cluster.down()
+            if attempt == 2:
+                raise
     try:
         yield spec.bootstrap
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import socket
 import uuid
 from pathlib import Path
@@ -12,9 +13,13 @@ from hub.settings import Settings
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def free_port_block(size: int, start: int = 39092) -> int:
-    """The first port ``p >= start`` such that ``p .. p+size-1`` are all free on loopback."""
-    port = start
+def free_port_block(size: int, start: int | None = None) -> int:
+    """The first port ``p >= start`` such that ``p .. p+size-1`` are all free on loopback.
+
+    Without ``start``, a random one below the kernel's ephemeral range, so that test
+    sessions running side by side (helpers, a clean-clone CI check) do not all try the same
+    block and race each other to bind it."""
+    port = start if start is not None else random.randrange(20_000, 32_000)
     while port < 65000:
         if all(_free(port + i) for i in range(size)):
             return port
