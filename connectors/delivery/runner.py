@@ -373,42 +373,57 @@ class DeliveryRunner(Stage):
         wanted = {tp.partition for tp in partitions if tp.topic == self.topic}
         if not wanted:
             return
-        latest: dict[str, LedgerRecord] = {}
+        # per event of this destination and these partitions: (source offset, order key,
+        # state, the full record when it holds a key); read fast: the Kafka key says the
+        # destination, plain JSON says the rest, only failed/parked records are parsed fully
+        suffix = f"/{self.destination}".encode()
+        latest: dict[str, tuple[int, str, str, LedgerRecord | None]] = {}
         try:
-            async for batch in read_topic(
-                self.settings, self.ledger_topic, bulk=False, timeout=60.0
-            ):
+            async for batch in read_topic(self.settings, self.ledger_topic, timeout=120.0):
                 for record in batch:
-                    if record.value is None:
+                    if record.value is None or not bytes(record.key or b"").endswith(suffix):
                         continue
-                    entry = LedgerRecord.from_json(record.value)
+                    doc = json.loads(record.value)
                     if (
-                        entry.destination == self.destination
-                        and entry.source_topic == self.topic
-                        and entry.source_partition in wanted
+                        doc.get("sourceTopic") != self.topic
+                        or doc.get("sourcePartition") not in wanted
                     ):
-                        latest[entry.event_id] = entry
+                        continue
+                    state = doc.get("state")
+                    entry = (
+                        LedgerRecord.from_json(record.value)
+                        if state in ("failed", "parked")
+                        else None
+                    )
+                    latest[doc["eventId"]] = (
+                        int(doc.get("sourceOffset") or 0),
+                        doc.get("orderKey") or doc.get("credentialId"),
+                        state,
+                        entry,
+                    )
         except ConfigurationError:
             return  # no ledger yet: nothing was parked
-        per_key: dict[str, list[LedgerRecord]] = {}
-        for entry in latest.values():
-            per_key.setdefault(entry.order_key or entry.credential_id, []).append(entry)
+        per_key: dict[str, list[tuple[int, str, LedgerRecord | None]]] = {}
+        for offset, key, state, entry in latest.values():
+            per_key.setdefault(key, []).append((offset, state, entry))
         chosen: list[LedgerRecord] = []
         for entries in per_key.values():
-            entries.sort(key=lambda e: e.source_offset or 0)
-            parked_at = [i for i, e in enumerate(entries) if e.state == "parked"]
+            entries.sort(key=lambda e: e[0])
+            parked_at = [i for i, e in enumerate(entries) if e[1] == "parked"]
             if not parked_at:
                 continue
             start = parked_at[0]
-            if start > 0 and entries[start - 1].state == "failed":
-                start -= 1
-            chosen += [e for e in entries[start:] if e.state in ("parked", "failed")]
+            if start > 0 and entries[start - 1][1] == "failed":
+                start -= 1  # the dead-lettered item the parked ones wait behind
+            chosen += [e for _, _, e in entries[start:] if e is not None]
         if not chosen:
             return
         by_partition: dict[int, set[int]] = {}
+        by_position: dict[tuple[int, int], LedgerRecord] = {}
         for entry in chosen:
             if entry.source_partition is not None and entry.source_offset is not None:
                 by_partition.setdefault(entry.source_partition, set()).add(entry.source_offset)
+                by_position[(entry.source_partition, entry.source_offset)] = entry
         now = time.monotonic()
         for partition, offsets in sorted(by_partition.items()):
             found: list[tuple[ConsumerRecord, DeliveryItem]] = []
@@ -426,8 +441,7 @@ class DeliveryRunner(Stage):
                     source = SourcePosition(record.topic, partition, record.offset)
                     found.append((record, replace(item, source=source)))
             for record, item in found:  # offset order: heads first
-                entry = next(e for e in chosen if e.source_offset == record.offset
-                             and e.source_partition == partition)
+                entry = by_position[(partition, record.offset)]
                 self._held[item.event_id] = record
                 self.parking.hold(
                     DeliveryResult(
