@@ -199,3 +199,23 @@ def test_source_records_fit_their_dead_letters_and_the_clients_whatever_the_hub_
     assert small.producer_config()["max_request_size"] == small.client_record_bytes
     assert small.consumer_config("g")["max_partition_fetch_bytes"] == small.client_record_bytes
     assert max_message_bytes(DECIDE_REQUESTS, small) == 150_000
+
+
+def test_the_largest_single_event_stays_near_its_payload_through_every_stage() -> None:
+    """One al row may carry nearly the whole 8 MiB file (outcome texts are capped, their
+    number is not): its decide request, canonical log record and register state record
+    each stay within 1.1x of the row, so the 16 MiB record limit leaves ~2x headroom."""
+    from connectors.fanout.base import decode_canonical
+    from connectors.fanout.state import state_value
+
+    settings = Settings()
+    payload = al_file(payload_limit("al") - 100_000, outcomes_per_row=7_000)
+    assert al_rows(payload) == 1
+    [request] = _requests(settings, IngestHandler(settings).handle(
+        _record(settings.topic(SOURCE_TOPICS["al"]), payload, ts=int(time.time() * 1000))))
+    assert request.value is not None
+    canonical = base64.b64decode(decode_request(request.value)["canonical"])
+    state = state_value(decode_canonical(canonical), None)
+    for size in (len(request.value), len(canonical), len(state)):
+        assert size <= 1.1 * len(payload)
+    assert 1.1 * payload_limit("al") * 1.1 < settings.max_record_bytes
