@@ -91,13 +91,14 @@ class OutageLog(logging.Filter):
     # -- logging.Filter ----------------------------------------------------------
     def filter(self, record: logging.LogRecord) -> bool:
         """Pass everything except the Kafka client's repeated WARNING/ERROR records."""
-        if record.levelno < logging.WARNING or not record.name.startswith(CLIENT_LOGGERS):
+        if record.levelno < logging.WARNING or not _from_client(record):
             return True
         if getattr(record, "_mchub_outage", False):
             return True  # already rewritten by this filter (several handlers)
         if not self.trouble():
             return False
-        text = record.getMessage()
+        error = record.exc_info[1] if record.exc_info else None
+        text = _one_line(error) if record.name == "asyncio" and error else record.getMessage()
         record.msg = (
             "Kafka trouble (%s); the workers keep retrying with backoff, further client "
             "errors are counted until it works again"
@@ -107,6 +108,24 @@ class OutageLog(logging.Filter):
         record.exc_info, record.exc_text = None, None
         record._mchub_outage = True
         return True
+
+
+def _from_client(record: logging.LogRecord) -> bool:
+    """A record of the Kafka client: its loggers, or asyncio reporting a client error
+    nobody retrieved (aiokafka's sender fails futures of fenced producers that way, with a
+    traceback per future)."""
+    if record.name.startswith(CLIENT_LOGGERS):
+        return True
+    if record.name != "asyncio" or not record.exc_info:
+        return False
+    error = record.exc_info[1]
+    return error is not None and type(error).__module__.startswith(CLIENT_LOGGERS)
+
+
+def _one_line(error: BaseException) -> str:
+    name = type(error).__name__
+    text = str(error).splitlines()[0] if str(error) else ""
+    return text if text.startswith(name) else f"{name}: {text}".rstrip(": ")
 
 
 #: the process-wide instance: the kernel reports to it, :func:`install` filters with it

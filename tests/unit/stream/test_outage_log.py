@@ -70,3 +70,29 @@ def test_a_stage_restart_during_an_open_episode_is_counted_not_logged() -> None:
     assert outages.trouble() is True  # the first restart: the caller logs a WARNING
     assert outages.trouble() is False
     assert outages.suppressed == 1
+
+
+def test_unretrieved_client_errors_reported_by_asyncio_are_collapsed_without_tracebacks() -> None:
+    from aiokafka.errors import ProducerFenced
+
+    outages = OutageLog(quiet_s=5, clock=Clock())
+
+    def unretrieved() -> logging.LogRecord:
+        try:
+            raise ProducerFenced()
+        except ProducerFenced as exc:
+            info = (type(exc), exc, exc.__traceback__)
+        return logging.LogRecord(
+            "asyncio", logging.ERROR, __file__, 1, "Future exception was never retrieved",
+            None, info,
+        )
+
+    first = unretrieved()
+    assert outages.filter(first)
+    assert first.exc_info is None and first.levelno == logging.WARNING
+    assert "ProducerFenced" in first.getMessage()
+    assert not any(outages.filter(unretrieved()) for _ in range(200))
+    other = logging.LogRecord(
+        "asyncio", logging.ERROR, __file__, 1, "boom", None, (ValueError, ValueError(), None)
+    )
+    assert outages.filter(other) and other.exc_info is not None  # not the client's: untouched
