@@ -13,21 +13,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import sys
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Annotated
 
 import typer
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    NodeNotReadyError,
+    RequestTimedOutError,
+)
 
 from hub.adapters.http_server import quiet_server, serving_in_thread
-from hub.errors import ConfigurationError
+from hub.errors import BrokerUnavailable, ConfigurationError
 from hub.settings import Settings, load_settings
 from hub.stream import outage
 from hub.stream.kernel import Stage
 from hub.stream.metrics import metrics_app
 from hub.stream.runner import core_stages, fanout_workers, install_signal_handlers, run_stages
 from hub.topics import apply_topics
+
+log = logging.getLogger("hub.cli.run")
 
 
 def run(
@@ -55,9 +64,10 @@ def run(
     settings = load_settings()
 
     async def main() -> None:
-        await apply_topics(settings)
         stop = asyncio.Event()
         install_signal_handlers(stop)
+        if not await apply_topics_when_reachable(settings, stop):
+            return  # stopped while waiting for Kafka
         async with fanout_workers(settings) as fanout:
             workers = [*core_stages(settings), *fanout]
             if chosen is not None:
@@ -78,6 +88,41 @@ def run(
                 await run_stages(workers, stop)
 
     asyncio.run(main())
+
+
+#: errors of an unreachable or restarting cluster: worth waiting for, not a reason to exit
+UNREACHABLE = (
+    KafkaConnectionError,
+    NodeNotReadyError,
+    KafkaTimeoutError,
+    RequestTimedOutError,
+    BrokerUnavailable,
+)
+
+
+async def apply_topics_when_reachable(
+    settings: Settings, stop: asyncio.Event, *, backoff_s: tuple[float, float] = (0.5, 30.0)
+) -> bool:
+    """Declare the topics, waiting (capped exponential backoff with jitter) while Kafka is
+    unreachable, so that an instance (re)started during an outage waits instead of exiting;
+    one WARNING when it has to wait (:mod:`hub.stream.outage`). False: stopped meanwhile."""
+    delay = backoff_s[0]
+    while not stop.is_set():
+        try:
+            await apply_topics(settings)
+            outage.OUTAGES.healthy()
+            return True
+        except UNREACHABLE as exc:
+            if outage.OUTAGES.trouble():
+                log.warning(
+                    "Kafka at %s is not reachable (%s); waiting for it with backoff",
+                    settings.bootstrap,
+                    type(exc).__name__,
+                )
+            with suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay * random.uniform(0.5, 1.0))
+            delay = min(delay * 2, backoff_s[1])
+    return False
 
 
 @contextmanager
