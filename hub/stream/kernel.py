@@ -433,6 +433,7 @@ class Stage:
                 ]
                 if position is not None:
                     await producer.send_offsets_to_transaction({task.tp: position}, self.group_id)
+                await _all_written(futures)
             written: dict[TopicPartition, int] = {}
             for future in futures:
                 meta = future.result()  # surfaces a failed send instead of losing it silently
@@ -561,6 +562,19 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         await self.stage._on_assigned(self.consumer, set(assigned))
+
+
+async def _all_written(futures: Sequence[asyncio.Future[object]]) -> None:
+    """Wait for every send of a transaction, raising the first failure INSIDE it.
+
+    A record the broker refuses for good (``MessageSizeTooLargeError`` from a topic whose
+    ``max.message.bytes`` is below the hub's record limit) fails only its own batch:
+    aiokafka would still commit the transaction — the other records and the input's
+    offset — so that input would be lost without a trace. Raised here, the transaction is
+    aborted and the stage retries (docs/limits.md, issue 14).
+    """
+    if futures:
+        await asyncio.gather(*futures)
 
 
 async def _unless_stopped(work: Awaitable[T], stop: asyncio.Event) -> T | None:

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
+import string
 import time
 from typing import Any
 
 import httpx
 import pytest
+from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from hub.adapters.kafka import make_producer
 from hub.settings import Settings
@@ -21,6 +26,7 @@ from hub.stream.kernel import DLQ_ERROR
 from hub.stream.runner import core_stages, run_stages
 from hub.topics import (
     CANONICAL_LOG,
+    DECIDE_REQUESTS,
     INGEST_DEAD_LETTERS,
     SOURCE_TOPICS,
     apply_topics,
@@ -57,11 +63,12 @@ def accepted_keys(bodies: list[dict[str, Any]]) -> set[str]:
             if b.get("scope") == "event" and b.get("outcome") == "accept"}
 
 
-async def produce(settings: Settings, feed: str, value: bytes, key: bytes) -> None:
+async def produce(settings: Settings, feed: str, value: bytes, key: bytes) -> Any:
+    """Produce one source record as a sector system would; its metadata."""
     producer = make_producer(settings, max_request_size=source_record_limit(feed, settings))
     await producer.start()
     try:
-        await producer.send_and_wait(settings.topic(SOURCE_TOPICS[feed]), value, key=key)
+        return await producer.send_and_wait(settings.topic(SOURCE_TOPICS[feed]), value, key=key)
     finally:
         await producer.stop()
 
@@ -175,3 +182,55 @@ async def test_an_output_that_cannot_be_written_is_dead_lettered_and_the_stage_g
     finally:
         stop.set()
         await asyncio.wait_for(task, 60)
+
+
+def _incompressible_he(target: int, credential: str) -> bytes:
+    """A valid he event whose outcome texts are random letters (zstd cannot shrink it)."""
+    doc = json.loads(he_event(target, credential=credential))
+    rng = random.Random(14)
+    for outcome in doc["oklevel"]["tanulasi_eredmenyek"]:
+        outcome["szoveg"] = "".join(rng.choice(string.ascii_letters) for _ in range(999))
+    return json.dumps(doc, ensure_ascii=False).encode()
+
+
+async def test_a_topic_configured_below_the_hub_limit_loses_nothing(
+    applied_settings: Settings,
+) -> None:
+    """An operator lowered canon.decide.requests' max.message.bytes below the hub's record
+    limit: the broker refuses the big event's request. Its transaction must abort (aiokafka
+    would otherwise commit the rest with the input's offset: the event lost without a
+    receipt); once the topic is applied again the same event is accepted."""
+    settings = applied_settings
+    topic = settings.topic(DECIDE_REQUESTS)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
+    await admin.start()
+    try:
+        await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic,
+                                                  configs={"max.message.bytes": "100000"})])
+        stop = asyncio.Event()
+        stages = core_stages(settings)
+        task = asyncio.create_task(run_stages(stages, stop))
+        try:
+            await asyncio.wait_for(asyncio.gather(*(s.ready.wait() for s in stages)), 60)
+            big = _incompressible_he(400_000, _n("REFUSED"))
+            meta = await produce(settings, "he", big, he_key(big))
+            big_key = f"he:{json.loads(big)['esemeny_azonosito']}"
+            await asyncio.sleep(8)
+            bodies = await receipts(settings, "he", at_least=0, timeout=3)
+            assert big_key not in {b["idempotencyKey"] for b in bodies}
+            offsets = await admin.list_consumer_group_offsets(settings.group("ingest"))
+            committed = offsets.get(TopicPartition(meta.topic, meta.partition))
+            assert committed is None or committed.offset <= meta.offset  # not skipped
+            assert next(s for s in stages if s.name == "ingest").stats.restarts >= 1
+
+            started = time.monotonic()
+            await apply_topics(settings)  # the fix: the declared size again
+            bodies = await receipts(settings, "he", at_least=1, timeout=120)
+            assert [b["outcome"] for b in bodies if b["idempotencyKey"] == big_key] == ["accept"]
+            print(f"\nrefused by a misconfigured topic, nothing committed; accepted "
+                  f"{time.monotonic() - started:.1f} s after `topics apply`")
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 60)
+    finally:
+        await admin.close()
