@@ -35,6 +35,7 @@ from hub.settings import Settings
 from hub.topics import CANONICAL_LOG
 from tests.integration.fanout.fanout_support import RecordingStore, register
 from tests.integration.faults.fault_proxy import FaultProxy
+from tests.integration.faults.fault_table import record_row
 from tests.unit.contract import contract_testdata as testdata
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
@@ -185,8 +186,6 @@ async def test_register_recovers_from_a_destination_fault(
         if e not in ledger or ledger[e].state != "delivered"
     )
     stuck = len(runner.parking.keys) + sum(not_delivered.values())
-
-    from tests.integration.faults.fault_table import record_row  # created by "outages"
 
     record_row(f"register {mode}", len(values), lost, duplicated, stuck, seconds)
     assert proxy.faulted > 0 or mode == "slow" or mode == "down", "the fault never bit"
