@@ -2,7 +2,7 @@
 
 A *source* is one sector system (or one institution's own system) that sends events to
 the hub, over HTTP through the gateway or straight to Kafka. The registry is versioned
-configuration data (a JSON file, ``MCHUB_ISSUERS``; see ``deploy/local/issuers.example.json``
+configuration data (a JSON file, ``MCHUB_ISSUERS``; see ``hub/issuers.example.json``
 and ``docs/gateway.md``) that says, per source:
 
 - which awarding bodies it may **issue**, **revoke** and report **enrol**-ments for, in
@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hub.errors import ConfigurationError
 from hub.normalise.types import NormalisedEvent, Violation
+from hub.resources import package_path
 
 log = logging.getLogger(__name__)
 
@@ -229,6 +230,11 @@ class IssuerRegistry:
         if header:
             return header
         return self.document.kafka_default_source.get(feed)
+
+
+def example_registry_path() -> Path:
+    """The pilot's example issuer registry shipped with the hub (what ``mchub demo`` uses)."""
+    return package_path("hub", "issuers.example.json")
 
 
 def parse_registry(text: str, origin: str = "issuer registry") -> IssuerRegistry:

@@ -31,15 +31,16 @@ from pathlib import Path
 from typing import Any
 
 from hub.adapters.kafka import make_producer
+from hub.authz import example_registry_path
 from hub.bench import machine_info
 from hub.bench.pipeline import _percentile, education_id
 from hub.errors import ConfigurationError
 from hub.gateway.auth import generate_key
 from hub.normalise import normalise
-from hub.settings import REPO_ROOT, Settings
+from hub.settings import Settings
 from hub.topics import SOURCE_TOPICS, apply_topics
 
-EXAMPLE_REGISTRY = REPO_ROOT / "deploy" / "local" / "issuers.example.json"
+EXAMPLE_REGISTRY = example_registry_path()
 
 
 def csv_batch(template: bytes, rows: int, seed: int = 11) -> bytes:

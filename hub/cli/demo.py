@@ -24,10 +24,12 @@ from typing import Annotated
 
 import typer
 
+from hub.authz import example_registry_path
+from hub.errors import ConfigurationError
 from hub.localkafka import LocalKafka
 from hub.publish import Published, publish, sample_messages
 from hub.receipts import ReceiptBook, read_receipts
-from hub.settings import REPO_ROOT, Settings, load_settings
+from hub.settings import Settings, load_settings
 from hub.stream.runner import core_stages, fanout_workers, run_stages
 from hub.topics import SOURCE_TOPICS, apply_topics
 
@@ -240,12 +242,17 @@ def demo(
     # errors; a person reading the summary should see only what matters
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     if "MCHUB_ISSUERS" not in os.environ:  # the pilot's issuer registry: who may issue what
-        registry = REPO_ROOT / "deploy" / "local" / "issuers.example.json"
+        registry = example_registry_path()
         os.environ["MCHUB_ISSUERS"] = str(registry)
         _say(f"issuer registry: {registry} (set MCHUB_ISSUERS to use another)")
     settings = load_settings()
-    settings = settings.model_copy(update={"bootstrap": ensure_broker(settings)})
     folder = samples or settings.shared_dir / "feeds" / "samples"
+    if not any(folder.glob("*/*.*")):  # before a broker is started for nothing
+        raise ConfigurationError(
+            f"no sample feeds in {folder}: set MCHUB_SHARED_DIR to the folder that holds "
+            "feeds/samples (the project's shared/ folder), or pass --samples DIR"
+        )
+    settings = settings.model_copy(update={"bootstrap": ensure_broker(settings)})
     published, book, report = asyncio.run(_run_demo(settings, folder))
 
     print(f"\nSample feeds from {folder}\n")
@@ -281,7 +288,7 @@ def demo(
     example = report.example_credential or "ID"
     print(f"""
 Where to look next:
-  canonical log        canon.events.log (Avro single-object; schemas in schemas/)
+  canonical log        canon.events.log (Avro single-object; schemas in hub/contract/schemas/)
   receipts per source  canon.receipts.he / .vet / .al (JSON, keyed by receipt id)
   rejections           canon.events.rejected (rule, field path, message)
   dead letters         dlq.src.undecodable (original bytes + origin headers)

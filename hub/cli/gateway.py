@@ -43,7 +43,7 @@ def registry_path(option: str | None) -> Path:
     if not value:
         raise ConfigurationError(
             f"no issuer registry: pass --registry FILE or set {REGISTRY_ENV} "
-            "(example: deploy/local/issuers.example.json)")
+            "(example: hub/issuers.example.json)")
     return Path(value)
 
 

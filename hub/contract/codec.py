@@ -4,7 +4,7 @@ Wire format of every canonical Kafka record value (Avro spec, "Single-object enc
 
     C3 01 | CRC-64-AVRO fingerprint of the writer schema's canonical form (8 bytes, LE) | body
 
-so any Avro library holding the published schemas (``schemas/eu.mchub.canonical/``) can
+so any Avro library holding the published schemas (``hub/contract/schemas/eu.mchub.canonical/``) can
 decode our topics. Decoding looks the fingerprint up in the :class:`SchemaStore` (every
 released version), reads with that writer schema and resolves to the current reader
 schema of the same record. Bad headers, unknown fingerprints and broken bodies raise

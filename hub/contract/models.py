@@ -3,8 +3,9 @@
 Every canonical event is one of three Avro records in the namespace
 ``eu.mchub.canonical`` (see :data:`NAMESPACE`): :class:`CredentialIssued`,
 :class:`CredentialRevoked` and :class:`EnrolmentRecorded`. Each starts with the same
-:class:`Envelope`. The released Avro schemas under ``schemas/eu.mchub.canonical/vN/`` are
-generated from these models by :mod:`hub.contract.avrogen`; a unit test proves that the
+:class:`Envelope`. The released Avro schemas (package data,
+``hub/contract/schemas/eu.mchub.canonical/vN/``) are generated from these models by
+:mod:`hub.contract.avrogen`; a unit test proves that the
 current models generate exactly the newest released schemas, so models and schemas agree
 field by field.
 

@@ -1,6 +1,6 @@
 """The schema store: every released version of the canonical schemas, by fingerprint.
 
-Layout (``schemas/eu.mchub.canonical/``)::
+Layout (``hub/contract/schemas/eu.mchub.canonical/``, package data)::
 
     index.json   {"namespace", "compatibility",
                   "versions": [{"version", "dir", "records", "fingerprints"}]}
@@ -25,10 +25,10 @@ import fastavro
 from hub.contract.fingerprint import schema_fingerprint
 from hub.contract.models import NAMESPACE
 from hub.errors import ConfigurationError
-from hub.settings import REPO_ROOT
+from hub.resources import package_path
 
 #: where the released schemas of :data:`~hub.contract.models.NAMESPACE` live
-DEFAULT_SCHEMA_DIR: Final = REPO_ROOT / "schemas" / NAMESPACE
+DEFAULT_SCHEMA_DIR: Final = package_path("hub.contract", "schemas", NAMESPACE)
 INDEX_FILE: Final = "index.json"
 
 

@@ -15,15 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from hub.authz import REGISTRY_ENV
+from hub.authz import REGISTRY_ENV, example_registry_path
 from hub.gateway.app import running_gateway
 from hub.gateway.auth import generate_key
 from hub.gateway.config import GatewaySettings
 from hub.settings import Settings
 from hub.stream.runner import core_stages, run_stages
-from tests.support import REPO_ROOT
 
-EXAMPLE = REPO_ROOT / "deploy" / "local" / "issuers.example.json"
+EXAMPLE = example_registry_path()
 
 
 @dataclass

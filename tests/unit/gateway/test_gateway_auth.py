@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from hub.authz import IssuerRegistry, parse_registry
+from hub.authz import IssuerRegistry, example_registry_path, parse_registry
 from hub.gateway.auth import authenticate, generate_key, hash_key, key_id_of, verify_hash
 from hub.gateway.ratelimit import RateLimiter, TokenBucket
-from tests.support import REPO_ROOT
 
-EXAMPLE = REPO_ROOT / "deploy" / "local" / "issuers.example.json"
+EXAMPLE = example_registry_path()
 
 
 def registry_with(keys: dict[str, list[dict[str, object]]]) -> IssuerRegistry:

@@ -12,15 +12,16 @@ import pytest
 from hub.authz import (
     ISSUER_NOT_AUTHORISED,
     RegistryFile,
+    example_registry_path,
     load_registry,
     parse_registry,
 )
 from hub.errors import ConfigurationError
 from hub.normalise import normalise
 from hub.normalise.types import NormalisedEvent
-from tests.support import REPO_ROOT, shared_dir
+from tests.support import shared_dir
 
-EXAMPLE = REPO_ROOT / "deploy" / "local" / "issuers.example.json"
+EXAMPLE = example_registry_path()
 SAMPLES = shared_dir() / "feeds" / "samples"
 HE_FI52804 = "02_kiallitas_agilis_projektmenedzsment.json"
 HE_REVOKE = "04_visszavonas_agilis_projektmenedzsment.json"

@@ -8,12 +8,11 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from hub.authz import load_registry
+from hub.authz import example_registry_path, load_registry
 from hub.cli.gateway import app
 from hub.gateway.auth import authenticate
-from tests.support import REPO_ROOT
 
-EXAMPLE = REPO_ROOT / "deploy" / "local" / "issuers.example.json"
+EXAMPLE = example_registry_path()
 
 
 def test_keys_add_list_revoke_rotate(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aiokafka import ConsumerRecord
 
-from hub.authz import RegistryFile
+from hub.authz import RegistryFile, example_registry_path
 from hub.gateway.app import Gateway, Refusal, prefer_wait, render_openapi
 from hub.gateway.idempotency import Submission, SubmissionStore, now_iso
 from hub.gateway.receipts import verdict
@@ -19,7 +19,7 @@ from hub.stream.ingest import IngestHandler, decode_request
 from hub.topics import REJECTIONS, SOURCE_TOPICS, source_receipts
 from tests.support import REPO_ROOT, shared_dir
 
-EXAMPLE = REPO_ROOT / "deploy" / "local" / "issuers.example.json"
+EXAMPLE = example_registry_path()
 SAMPLES = shared_dir() / "feeds" / "samples"
 
 

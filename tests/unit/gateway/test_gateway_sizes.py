@@ -13,16 +13,16 @@ import pytest
 from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 from fastapi import Request
 
-from hub.authz import RegistryFile, SourceEntry
+from hub.authz import RegistryFile, SourceEntry, example_registry_path
 from hub.gateway.app import Gateway, Refusal
 from hub.gateway.auth import Principal
 from hub.gateway.config import GatewaySettings
 from hub.normalise import normalise
 from hub.settings import Settings
 from hub.topics import payload_limit, source_record_limit
-from tests.support import REPO_ROOT, shared_dir
+from tests.support import shared_dir
 
-EXAMPLE = REPO_ROOT / "deploy" / "local" / "issuers.example.json"
+EXAMPLE = example_registry_path()
 HE = shared_dir() / "feeds" / "samples" / "he" / "01_kiallitas_tesztvezerelt_python.json"
 
 

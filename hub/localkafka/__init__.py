@@ -1,7 +1,7 @@
 """A real Apache Kafka cluster on loopback, fetched from Maven Central and run by the hub.
 
 No Docker engine is needed: Maven resolves ``org.apache.kafka:kafka_2.13`` and a Log4j 2
-backend (``deploy/local/pom.xml``) into a cache outside the repository
+backend (``pom.xml`` beside this module, package data) into a cache outside the repository
 (``~/.cache/mchub/kafka-<version>/libs``). Each node runs in KRaft combined mode
 (broker + controller) on 127.0.0.1; internal topics are sized to the cluster so that
 transactions work on a single broker.
@@ -33,9 +33,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from hub.errors import BrokerUnavailable, ConfigurationError
+from hub.resources import package_path
 from hub.settings import KAFKA_VERSION, default_cache_dir
 
-DEPLOY_DIR = Path(__file__).resolve().parent.parent / "deploy" / "local"
 DOCKER_HINT = "or run Kafka with Docker instead: `docker compose up kafka` (see README)"
 
 
@@ -115,6 +115,13 @@ def maven_copy_dependencies(
     return subprocess.run(cmd, capture_output=True, text=True, check=False)
 
 
+def kafka_command_files() -> tuple[Path, Path]:
+    """The Maven project that resolves the broker and its Log4j 2 configuration (package
+    data beside this module)."""
+    return (package_path("hub.localkafka", "pom.xml"),
+            package_path("hub.localkafka", "log4j2.properties"))
+
+
 def resolve_distribution(version: str = KAFKA_VERSION, cache_dir: Path | None = None) -> Path:
     """Return the directory of the broker's jars, fetching them with Maven on first use."""
     libs = (cache_dir or default_cache_dir()) / f"kafka-{version}" / "libs"
@@ -122,9 +129,7 @@ def resolve_distribution(version: str = KAFKA_VERSION, cache_dir: Path | None = 
     if marker.exists():
         return libs
     require_tools("java", "mvn")
-    pom = DEPLOY_DIR / "pom.xml"
-    if not pom.exists():
-        raise ConfigurationError(f"{pom} is missing: run mchub from a full checkout")
+    pom, _ = kafka_command_files()
     staging = libs.with_name("libs.partial")
     result = maven_copy_dependencies(pom, staging, f"-Dkafka.version={version}")
     if result.returncode != 0 or not any(staging.glob(f"kafka_2.13-{version}.jar")):
@@ -338,7 +343,7 @@ class LocalKafka:
             "-Xmx768m",
             "-XX:+UseG1GC",
             "-Djava.awt.headless=true",
-            f"-Dlog4j2.configurationFile={DEPLOY_DIR / 'log4j2.properties'}",
+            f"-Dlog4j2.configurationFile={kafka_command_files()[1]}",
             f"-Dmchub.log.file={log_file}",
             "-cp",
             f"{libs}/*",

@@ -1,0 +1,106 @@
+"""The hub installed like a product: ``pip install .`` (not editable) into a fresh virtual
+environment, then run from a directory that is not the checkout (issue 16, item 3).
+
+This is what ``deploy/Dockerfile`` does (CI has no Docker engine, so the test runs what
+the image runs): every schema, the local broker's pom and Log4j configuration and the
+example issuer registry must come from the installed package, not from the repository.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support import REPO_ROOT, free_port_block, shared_dir
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+
+#: what is not part of a source tree handed to pip (caches, the dev venv, local state)
+NOT_SOURCE = shutil.ignore_patterns(
+    ".git", ".venv", "var", "build", "dist", "*.egg-info", "__pycache__", ".mypy_cache",
+    ".ruff_cache", ".pytest_cache", ".hypothesis",
+)
+
+
+def run(args: list[str], *, cwd: Path, env: dict[str, str], timeout: float) -> str:
+    """Run a command; its output, or a failure that shows it."""
+    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+    assert done.returncode == 0, f"{' '.join(args)} -> {done.returncode}\n" \
+        f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done.stdout + done.stderr
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh venv with mchub installed from a copy of the source tree (non-editable)."""
+    root = tmp_path_factory.mktemp("install")
+    source = root / "source"
+    shutil.copytree(REPO_ROOT, source, ignore=NOT_SOURCE)
+    venv = root / "venv"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MCHUB_", "PYTHON"))}
+    run([sys.executable, "-m", "venv", str(venv)], cwd=root, env=env, timeout=120)
+    run([str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check",
+         str(source)], cwd=root, env=env, timeout=600)
+    shutil.rmtree(source)  # nothing may be read from a source tree afterwards
+    return venv
+
+
+def hub_env(workdir: Path, kafka_port: int) -> dict[str, str]:
+    """A user's environment: no MCHUB_* of the test session, the shared samples given."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MCHUB_", "PYTHON"))}
+    env.update({
+        "MCHUB_DATA_DIR": str(workdir / "var"),
+        "MCHUB_KAFKA_PORT": str(kafka_port),
+        "MCHUB_SHARED_DIR": str(shared_dir()),
+    })
+    return env
+
+
+def test_the_package_is_not_read_from_the_checkout(installed: Path, tmp_path: Path) -> None:
+    env = hub_env(tmp_path, 0)
+    where = run([str(installed / "bin" / "python"), "-c",
+                 "import hub, hub.contract.store as s; print(hub.__file__); "
+                 "print(s.DEFAULT_SCHEMA_DIR)"], cwd=tmp_path, env=env, timeout=60)
+    for line in where.split():
+        assert Path(line).is_relative_to(installed), where
+    checked = run([str(installed / "bin" / "mchub"), "schemas", "check"],
+                  cwd=tmp_path, env=env, timeout=60)
+    assert re.search(r"FULL_TRANSITIVE: versions 1; 3 record\(s\).*: ok", checked), checked
+
+
+def test_mchub_demo_runs_from_a_temporary_directory(installed: Path, tmp_path: Path) -> None:
+    port = free_port_block(2)  # one KRaft node: client and controller ports
+    env = hub_env(tmp_path, port)
+    mchub = str(installed / "bin" / "mchub")
+    try:
+        out = run([mchub, "demo"], cwd=tmp_path, env=env, timeout=600)
+    finally:
+        subprocess.run([mchub, "kafka", "down"], cwd=tmp_path, env=env,
+                       capture_output=True, timeout=120, check=False)
+    assert f"Kafka 4.1.1 started at 127.0.0.1:{port}" in out, out
+    total = re.search(r"^\s+total\s+(\d+)\s+(\d+)\s+\|\s+(\d+)\s+(\d+)", out, re.MULTILINE)
+    assert total is not None, out
+    messages, events, accepted, rejected = map(int, total.groups())
+    assert messages > 0 and accepted == events and rejected == 0, out
+    register = re.search(r"^\s+register\s+(\d+)", out, re.MULTILINE)
+    assert register is not None and int(register.group(1)) == events, out
+    assert (tmp_path / "var" / "register.db").exists()
+
+
+def test_the_core_install_pulls_no_test_only_packages(installed: Path, tmp_path: Path) -> None:
+    """What only the tests and their oracles use stays out of a product install (the
+    stand-ins' dependencies, psycopg and the web servers, still come with it: issue 16)."""
+    listed = run([str(installed / "bin" / "pip"), "list", "--format=freeze",
+                  "--disable-pip-version-check"], cwd=tmp_path, env=hub_env(tmp_path, 0),
+                 timeout=60)
+    names = {line.split("==")[0].lower() for line in listed.splitlines() if "==" in line}
+    assert "mchub" in names and "aiokafka" in names, names
+    assert not names & {"pyyaml", "faust-streaming", "pyshacl", "rdflib", "pyld",
+                        "hypothesis", "pytest", "joserfc", "jsonschema"}, sorted(names)
