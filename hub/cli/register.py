@@ -4,9 +4,6 @@
 PostgreSQL (``--db postgresql://…``); ``openapi`` writes the published OpenAPI document.
 Options fall back to ``MCHUB_REGISTER_DB``, ``MCHUB_REGISTER_TOKEN``, ``MCHUB_REGISTER_HOST``
 and ``MCHUB_REGISTER_PORT``; the default database is ``<MCHUB_DATA_DIR>/register.db``.
-
-Also runnable as ``python -m hub.cli.register`` until the area is wired into
-:mod:`hub.cli.main`.
 """
 
 from __future__ import annotations
@@ -89,11 +86,3 @@ def _redact(url: str) -> str:
         return url
     return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
 
-
-if __name__ == "__main__":
-    from hub.cli.main import app as root
-    from hub.cli.main import main
-
-    if not any(group.name == "register" for group in root.registered_groups):
-        root.add_typer(app, name="register")
-    main(["register", *sys.argv[1:]])

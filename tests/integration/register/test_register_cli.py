@@ -1,4 +1,4 @@
-"""``register serve`` and ``register openapi`` as processes (``python -m hub.cli.register``)."""
+"""``register serve`` and ``register openapi`` as processes (``python -m hub register``)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import httpx
 
 from tests.unit.register.register_support import REPO_ROOT, issued, push_body
 
-CLI = [sys.executable, "-m", "hub.cli.register"]
+CLI = [sys.executable, "-m", "hub", "register"]
 
 
 def _free_port() -> int:

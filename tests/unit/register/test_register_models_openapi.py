@@ -87,7 +87,7 @@ def test_current_enrolment_is_the_latest_per_programme() -> None:
 
 def test_committed_openapi_document_is_current() -> None:
     assert OPENAPI.read_text(encoding="utf-8") == render_openapi(), (
-        "docs/openapi/register.json is stale: run `python -m hub.cli.register openapi`")
+        "docs/openapi/register.json is stale: run `mchub register openapi`")
 
 
 def test_openapi_document_publishes_the_contract() -> None:
