@@ -1,1 +1,1 @@
-"""Adapters: one module per technology, implementing the ports in ``hub.ports``."""
+"""Adapters: one module per technology (Kafka, the in-memory log, SQLite, HTTP servers)."""
