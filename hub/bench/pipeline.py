@@ -124,9 +124,9 @@ async def stream_rate(settings: Settings, count: int) -> float:
 async def stable_members(settings: Settings, stage: str) -> int:
     """Members of a stage's consumer group once it is stable (0 while it rebalances or
     does not exist), as ``mchub status`` reads them."""
-    from hub.cli.status import hub_status
+    from hub.adapters.groups import stage_groups
 
-    [group] = await hub_status(settings, [stage])
+    [group] = await stage_groups(settings, [stage])
     return len(group.members) if group.kafka_state == "Stable" else 0
 
 

@@ -24,13 +24,14 @@ from typing import Annotated
 
 import typer
 
+from connectors.fanout.workers import fanout_workers
 from hub.authz import example_registry_path
 from hub.errors import ConfigurationError
 from hub.localkafka import LocalKafka
 from hub.publish import Published, publish, sample_messages
 from hub.receipts import ReceiptBook, read_receipts
 from hub.settings import Settings, load_settings
-from hub.stream.runner import core_stages, fanout_workers, run_stages
+from hub.stream.runner import core_stages, run_stages
 from hub.topics import SOURCE_TOPICS, apply_topics
 
 #: delivery states in the order the deliveries table shows them

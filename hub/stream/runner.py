@@ -1,11 +1,11 @@
 """Running the hub's stages in one process: ``mchub run`` and the demo use this.
 
 Each stage is a :class:`hub.stream.kernel.Stage` (or any :class:`Worker`, e.g. a fan-out
-connector, see :func:`fanout_workers`); they run as asyncio tasks until a stop event is
-set (SIGINT/SIGTERM). A stage recovers from failed transactions and broker outages by
-itself (:mod:`hub.stream.kernel`); only a permanent error (configuration, a destination
-refusing our credentials) ends a stage, and then the others are stopped too and the
-error propagates.
+connector from :func:`connectors.fanout.workers.fanout_workers`); they run as asyncio
+tasks until a stop event is set (SIGINT/SIGTERM). A stage recovers from failed
+transactions and broker outages by itself (:mod:`hub.stream.kernel`); only a permanent
+error (configuration, a destination refusing our credentials) ends a stage, and then the
+others are stopped too and the error propagates.
 """
 
 from __future__ import annotations
@@ -14,14 +14,10 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Protocol
 
 from hub.settings import Settings
 from hub.stream.kernel import Stage
-
-if TYPE_CHECKING:
-    from connectors.fanout.settings import FanoutSettings
 
 
 class Worker(Protocol):
@@ -47,20 +43,6 @@ def core_stages(settings: Settings) -> list[Stage]:
     from hub.stream.ingest import ingest_stage
 
     return [ingest_stage(settings), decide_stage(settings)]
-
-
-def fanout_workers(
-    settings: Settings, fanout: FanoutSettings | None = None, **options: Any
-) -> AbstractAsyncContextManager[list[Worker]]:
-    """The fan-out's workers, behind settings (:class:`~connectors.fanout.settings.FanoutSettings`).
-
-    Always the register-state projection; plus one delivery connector per destination
-    whose URL is set (``MCHUB_REGISTER_URL``, ``MCHUB_WALLET_URL``, ``MCHUB_EDC_URL``).
-    Use as ``async with fanout_workers(settings) as workers``.
-    """
-    from connectors.fanout.workers import fanout_workers as make
-
-    return make(settings, fanout, **options)
 
 
 async def run_stages(stages: Sequence[Worker], stop: asyncio.Event) -> None:

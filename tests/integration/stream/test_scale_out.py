@@ -38,9 +38,9 @@ from connectors.crypto.keys import generate_dev_keys
 from connectors.delivery.ledger import LedgerRecord
 from connectors.fanout.base import decode_canonical
 from connectors.register.service import running_register
+from hub.adapters.groups import stage_groups
 from hub.adapters.kafka import make_consumer, make_producer
 from hub.bench.pipeline import he_events
-from hub.cli.status import hub_status
 from hub.contract.codec import AvroCodec
 from hub.settings import Settings
 from hub.topics import (
@@ -308,7 +308,7 @@ def decide_owner(instances: list[Instance]) -> Instance | None:
 
 async def group_members(settings: Settings, stage: str) -> tuple[str, int]:
     """State and member count of a stage's consumer group (as ``mchub status`` reads it)."""
-    [group] = await hub_status(settings, [stage])
+    [group] = await stage_groups(settings, [stage])
     return group.kafka_state, len(group.members)
 
 
