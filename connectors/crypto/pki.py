@@ -1,7 +1,7 @@
 """The dev CA's certificate revocation list (RFC 5280 CRL) and the revocation check.
 
 The seal certificate names ``<public base URL>/v1/pki/ca.crl`` as its CRL distribution
-point (:mod:`connectors.crypto.keys`); the hub's issuer server serves the DER file
+point (:mod:`connectors.crypto.devca`); the hub's issuer server serves the DER file
 ``ca.crl`` from the keys directory (:mod:`connectors.status.pki`) and needs no key for
 it: the CRL is signed here, by the code that holds the CA key, when it is first issued,
 when a certificate is revoked and when it is renewed (past half of its validity window,

@@ -12,7 +12,8 @@ from typing import Final
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from connectors.crypto.keys import Signer, dev_signer, load_signer
+from connectors.crypto.devca import dev_signer
+from connectors.crypto.keys import Signer, load_signer
 from hub.errors import ConfigurationError
 from hub.settings import load_settings
 
@@ -67,6 +68,4 @@ class IssuingSettings(BaseSettings):
                 self.seal_cert,
                 password.get_secret_value().encode() if password is not None else None,
             )
-        return dev_signer(
-            load_settings().data_dir / "keys", public_base_url=self.public_base_url
-        )
+        return dev_signer(load_settings().data_dir / "keys", public_base_url=self.public_base_url)

@@ -39,9 +39,10 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from connectors.crypto.devca import generate_dev_keys
 from connectors.crypto.jose import VerificationError
 from connectors.crypto.jwks import HttpKeyResolver
-from connectors.crypto.keys import generate_dev_keys, load_certificates
+from connectors.crypto.keys import load_certificates
 from connectors.crypto.verify import check_status, verify_credential
 from connectors.status.client import HttpStatusResolver
 from connectors.status.server import running_app
@@ -126,7 +127,8 @@ def create_wallet_app(
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media != "text/plain":
             return _problem(
-                415, "Unsupported Media Type",
+                415,
+                "Unsupported Media Type",
                 "send the credential as a VC-JWT compact JWS with Content-Type text/plain",
             )
         body = (await request.body()).decode("utf-8", "replace").strip()
@@ -147,12 +149,17 @@ def create_wallet_app(
         with lock:
             before = held.get(cred_id)
             held[cred_id] = HeldCredential(
-                cred_id, body, status, code,
+                cred_id,
+                body,
+                status,
+                code,
                 (before.upserts if before else 0) + 1,
-                before.received_at if before else now, now,
+                before.received_at if before else now,
+                now,
             )
         return Response(
-            body, 200 if before else 201,
+            body,
+            200 if before else 201,
             headers={"Location": f"{CREDENTIALS_PATH}/{quote(cred_id, safe='')}"},
             media_type="text/plain",
         )

@@ -31,6 +31,7 @@ from typing import Any, Final
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from connectors.crypto.devca import dev_signer
 from connectors.crypto.jose import (
     VerificationError,
     check_thumbprint,
@@ -44,7 +45,6 @@ from connectors.crypto.keys import (
     Signer,
     b64url,
     b64url_decode,
-    dev_signer,
     load_certificates,
     load_signer,
 )

@@ -56,9 +56,9 @@ R = TypeVar("R")
 RECEIVED_AT = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
 
 
-def per_event_us(step: Callable[[T], R], inputs: Sequence[T], *, warmup: int = 50) -> tuple[
-    float, list[R]
-]:
+def per_event_us(
+    step: Callable[[T], R], inputs: Sequence[T], *, warmup: int = 50
+) -> tuple[float, list[R]]:
     """CPU µs of this process per call of ``step`` over ``inputs`` (one pass, after
     ``warmup`` calls whose results are thrown away), and the results.
 
@@ -84,8 +84,17 @@ def per_event_us(step: Callable[[T], R], inputs: Sequence[T], *, warmup: int = 5
 def source_record(topic: str, offset: int, value: bytes) -> ConsumerRecord:
     """A source record as the kernel hands it to the ingest handler."""
     return ConsumerRecord(
-        topic, 0, offset, int(RECEIVED_AT.timestamp() * 1000), 0, None, value, None,
-        -1, len(value), [],
+        topic,
+        0,
+        offset,
+        int(RECEIVED_AT.timestamp() * 1000),
+        0,
+        None,
+        value,
+        None,
+        -1,
+        len(value),
+        [],
     )
 
 
@@ -105,8 +114,11 @@ def core_costs(settings: Settings, payloads: Sequence[bytes]) -> dict[str, float
 
     def build(event: NormalisedEvent) -> Any:
         return build_canonical_event(
-            event, raw_sha256=digest, received_at=RECEIVED_AT,
-            trace_id="4bf92f3577b34da6a3ce929d0e0e4736", hub_version=__version__,
+            event,
+            raw_sha256=digest,
+            received_at=RECEIVED_AT,
+            trace_id="4bf92f3577b34da6a3ce929d0e0e4736",
+            hub_version=__version__,
         )
 
     costs["build"], models = per_event_us(build, events)
@@ -129,7 +141,9 @@ def core_costs(settings: Settings, payloads: Sequence[bytes]) -> dict[str, float
     requests_topic = settings.topic(DECIDE_REQUESTS)
     requests = [
         source_record(requests_topic, i, o.value)
-        for i, out in enumerate(outputs) for o in out if o.topic == requests_topic and o.value
+        for i, out in enumerate(outputs)
+        for o in out
+        if o.topic == requests_topic and o.value
     ]
     costs.update(asyncio.run(_decide_costs(settings, DecideHandler, requests)))
     return costs
@@ -149,7 +163,8 @@ async def _decide_costs(
         costs["decide_read"], read = per_event_us(handler._read_request, requests)
         tables = StateTables()
         costs["decide_core"], _ = per_event_us(
-            lambda r: tables.process(r[0], now=r[2], ttl=handler.ttl, context=r[1]), read,
+            lambda r: tables.process(r[0], now=r[2], ttl=handler.ttl, context=r[1]),
+            read,
             warmup=0,
         )
         half = len(requests) // 2  # warm on the first half, time the second
@@ -171,8 +186,8 @@ async def _decide_costs(
 
 def fanout_costs(payloads: Sequence[bytes], settings: Settings) -> dict[str, float]:
     """µs per issuance of each fan-out step (see the module docstring)."""
+    from connectors.crypto.devca import dev_signer
     from connectors.crypto.jades import seal
-    from connectors.crypto.keys import dev_signer
     from connectors.crypto.vcjwt import sign_vc
     from connectors.edc.destination import seal_issuer
     from connectors.fanout.base import decode_canonical
@@ -191,10 +206,14 @@ def fanout_costs(payloads: Sequence[bytes], settings: Settings) -> dict[str, flo
         result = normalise("he", payload)
         event = result.items[0].event
         assert event is not None
-        data, _ = ingest.canonical(event, {
-            "rawSha256": hashlib.sha256(payload).hexdigest(),
-            "receivedAt": RECEIVED_AT.isoformat(), "traceId": uuid.uuid4().hex,
-        })
+        data, _ = ingest.canonical(
+            event,
+            {
+                "rawSha256": hashlib.sha256(payload).hexdigest(),
+                "receivedAt": RECEIVED_AT.isoformat(),
+                "traceId": uuid.uuid4().hex,
+            },
+        )
         assert data is not None, f"event {i} of {topic} was not valid"
         canonical.append(data)
     costs: dict[str, float] = {}
@@ -243,10 +262,14 @@ def run(settings: Settings, *, events: int, samples_dir: Path) -> dict[str, Any]
     payloads = he_events(template, events)
     tag = uuid.uuid4().hex[:8]
     with tempfile.TemporaryDirectory(prefix="mchub-bench-cost-") as tmp:
-        local = settings.model_copy(update={
-            "bootstrap": f"memory://bench-cost-{tag}", "topic_prefix": f"bench{tag}.",
-            "data_dir": Path(tmp), "state_store": "memory",
-        })
+        local = settings.model_copy(
+            update={
+                "bootstrap": f"memory://bench-cost-{tag}",
+                "topic_prefix": f"bench{tag}.",
+                "data_dir": Path(tmp),
+                "state_store": "memory",
+            }
+        )
         core = core_costs(local, payloads)
         fanout = fanout_costs(payloads, local)
     core_us = core["ingest"] + core["decide"]

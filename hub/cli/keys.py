@@ -25,6 +25,7 @@ import typer
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from connectors.crypto.devca import generate_dev_keys, issue_seal_certificate
 from connectors.crypto.jose import parse_x5c
 from connectors.crypto.jwks import forget_published, key_thumbprint, publish_key, published_keys
 from connectors.crypto.keys import (
@@ -33,8 +34,6 @@ from connectors.crypto.keys import (
     CERT_FILE,
     KEY_FILE,
     Signer,
-    generate_dev_keys,
-    issue_seal_certificate,
     load_certificates,
     load_private_key,
     load_signer,
@@ -110,9 +109,7 @@ def list_keys() -> None:
         print(f"{label}  {jwk.get('kid')}  {jwk.get('alg')}{detail}")
 
 
-def rotate_dev_seal(
-    keys_dir: Path, *, public_base_url: str, now: datetime | None = None
-) -> Signer:
+def rotate_dev_seal(keys_dir: Path, *, public_base_url: str, now: datetime | None = None) -> Signer:
     """A new dev seal key and certificate issued by the existing dev CA (same subject);
     a whole new dev CA and seal when there is no CA key. The new signer."""
     paths = generate_dev_keys(keys_dir)  # the current ones, made if missing

@@ -27,15 +27,10 @@ from urllib.parse import quote
 
 import typer
 
+from connectors.crypto.devca import dev_signer
 from connectors.crypto.jades import RevocationCheck, seal
 from connectors.crypto.jwks import HttpKeyResolver, key_thumbprint, key_url, publish_key
-from connectors.crypto.keys import (
-    Signer,
-    b64url_decode,
-    dev_signer,
-    load_certificates,
-    load_signer,
-)
+from connectors.crypto.keys import Signer, b64url_decode, load_certificates, load_signer
 from connectors.crypto.pseudonym import load_subject_secret
 from connectors.crypto.statuslist import (
     DEV_STATUS_BASE_URL,

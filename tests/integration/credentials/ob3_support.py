@@ -17,7 +17,8 @@ import pytest
 from joserfc import jwk, jws, jwt
 from joserfc.jwt import JWTClaimsRegistry
 
-from connectors.crypto.keys import Signer, generate_dev_keys, load_signer
+from connectors.crypto.devca import generate_dev_keys
+from connectors.crypto.keys import Signer, load_signer
 from connectors.status import SqliteStatusStore, StatusPublisher, running_status_server
 from connectors.wallet import SentCredentials, WalletRegistry, wallet_destination
 from connectors.wallet.destination import WalletDestination
@@ -47,8 +48,13 @@ def issuer_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[I
     """Dev keys in ``<tmp>/keys`` (``MCHUB_DATA_DIR`` = tmp), the issuer server over
     ``<tmp>/status.db`` on a free port, and the hub's wallet destination issuing with them."""
     monkeypatch.setenv("MCHUB_DATA_DIR", str(tmp_path))
-    for name in ("MCHUB_SUBJECT_ID_SECRET", "MCHUB_SEAL_KEY", "MCHUB_SEAL_CERT",
-                 "MCHUB_STATUS_BASE_URL", "MCHUB_STATUS_DB"):
+    for name in (
+        "MCHUB_SUBJECT_ID_SECRET",
+        "MCHUB_SEAL_KEY",
+        "MCHUB_SEAL_CERT",
+        "MCHUB_STATUS_BASE_URL",
+        "MCHUB_STATUS_DB",
+    ):
         monkeypatch.delenv(name, raising=False)
     port = free_port_block(1, start=41200)
     url = f"http://127.0.0.1:{port}"

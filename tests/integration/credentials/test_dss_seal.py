@@ -29,14 +29,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from connectors.crypto.devca import dev_signer
 from connectors.crypto.jades import seal
-from connectors.crypto.keys import (
-    Signer,
-    crl_url,
-    dev_signer,
-    load_certificates,
-    load_private_key,
-)
+from connectors.crypto.keys import Signer, crl_url, load_certificates, load_private_key
 from connectors.crypto.pki import revoke_seal
 from connectors.crypto.tsp import http_timestamper
 from connectors.edc.destination import seal_issuer, sealed_file

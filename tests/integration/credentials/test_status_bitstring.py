@@ -25,7 +25,8 @@ import httpx
 import pytest
 from cryptography import x509
 
-from connectors.crypto.keys import dev_signer, load_certificates
+from connectors.crypto.devca import dev_signer
+from connectors.crypto.keys import load_certificates
 from connectors.edc import EdcRegistry, EdcWallet, edc_destination
 from connectors.edc.destination import EdcDestination
 from connectors.edc.multipart import parse_multipart

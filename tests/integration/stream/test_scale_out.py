@@ -34,7 +34,7 @@ from typing import IO
 import pytest
 from aiokafka import ConsumerRecord
 
-from connectors.crypto.keys import generate_dev_keys
+from connectors.crypto.devca import generate_dev_keys
 from connectors.delivery.ledger import LedgerRecord
 from connectors.fanout.base import decode_canonical
 from connectors.register.service import running_register
@@ -103,9 +103,7 @@ class Instance:
 class Fleet:
     """The instances a test started (all of them are killed at the end)."""
 
-    def __init__(
-        self, settings: Settings, root: Path, *, register_url: str | None = None
-    ) -> None:
+    def __init__(self, settings: Settings, root: Path, *, register_url: str | None = None) -> None:
         self.settings = settings
         self.root = root
         self.register_url = register_url

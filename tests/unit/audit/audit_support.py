@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
-from connectors.crypto.keys import Signer, dev_signer
+from connectors.crypto.devca import dev_signer
+from connectors.crypto.keys import Signer
 from hub.audit.chain import ChainHead, EnvelopeReader, partition_for
 from hub.audit.checkpoints import Checkpoint, sign_checkpoint
 from hub.audit.synthetic import Templates, issuance, revocation, templates

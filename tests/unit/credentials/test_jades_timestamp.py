@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from connectors.crypto.devca import dev_signer
 from connectors.crypto.jades import seal, verify_seal
-from connectors.crypto.keys import b64url_decode, dev_signer, load_certificates
+from connectors.crypto.keys import b64url_decode, load_certificates
 from connectors.crypto.tsp import (
     Timestamp,
     TimestampError,

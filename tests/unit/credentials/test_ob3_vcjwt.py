@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 
+from connectors.crypto.devca import dev_signer
 from connectors.crypto.jose import VerificationError, compact_json, sign
 from connectors.crypto.jwks import (
     Jwk,
@@ -25,7 +26,7 @@ from connectors.crypto.jwks import (
     signer_jwk,
     thumbprint,
 )
-from connectors.crypto.keys import Signer, b64url, b64url_decode, dev_signer, load_certificates
+from connectors.crypto.keys import Signer, b64url, b64url_decode, load_certificates
 from connectors.crypto.pseudonym import SECRET_ENV, SECRET_FILE, load_subject_secret
 from connectors.crypto.vcjwt import jwt_claims, sign_vc, verify_vc
 from connectors.render.ob3 import render_ob3, subject_id
@@ -82,8 +83,11 @@ def test_header_and_claims_are_exactly_what_ob3_section_8_2_says(keys: Any) -> N
     badge = _badge()
     header, payload = _parts(sign_vc(badge, signer))
     issuer = badge["issuer"]["id"]
-    assert header == {"alg": "ES256", "kid": f"{issuer}/keys/{signer_jwk(signer)['kid']}",
-                      "typ": "JWT"}
+    assert header == {
+        "alg": "ES256",
+        "kid": f"{issuer}/keys/{signer_jwk(signer)['kid']}",
+        "typ": "JWT",
+    }
     assert len(b64url(compact_json(header))) < 300  # joserfc's default limits: no chain
     assert payload["iss"] == issuer
     assert payload["sub"] == badge["credentialSubject"]["id"]
@@ -148,8 +152,13 @@ def test_kid_on_another_host_is_refused(keys: Any, other: Signer) -> None:
     """A forger serves their own key from their own host: the kid is not the issuer's."""
     badge = _badge()
     forged = _resign(
-        {"alg": "ES256", "kid": key_url("https://evil.example/v1/issuers/HU-FI/FI31457",
-                                        signer_jwk(other)["kid"]), "typ": "JWT"},
+        {
+            "alg": "ES256",
+            "kid": key_url(
+                "https://evil.example/v1/issuers/HU-FI/FI31457", signer_jwk(other)["kid"]
+            ),
+            "typ": "JWT",
+        },
         {**badge, **jwt_claims(badge)},
         other,
     )
@@ -186,10 +195,14 @@ def test_expired_and_not_yet_valid_are_refused(keys: Any) -> None:
         (lambda h, p: p.pop("sub"), "missing-claim"),
         (lambda h, p: p.pop("iss"), "missing-claim"),
         (lambda h, p: p.pop("nbf"), "missing-claim"),
-        (lambda h, p: p.update(jti="urn:uuid:00000000-0000-0000-0000-000000000000"),
-         "claim-mismatch"),
-        (lambda h, p: p.update(sub="urn:uuid:00000000-0000-0000-0000-000000000000"),
-         "claim-mismatch"),
+        (
+            lambda h, p: p.update(jti="urn:uuid:00000000-0000-0000-0000-000000000000"),
+            "claim-mismatch",
+        ),
+        (
+            lambda h, p: p.update(sub="urn:uuid:00000000-0000-0000-0000-000000000000"),
+            "claim-mismatch",
+        ),
         (lambda h, p: p.update(nbf=p["nbf"] - 1), "claim-mismatch"),
         (lambda h, p: p.update(exp=p["nbf"] + 10**9), "claim-mismatch"),  # no validUntil
     ],
@@ -205,8 +218,9 @@ def test_iss_must_own_the_kid(keys: Any) -> None:
     """A key URL under another awarding body does not sign for this one."""
     signer, _ = keys
     header, payload = _parts(sign_vc(_badge(), signer))
-    header["kid"] = key_url("http://localhost:8080/v1/issuers/HU-OM/203517",
-                            signer_jwk(signer)["kid"])
+    header["kid"] = key_url(
+        "http://localhost:8080/v1/issuers/HU-OM/203517", signer_jwk(signer)["kid"]
+    )
     assert _code(_resign(header, payload, signer), served(signer)) == "untrusted-key"
 
 
@@ -286,9 +300,13 @@ def test_an_rsa_seal_signs_rs256_which_every_ob3_verifier_supports() -> None:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "rsa seal")])
     moment = datetime.now(UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name)
-        .public_key(key.public_key()).serial_number(1)
-        .not_valid_before(moment).not_valid_after(moment.replace(year=moment.year + 1))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(moment)
+        .not_valid_after(moment.replace(year=moment.year + 1))
         .sign(key, hashes.SHA256())
     )
     signer = Signer(key, (cert,))

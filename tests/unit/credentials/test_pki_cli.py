@@ -9,7 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from connectors.crypto import pki
-from connectors.crypto.keys import CRL_FILE, dev_signer
+from connectors.crypto.devca import dev_signer
+from connectors.crypto.keys import CRL_FILE
 from hub.cli.main import app, main
 
 runner = CliRunner()

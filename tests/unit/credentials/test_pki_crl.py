@@ -14,14 +14,13 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from connectors.crypto import pki
+from connectors.crypto.devca import dev_signer, generate_dev_keys
 from connectors.crypto.jades import seal, verify_seal
 from connectors.crypto.jose import VerificationError
 from connectors.crypto.keys import (
     CRL_FILE,
     Signer,
     crl_distribution_points,
-    dev_signer,
-    generate_dev_keys,
     load_certificates,
     load_private_key,
     load_signer,

@@ -18,10 +18,11 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from connectors.crypto.devca import dev_signer
 from connectors.crypto.jades import seal
 from connectors.crypto.jose import compact_json
 from connectors.crypto.jwks import key_url, signer_jwk
-from connectors.crypto.keys import Signer, b64url, b64url_decode, cert_thumbprint, dev_signer
+from connectors.crypto.keys import Signer, b64url, b64url_decode, cert_thumbprint
 from connectors.crypto.vcjwt import jwt_claims, sign_vc
 from connectors.render.elm import render_elm
 from connectors.render.ob3 import Ob3Options, render_ob3

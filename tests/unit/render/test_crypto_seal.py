@@ -11,18 +11,11 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from connectors.crypto.devca import dev_signer, generate_dev_keys
 from connectors.crypto.jades import seal, verify_seal
 from connectors.crypto.jose import VerificationError, parse_x5c
 from connectors.crypto.jwks import signer_jwk
-from connectors.crypto.keys import (
-    Signer,
-    b64url,
-    b64url_decode,
-    dev_signer,
-    generate_dev_keys,
-    load_certificates,
-    load_signer,
-)
+from connectors.crypto.keys import Signer, b64url, b64url_decode, load_certificates, load_signer
 from connectors.crypto.vcjwt import sign_vc
 from connectors.crypto.verify import verify_credential
 from connectors.render.elm import render_elm

@@ -13,10 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from connectors.crypto.devca import dev_signer
 from connectors.crypto.jades import seal
 from connectors.crypto.jose import VerificationError
 from connectors.crypto.jwks import key_url, signer_jwk
-from connectors.crypto.keys import b64url_decode, dev_signer, load_certificates
+from connectors.crypto.keys import b64url_decode, load_certificates
 from connectors.crypto.statuslist import (
     MIN_BITS,
     InMemoryStatusListStore,

@@ -7,9 +7,10 @@ from pathlib import Path
 
 from cryptography import x509
 
+from connectors.crypto.devca import generate_dev_keys
 from connectors.crypto.jose import VerificationError
 from connectors.crypto.jwks import Jwk, signer_jwk
-from connectors.crypto.keys import Signer, generate_dev_keys, load_certificates, load_signer
+from connectors.crypto.keys import Signer, load_certificates, load_signer
 from connectors.fanout.base import CanonicalItem, decode_canonical
 from connectors.status import SqliteStatusStore, StatusPublisher
 from hub.contract import AvroCodec
