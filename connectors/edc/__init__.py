@@ -1,9 +1,10 @@
-"""European platforms (EDC / Europass): the fan-out destination and a local deposit endpoint.
+"""European platforms (EDC / Europass): the fan-out destination and its registry.
 
 - :mod:`connectors.edc.destination` :class:`EdcDestination`, :func:`edc_destination`
 - :mod:`connectors.edc.registry`    which EDC wallet (user id or e-mail) a learner has
 - :mod:`connectors.edc.multipart`   ``multipart/form-data`` bodies (``_credential``)
-- :mod:`connectors.edc.endpoint`    :func:`running_edc_endpoint` for tests and the demo
+
+A deposit endpoint for tests and the demo is a stand-in: :mod:`mchub_reference.edc_endpoint`.
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
-"""The reference national register: a store of current credential state and enrolments.
+"""The national register's push contract, as the hub's register connector speaks it.
 
-It accepts the push contract (:mod:`connectors.register.models`, served over HTTP by
-:mod:`connectors.register.service`), keeps the state in SQLite (embedded default) or
-PostgreSQL (production) behind the :class:`~connectors.register.store.RegisterStore`
-port, and answers credential, learner and verification queries.
+:mod:`connectors.register.models` holds the request and answer bodies (credential and
+enrolment changes, apply results, verification answers). A reference register that serves
+this contract lives apart from the product, in :mod:`mchub_reference.register`.
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ from connectors.register.models import (
     EnrolmentRecord,
     Verification,
 )
-from connectors.register.store import RegisterStore, open_store
 
 __all__ = [
     "ApplyResult",
@@ -32,7 +30,5 @@ __all__ = [
     "EnrolmentChange",
     "EnrolmentPush",
     "EnrolmentRecord",
-    "RegisterStore",
     "Verification",
-    "open_store",
 ]

@@ -1,9 +1,9 @@
-"""Learner wallets (Open Badges 3.0): the fan-out destination and a local wallet host.
+"""Learner wallets (Open Badges 3.0): the fan-out destination and its wallet registry.
 
 - :mod:`connectors.wallet.destination` :class:`WalletDestination`, :func:`wallet_destination`
 - :mod:`connectors.wallet.registry`    which wallet host a learner registered
-- :mod:`connectors.wallet.host`        :func:`running_wallet_host`, an OB 3.0 API host for
-  tests and the demo
+
+A wallet host for tests and the demo is a stand-in: :mod:`mchub_reference.wallet_host`.
 """
 
 from __future__ import annotations

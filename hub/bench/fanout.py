@@ -1,6 +1,6 @@
 """``mchub bench fanout``: the fan-out against a plain consume-and-PUT loop, on the real broker.
 
-Measured in one run, against real local servers (:mod:`connectors.fanout.local`: the
+Measured in one run, against real local servers (:mod:`mchub_reference.local`: the
 reference register over a SQLite file, and — when installed — the wallet host and the
 EDC endpoint), each in a child process of its own as real destinations run elsewhere,
 with the wallet host's status check and the EDC endpoint's seal check off (their cost is
@@ -38,7 +38,6 @@ from typing import Any
 import httpx
 
 from connectors.fanout.base import decode_canonical
-from connectors.fanout.local import local_destinations
 from connectors.fanout.progress import committed_records, log_end_offsets, wait_caught_up
 from connectors.fanout.register import RegisterDestination
 from connectors.fanout.settings import FanoutSettings
@@ -49,6 +48,7 @@ from hub.bench.pipeline import _percentile, count_receipts, he_events, preload
 from hub.settings import Settings
 from hub.stream.runner import core_stages, run_stages
 from hub.topics import CANONICAL_LOG, SOURCE_TOPICS, apply_topics
+from mchub_reference.local import local_destinations
 
 
 class StampingTransport(httpx.AsyncBaseTransport):

@@ -3,7 +3,7 @@
 Starts the local broker (unless ``MCHUB_BOOTSTRAP`` names another cluster), applies the
 topics, starts local destinations (the reference national register over
 ``<data_dir>/register.db``, a local Open Badges wallet host and a local EDC-style deposit
-endpoint, see :mod:`connectors.fanout.local`), starts the workers (ingest, decide, the
+endpoint, see :mod:`mchub_reference.local`), starts the workers (ingest, decide, the
 register-state projection and one delivery connector per destination), publishes the
 sample feeds as the sector systems would, waits until every event has its final outcome
 and every destination has caught up, and prints two tables: outcomes per source and
@@ -83,8 +83,8 @@ class FanoutReport:
 async def _run_demo(
     settings: Settings, folder: Path
 ) -> tuple[list[Published], ReceiptBook, FanoutReport]:
-    from connectors.fanout.local import local_destinations
     from connectors.fanout.settings import FanoutSettings
+    from mchub_reference.local import local_destinations
 
     results = await apply_topics(settings)
     created = sum(1 for r in results if r.action == "created")

@@ -43,8 +43,8 @@ def serve(
                           "(broker from MCHUB_BOOTSTRAP)")] = False,
 ) -> None:
     """Run the register's HTTP service in the foreground until interrupted."""
-    from connectors.register.service import RegisterSettings
-    from connectors.register.service import serve as run
+    from mchub_reference.register.service import RegisterSettings
+    from mchub_reference.register.service import serve as run
 
     conf = RegisterSettings()
     secret = token or (conf.token.get_secret_value() if conf.token else None)
@@ -64,7 +64,7 @@ def openapi(
         "--check", help="only check that the file is current; exit 1 when stale")] = False,
 ) -> None:
     """Write (or check) the register's OpenAPI document."""
-    from connectors.register.service import render_openapi, write_openapi
+    from mchub_reference.register.service import render_openapi, write_openapi
 
     if out == "-":
         sys.stdout.write(render_openapi())

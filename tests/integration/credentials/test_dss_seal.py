@@ -35,10 +35,10 @@ from connectors.crypto.keys import Signer, crl_url, load_certificates, load_priv
 from connectors.crypto.pki import revoke_seal
 from connectors.crypto.tsp import http_timestamper
 from connectors.edc.destination import seal_issuer, sealed_file
-from connectors.edc.endpoint import running_edc_endpoint
 from connectors.render.elm import render_elm
 from connectors.status.server import running_status_server
 from hub import vocab
+from mchub_reference.edc_endpoint import running_edc_endpoint
 from tests.support import free_port_block
 from tests.support_dss import DssValidator, build_dss_validator, dss_validate, running_test_tsa
 from tests.unit.render.render_support import EXPECTED_FILES, he_sample, load_expected, make_input

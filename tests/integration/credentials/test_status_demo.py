@@ -25,8 +25,8 @@ import pytest
 from connectors.crypto.keys import load_certificates
 from connectors.edc.multipart import parse_multipart
 from connectors.fanout.base import decode_canonical
-from connectors.fanout.local import PUBLIC_BASE_URL_VAR, local_destinations
 from hub.contract import AvroCodec
+from mchub_reference.local import PUBLIC_BASE_URL_VAR, local_destinations
 from tests.oracles.bitstring_status import check_status
 from tests.unit.contract.contract_testdata import issued
 from tests.unit.wallet.issuing_support import revoked_item

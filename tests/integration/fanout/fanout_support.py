@@ -21,14 +21,14 @@ from connectors.fanout.progress import log_end_offsets, wait_caught_up
 from connectors.fanout.settings import FanoutSettings
 from connectors.fanout.workers import fanout_workers
 from connectors.register.models import ApplyResult, Change
-from connectors.register.service import running_register
-from connectors.register.sqlite_store import SqliteRegisterStore
 from hub.adapters.kafka import make_consumer
 from hub.publish import Published, publish, sample_messages
 from hub.receipts import ReceiptBook, read_receipts
 from hub.settings import Settings
 from hub.stream.runner import Worker, core_stages, run_stages
 from hub.topics import CANONICAL_LOG, DECIDE_CHANGELOG, REGISTER_STATE
+from mchub_reference.register.service import running_register
+from mchub_reference.register.sqlite_store import SqliteRegisterStore
 from tests.support import shared_dir
 
 FAST_RETRY = RetryPolicy(base=0.02, cap=0.2, jitter=0.5)

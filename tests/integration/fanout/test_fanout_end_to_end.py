@@ -9,11 +9,11 @@ from typing import Any
 from connectors.delivery.ledger import read_ledger
 from connectors.fanout.base import CanonicalItem, decode_canonical
 from connectors.fanout.state import STAGE_NAME
-from connectors.register.consumer import apply_state_record, decode_state_record
 from connectors.register.models import CredentialChange
-from connectors.register.sqlite_store import SqliteRegisterStore
 from hub.settings import Settings
 from hub.topics import CANONICAL_LOG, REGISTER_STATE
+from mchub_reference.register.consumer import apply_state_record, decode_state_record
+from mchub_reference.register.sqlite_store import SqliteRegisterStore
 from tests.integration.fanout.fanout_support import (
     Collector,
     IssuancesOnly,

@@ -9,9 +9,9 @@ import httpx
 import pytest
 
 from connectors.fanout.base import decode_canonical
-from connectors.fanout.local import local_destinations
-from connectors.wallet.host import DEV_WALLET_TOKEN
 from hub.contract import AvroCodec
+from mchub_reference.local import local_destinations
+from mchub_reference.wallet_host import DEV_WALLET_TOKEN
 from tests.unit.contract.contract_testdata import issued
 
 

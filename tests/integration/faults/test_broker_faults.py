@@ -36,12 +36,12 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
 from connectors.fanout.base import decode_canonical
-from connectors.register.service import running_register
 from hub.bench.pipeline import he_events
 from hub.contract.codec import AvroCodec
 from hub.localkafka import LocalKafka, pid_alive
 from hub.settings import Settings
 from hub.topics import CANONICAL_LOG, REGISTER_STATE, apply_topics, source_receipts
+from mchub_reference.register.service import running_register
 from tests.integration.faults.fault_table import record_row
 from tests.integration.stream.test_scale_out import (
     DECIDE_STARTED,

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from connectors.register.service import running_register
+from mchub_reference.register.service import running_register
 from tests.integration.register.postgres_cluster import fresh_schema, shared_cluster
 
 #: the bearer token the test registers are configured with

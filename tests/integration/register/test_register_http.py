@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 
 from connectors.register.models import CredentialChange, CredentialState, EnrolmentChange
-from connectors.register.service import running_register
-from connectors.register.sqlite_store import SqliteRegisterStore
+from mchub_reference.register.service import running_register
+from mchub_reference.register.sqlite_store import SqliteRegisterStore
 from tests.integration.register.conftest import TOKEN
 from tests.unit.register.register_support import (
     HE_01,

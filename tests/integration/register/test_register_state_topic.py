@@ -7,11 +7,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from connectors.register.consumer import consume_state
-from connectors.register.sqlite_store import SqliteRegisterStore
 from hub.adapters.kafka import make_producer
 from hub.settings import Settings
 from hub.topics import REGISTER_STATE, apply_topics, declared_topics
+from mchub_reference.register.consumer import consume_state
+from mchub_reference.register.sqlite_store import SqliteRegisterStore
 from tests.unit.register.register_support import issued, revoked
 
 

@@ -37,7 +37,6 @@ from aiokafka import ConsumerRecord
 from connectors.crypto.devca import generate_dev_keys
 from connectors.delivery.ledger import LedgerRecord
 from connectors.fanout.base import decode_canonical
-from connectors.register.service import running_register
 from hub.adapters.groups import stage_groups
 from hub.adapters.kafka import make_consumer, make_producer
 from hub.bench.pipeline import he_events
@@ -50,6 +49,7 @@ from hub.topics import (
     SOURCE_TOPICS,
     source_receipts,
 )
+from mchub_reference.register.service import running_register
 from tests.support import REPO_ROOT, shared_dir
 from tests.support_kafka import read_topic
 

@@ -15,12 +15,12 @@ import httpx
 
 from connectors.delivery.ledger import read_ledger
 from connectors.edc import EdcRegistry, EdcWallet, edc_destination
-from connectors.edc.endpoint import running_edc_endpoint
 from connectors.fanout.base import decode_canonical
 from connectors.wallet import SentCredentials, WalletRegistry, wallet_destination
-from connectors.wallet.host import running_wallet_host
 from hub.settings import Settings
 from hub.topics import CANONICAL_LOG
+from mchub_reference.edc_endpoint import running_edc_endpoint
+from mchub_reference.wallet_host import running_wallet_host
 from tests.integration.fanout.fanout_support import caught_up, hub_running, publish_samples
 from tests.integration.wallet.servers_support import issuing
 from tests.support_kafka import read_topic

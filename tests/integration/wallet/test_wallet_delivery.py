@@ -24,8 +24,8 @@ from connectors.crypto.vcjwt import CLAIMS, sign_vc, verify_vc
 from connectors.status import HttpStatusResolver, StatusPublisher
 from connectors.wallet import SentCredentials, WalletRegistry, wallet_destination
 from connectors.wallet.destination import WalletDestination
-from connectors.wallet.host import running_wallet_host
 from hub.errors import DestinationUnauthorised
+from mchub_reference.wallet_host import running_wallet_host
 from tests.integration.wallet.servers_support import Issuing, deliver, issuing, mchub_verify
 from tests.unit.wallet.issuing_support import dev_seal, enrolment_item, issued_item, revoked_item
 

@@ -10,7 +10,6 @@ from aiokafka import ConsumerRecord
 from connectors.fanout.base import decode_canonical
 from connectors.fanout.register import RegisterDestination
 from connectors.fanout.state import RegisterStateProjection
-from connectors.register.consumer import decode_state_record
 from connectors.register.models import (
     ChangeBatch,
     CredentialChange,
@@ -21,6 +20,7 @@ from connectors.register.models import (
 from hub.contract import AvroCodec
 from hub.settings import Settings
 from hub.topics import REGISTER_STATE, destination_dead_letters
+from mchub_reference.register.consumer import decode_state_record
 from tests.unit.contract.contract_testdata import (
     build,
     enrolment_normalised,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.register.store import RegisterStore
+from mchub_reference.register.store import RegisterStore
 from tests.integration.register.postgres_cluster import fresh_schema, shared_cluster
 
 
@@ -29,7 +29,7 @@ def register_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[R
     """An empty register store of each adapter."""
     store: RegisterStore
     if request.param == "sqlite":
-        from connectors.register.sqlite_store import SqliteRegisterStore
+        from mchub_reference.register.sqlite_store import SqliteRegisterStore
 
         store = SqliteRegisterStore(tmp_path / "register.db")
         try:
@@ -37,7 +37,7 @@ def register_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[R
         finally:
             store.close()
         return
-    from connectors.register.postgres_store import PostgresRegisterStore
+    from mchub_reference.register.postgres_store import PostgresRegisterStore
 
     dsn: str = request.getfixturevalue("register_postgres_dsn")
     with fresh_schema(dsn) as schema_dsn:

@@ -11,10 +11,10 @@ import pytest
 from pydantic import ValidationError
 
 from connectors.register.models import CredentialElements, CredentialPush
-from connectors.register.service import current_enrolments, openapi_document, render_openapi
-from connectors.register.sqlite_store import SqliteRegisterStore
-from connectors.register.store import open_store
 from hub.errors import ConfigurationError
+from mchub_reference.register.backends import open_store
+from mchub_reference.register.service import current_enrolments, openapi_document, render_openapi
+from mchub_reference.register.sqlite_store import SqliteRegisterStore
 from tests.unit.register.register_support import (
     HE_01,
     REPO_ROOT,

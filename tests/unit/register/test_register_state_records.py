@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from connectors.register.consumer import apply_state_record, decode_state_record
-from connectors.register.sqlite_store import SqliteRegisterStore
 from hub.errors import UndecodableInput
+from mchub_reference.register.consumer import apply_state_record, decode_state_record
+from mchub_reference.register.sqlite_store import SqliteRegisterStore
 from tests.unit.register.register_support import HE_01, elements, issued, revoked
 
 

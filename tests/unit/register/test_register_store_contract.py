@@ -7,7 +7,7 @@ from collections import Counter
 from datetime import date
 
 from connectors.register.models import ApplyResult, Change
-from connectors.register.store import RegisterStore
+from mchub_reference.register.store import RegisterStore
 from tests.unit.register.register_support import (
     AL_ROW2,
     HE_01,

@@ -30,7 +30,7 @@ from connectors.register.models import (
     Revocation,
     Verification,
 )
-from connectors.register.store import (
+from mchub_reference.register.store import (
     Current,
     as_date,
     as_datetime,
@@ -54,7 +54,7 @@ _CREDENTIAL_COLUMNS = ("credential_id, credential_key, status, learner, credenti
 
 
 class SqlRegisterStore(ABC):
-    """A :class:`~connectors.register.store.RegisterStore` over a SQL database."""
+    """A :class:`~mchub_reference.register.store.RegisterStore` over a SQL database."""
 
     kind: str = "sql"
     #: driver exceptions that signal a unique-key violation

@@ -1,7 +1,7 @@
 """The register's storage port and the rules every adapter applies.
 
-:class:`RegisterStore` is the port; :mod:`connectors.register.sqlite_store` (embedded
-default) and :mod:`connectors.register.postgres_store` (production) implement it, and one
+:class:`RegisterStore` is the port; :mod:`mchub_reference.register.sqlite_store` (embedded
+default) and :mod:`mchub_reference.register.postgres_store` (production) implement it, and one
 contract test suite runs against both. The rules live here, once, in :func:`decide`:
 
 * an event id already applied → ``duplicate`` (acknowledged, applied once);
@@ -39,7 +39,6 @@ from connectors.register.models import (
     EnrolmentRecord,
     Verification,
 )
-from hub.errors import ConfigurationError
 
 
 @runtime_checkable
@@ -190,22 +189,3 @@ def as_json(value: Any) -> Any:
     if isinstance(value, str | bytes):
         return json.loads(value)
     return value
-
-
-def open_store(db_url: str) -> RegisterStore:
-    """Open the store a URL names: ``sqlite:///path`` or ``postgresql://…``.
-
-    ``sqlite:///var/register.db`` is relative to the working directory,
-    ``sqlite:////abs/register.db`` absolute; ``sqlite:///:memory:`` is private to the
-    process. Any libpq URL (``postgresql://`` or ``postgres://``) selects PostgreSQL.
-    """
-    if db_url.startswith("sqlite:///"):
-        from connectors.register.sqlite_store import SqliteRegisterStore
-
-        return SqliteRegisterStore(db_url.removeprefix("sqlite:///"))
-    if db_url.startswith(("postgresql://", "postgres://")):
-        from connectors.register.postgres_store import PostgresRegisterStore
-
-        return PostgresRegisterStore(db_url)
-    raise ConfigurationError(
-        f"unsupported register database URL {db_url!r}: use sqlite:///PATH or postgresql://…")

@@ -53,10 +53,11 @@ from connectors.register.models import (
     Problem,
     Verification,
 )
-from connectors.register.store import RegisterStore, open_store
 from hub.adapters.http_server import quiet_server, serving_in_thread
 from hub.errors import ConfigurationError
 from hub.settings import Settings
+from mchub_reference.register.backends import open_store
+from mchub_reference.register.store import RegisterStore
 
 API_VERSION = "1.0.0"
 #: ``Retry-After`` of a retriable 409 (revocation before issuance)
@@ -416,7 +417,7 @@ def current_enrolments(history: list[EnrolmentRecord]) -> list[EnrolmentRecord]:
 
 def openapi_document() -> dict[str, Any]:
     """The register's OpenAPI document, generated from the application."""
-    from connectors.register.sqlite_store import SqliteRegisterStore
+    from mchub_reference.register.sqlite_store import SqliteRegisterStore
 
     store = SqliteRegisterStore(":memory:")
     try:
@@ -467,7 +468,7 @@ def serve(db_url: str, *, host: str = "127.0.0.1", port: int = 8081,
     """Run the register in the foreground until interrupted.
 
     With ``consume`` (the hub's settings), it also applies the compacted state topic
-    ``register.credentials.state`` (:mod:`connectors.register.consumer`).
+    ``register.credentials.state`` (:mod:`mchub_reference.register.consumer`).
     """
     restore = _exit_cleanly_on_sigterm()
     store = open_store(db_url)
@@ -513,7 +514,7 @@ def _exit_cleanly_on_sigterm() -> Callable[[], None]:
 async def _serve_and_consume(server: uvicorn.Server, store: RegisterStore,
                              settings: Settings) -> None:
     """Serve HTTP and consume the state topic; either one ending stops the other."""
-    from connectors.register.consumer import consume_state
+    from mchub_reference.register.consumer import consume_state
 
     stop = asyncio.Event()
     consumer = asyncio.create_task(consume_state(settings, store, stop))

@@ -2,7 +2,7 @@
 
 :func:`local_destinations` starts, in background threads on free loopback ports:
 
-- the reference national register (:func:`connectors.register.service.running_register`)
+- the reference national register (:func:`mchub_reference.register.service.running_register`)
   over a SQLite file;
 - when the wallet or EDC package is installed: the hub's issuer server (status lists,
   issuer profiles and keys, the dev CA's certificate and CRL: what a verifier fetches) on
@@ -36,8 +36,8 @@ from typing import TYPE_CHECKING
 from connectors.fanout.base import Destination
 from connectors.fanout.register import RegisterDestination
 from connectors.fanout.workers import available
-from connectors.register.service import running_register
 from hub.errors import ConfigurationError
+from mchub_reference.register.service import running_register
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -126,7 +126,7 @@ def local_destinations(
     when their packages are installed, a wallet host and an EDC endpoint; stop them after.
 
     With ``separate_process`` each server runs in a child process of its own (``python -m
-    connectors.fanout.local``), as real destinations would: their CPU work then does not
+    mchub_reference.local``), as real destinations would: their CPU work then does not
     compete with the connectors, or with each other, for an interpreter lock. The destination
     objects (signing, the status publisher) always live in this process. ``verify=False``
     makes the wallet host and the EDC endpoint accept credentials without checking
@@ -198,7 +198,7 @@ def local_servers(
                 running_status_server(store, port=status_port, keys_dir=data_dir / "keys")
             )
         if "wallet" in servers:
-            from connectors.wallet.host import DEV_WALLET_TOKEN, running_wallet_host
+            from mchub_reference.wallet_host import DEV_WALLET_TOKEN, running_wallet_host
 
             urls["wallet"] = stack.enter_context(
                 running_wallet_host(
@@ -206,7 +206,7 @@ def local_servers(
                 )
             )
         if "edc" in servers:
-            from connectors.edc.endpoint import running_edc_endpoint
+            from mchub_reference.edc_endpoint import running_edc_endpoint
 
             urls["edc"] = stack.enter_context(
                 running_edc_endpoint(
@@ -242,7 +242,7 @@ def local_servers_process(
             [
                 sys.executable,
                 "-m",
-                "connectors.fanout.local",
+                "mchub_reference.local",
                 str(data_dir),
                 str(register_db),
                 mode,
@@ -298,7 +298,7 @@ def _wallet_destination(
     url: str,
 ) -> None:
     from connectors.wallet import SentCredentials, WalletRegistry, wallet_destination
-    from connectors.wallet.host import DEV_WALLET_TOKEN
+    from mchub_reference.wallet_host import DEV_WALLET_TOKEN
 
     sent = stack.enter_context(closing(SentCredentials(data_dir / "wallet" / "issued.db")))
     found.urls["wallet"] = url

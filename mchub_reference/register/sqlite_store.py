@@ -17,8 +17,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from connectors.register.sqlcore import Sql, SqlRegisterStore
 from hub.adapters.sqlite import open_database
+from mchub_reference.register.sqlcore import Sql, SqlRegisterStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS applied_events (

@@ -6,7 +6,7 @@ as UTF-8 JSON (the push body plus ``credentialId``), carrying the credential's c
 status and, for a revoked credential, its full record too. A tombstone (null value) is
 skipped: the register never forgets a credential.
 
-Each record is applied as a *snapshot* (see :func:`connectors.register.store.decide`):
+Each record is applied as a *snapshot* (see :func:`mchub_reference.register.store.decide`):
 compaction may have removed the issuance, so a revoked state that carries its record
 creates the credential as revoked. Offsets are committed after the records of a batch are
 applied (at-least-once; the event id makes re-application a no-op). A record that cannot
@@ -25,10 +25,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from connectors.register.models import ApplyResult, CredentialChange
-from connectors.register.store import RegisterStore
 from hub.errors import UndecodableInput
 from hub.settings import Settings
 from hub.topics import REGISTER_STATE
+from mchub_reference.register.store import RegisterStore
 
 log = logging.getLogger(__name__)
 

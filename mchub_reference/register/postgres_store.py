@@ -21,8 +21,8 @@ import psycopg_pool
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from connectors.register.sqlcore import Sql, SqlRegisterStore
 from hub.errors import ConfigurationError
+from mchub_reference.register.sqlcore import Sql, SqlRegisterStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS applied_events (
