@@ -9,7 +9,7 @@ Implements the deposit calls of the EDC wallet API on a real HTTP server:
     such wallet; ``400`` (problem+json) when the body is not multipart, lacks
     ``_credential``, is not JSON, is not a ``EuropeanDigitalCredential`` with an ``id``,
     or — with trust anchors configured — its seal does not verify (the verifier's reason
-    code is in ``code``: the same :func:`~connectors.crypto.jades.verify_seal` rules as
+    code is in ``code``: the same :func:`~hub.crypto.jades.verify_seal` rules as
     everywhere, ``iat``/``sigT``, chain to the anchor and, with ``check_revocation``, the
     signing certificate against the CRL its distribution point names, fetched over HTTP
     on every deposit — ``certificate-revoked``, ``revocation-unknown``); ``409`` when the
@@ -38,13 +38,13 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from connectors.crypto.jades import RevocationCheck, verify_seal
-from connectors.crypto.jose import VerificationError
-from connectors.crypto.keys import load_certificates
-from connectors.crypto.pki import crl_revocation_check
 from connectors.edc.multipart import MultipartError, parse_multipart
 from connectors.status.client import fetch_crl
 from connectors.status.server import running_app
+from hub.crypto.jades import RevocationCheck, verify_seal
+from hub.crypto.jose import VerificationError
+from hub.crypto.keys import load_certificates
+from hub.crypto.pki import crl_revocation_check
 
 PROBLEM: Final = "application/problem+json"
 CREDENTIAL_PART: Final = "_credential"

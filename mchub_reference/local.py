@@ -141,7 +141,7 @@ def local_destinations(
     with ExitStack() as stack:
         status_port = 0
         if wanted:  # the issuer server's address first: the credentials will name it
-            from connectors.crypto.devca import generate_dev_keys
+            from hub.crypto.devca import generate_dev_keys
 
             status_port = issuer_server_port(data_dir)
             found.public_base_url = stack.enter_context(
@@ -219,8 +219,8 @@ def local_servers(
 
 
 def _anchors(data_dir: Path) -> list[x509.Certificate]:
-    from connectors.crypto.devca import generate_dev_keys
-    from connectors.crypto.keys import load_certificates
+    from hub.crypto.devca import generate_dev_keys
+    from hub.crypto.keys import load_certificates
 
     return load_certificates(generate_dev_keys(data_dir / "keys").ca_cert)
 
@@ -281,8 +281,8 @@ def local_servers_process(
 @contextmanager
 def _publisher(data_dir: Path, status_url: str) -> Iterator[StatusPublisher]:
     """A status publisher writing ``<data_dir>/status/status.db`` (served at ``status_url``)."""
-    from connectors.crypto.devca import dev_signer
     from connectors.status import SqliteStatusStore, StatusPublisher
+    from hub.crypto.devca import dev_signer
 
     with SqliteStatusStore(data_dir / "status" / "status.db") as store:
         publisher = StatusPublisher(store, dev_signer(data_dir / "keys"), f"{status_url}/v1/status")

@@ -39,18 +39,18 @@ from typing import Final
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from connectors.crypto.jades import seal
-from connectors.crypto.keys import Signer
 from connectors.delivery.http_sink import HttpRequest
 from connectors.edc.multipart import FilePart, encode_multipart
 from connectors.edc.registry import EdcRegistry
 from connectors.fanout.base import CanonicalItem, issuance_credential_ids
-from connectors.render import RenderInput
-from connectors.render.elm import IssuerProfile, render_elm
 from connectors.status import IssuingSettings, StatusPublisher, status_publisher
 from connectors.wallet.destination import issued_at
 from hub import wire
+from hub.crypto.jades import seal
+from hub.crypto.keys import Signer
 from hub.errors import ConfigurationError
+from hub.render import RenderInput
+from hub.render.elm import IssuerProfile, render_elm
 
 NAME: Final = "edc"
 CREDENTIAL_PART: Final = "_credential"

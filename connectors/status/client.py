@@ -1,6 +1,6 @@
 """Fetching status list credentials over HTTP for the verifier.
 
-:class:`HttpStatusResolver` is a :data:`connectors.crypto.verify.StatusResolver`: it GETs a
+:class:`HttpStatusResolver` is a :data:`hub.crypto.verify.StatusResolver`: it GETs a
 credential's ``statusListCredential`` URL (http/https only, bounded time and size) and
 returns the VC-JWT text; the verifier then checks its signature, id and bit. One resolver
 keeps one connection pool and, per URL, the last list and its ``ETag``: later calls
@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from connectors.crypto.jose import VerificationError
+from hub.crypto.jose import VerificationError
 
 MAX_LIST_BYTES: Final = 1 << 20
 ACCEPT: Final = "application/vc+jwt, application/jwt;q=0.9, text/plain;q=0.5"
@@ -118,7 +118,7 @@ def chain_resolvers(
 
 
 def fetch_crl(url: str) -> bytes:
-    """GET a CRL over HTTP(S) for :func:`connectors.crypto.pki.crl_revocation_check`
+    """GET a CRL over HTTP(S) for :func:`hub.crypto.pki.crl_revocation_check`
     (raises :class:`OSError` when it cannot be fetched)."""
     try:
         answer = httpx.get(url, timeout=10.0, follow_redirects=True)

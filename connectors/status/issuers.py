@@ -14,7 +14,7 @@ Routes (under the public base URL; the profile URL *is* the badge's ``issuer.id`
 
 Trust model: the hub signs on behalf of the awarding bodies with its one seal key, so
 every issuer publishes the same key set — the hub's published keys
-(:mod:`connectors.crypto.jwks`, ``published-keys.json`` in the keys directory, keys
+(:mod:`hub.crypto.jwks`, ``published-keys.json`` in the keys directory, keys
 never removed, so badges signed before a rotation keep verifying) plus the current seal
 certificate's key. Profiles exist only for awarding bodies the hub has signed for: the
 wallet destination records each issuer Profile in the ``ob3_issuers`` table of the status
@@ -42,7 +42,8 @@ from cryptography.x509.oid import NameOID
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from connectors.crypto.jwks import (
+from hub.adapters.sqlite import open_database
+from hub.crypto.jwks import (
     JWK_MEDIA_TYPE,
     JWKS_MEDIA_TYPE,
     Jwk,
@@ -51,7 +52,7 @@ from connectors.crypto.jwks import (
     published_keys,
     thumbprint,
 )
-from connectors.crypto.keys import (
+from hub.crypto.keys import (
     CERT_FILE,
     Signer,
     cert_thumbprint,
@@ -59,11 +60,10 @@ from connectors.crypto.keys import (
     load_certificates,
     organization_identifier,
 )
-from connectors.crypto.pseudonym import load_subject_secret
-from connectors.crypto.vcjwt import sign_vc
-from connectors.render.jsonld import OB3_CONTEXT, VC_V2_CONTEXT
-from hub.adapters.sqlite import open_database
+from hub.crypto.pseudonym import load_subject_secret
+from hub.crypto.vcjwt import sign_vc
 from hub.errors import ConfigurationError
+from hub.render.jsonld import OB3_CONTEXT, VC_V2_CONTEXT
 from hub.settings import load_settings
 
 ISSUERS_PATH: Final = "/v1/issuers"

@@ -1,10 +1,10 @@
 """HTTP publication of the dev CA: ``GET /v1/pki/ca.crl`` and ``GET /v1/pki/ca.cert``.
 
 The seal certificate names these URLs (CRL distribution point, AIA caIssuers) under the
-hub's public base URL (:mod:`connectors.crypto.keys`). The files come from the keys
+hub's public base URL (:mod:`hub.crypto.keys`). The files come from the keys
 directory given to :func:`pki_router` (a server whose data directory is not the
 settings' one, e.g. the demo's local servers), else ``<data_dir>/keys`` of the
-settings: ``ca.crl`` as issued by :mod:`connectors.crypto.pki` (the code that holds the
+settings: ``ca.crl`` as issued by :mod:`hub.crypto.pki` (the code that holds the
 CA key signs it; this server only reads the file, so it needs no private key) and
 ``ca.cert.pem``, served as DER. The files are read on each request, so a revocation is
 visible at once. ``404`` while there is no dev CA (a production deployment publishes its
@@ -20,7 +20,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from fastapi import APIRouter, Request, Response
 
-from connectors.crypto.keys import CA_CERT_FILE, CA_CERT_PATH, CRL_FILE, CRL_PATH
+from hub.crypto.keys import CA_CERT_FILE, CA_CERT_PATH, CRL_FILE, CRL_PATH
 from hub.settings import load_settings
 
 CRL_MEDIA_TYPE: Final = "application/pkix-crl"

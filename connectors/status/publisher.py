@@ -12,7 +12,7 @@
   of the hub's ELM issuer (:func:`hub_issuer_id`);
 * :meth:`StatusPublisher.revoke` sets the credential's bit in *every* list it has an
   entry in (idempotent: a second call changes nothing), re-signs those list credentials
-  with :meth:`connectors.crypto.statuslist.StatusListService.set_status` and stores the
+  with :meth:`hub.crypto.statuslist.StatusListService.set_status` and stores the
   signed VC-JWTs, which the status server (:mod:`connectors.status.server`) publishes.
   An entry drawn later for a revoked credential is set at once.
 
@@ -30,9 +30,11 @@ from datetime import UTC, datetime
 from typing import Final
 from urllib.parse import quote
 
-from connectors.crypto.jwks import key_thumbprint, key_url
-from connectors.crypto.keys import Signer
-from connectors.crypto.statuslist import (
+from connectors.status.settings import IssuingSettings
+from connectors.status.store import SqliteStatusStore
+from hub.crypto.jwks import key_thumbprint, key_url
+from hub.crypto.keys import Signer
+from hub.crypto.statuslist import (
     MIN_BITS,
     RANDOM_TRIES,
     StatusListError,
@@ -40,10 +42,8 @@ from connectors.crypto.statuslist import (
     get_bit,
     set_bit,
 )
-from connectors.render import StatusPurpose, StatusRef
-from connectors.render.elm import issuer_node_id
-from connectors.status.settings import IssuingSettings
-from connectors.status.store import SqliteStatusStore
+from hub.render import StatusPurpose, StatusRef
+from hub.render.elm import issuer_node_id
 
 #: the path the status server serves lists under (``<public base URL>/v1/status``)
 STATUS_PATH: Final = "/v1/status"

@@ -12,8 +12,8 @@ from typing import Final
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from connectors.crypto.devca import dev_signer
-from connectors.crypto.keys import Signer, load_signer
+from hub.crypto.devca import dev_signer
+from hub.crypto.keys import Signer, load_signer
 from hub.errors import ConfigurationError
 from hub.settings import load_settings
 

@@ -1,4 +1,4 @@
-"""Persistent status lists: SQLite behind :class:`~connectors.crypto.statuslist.StatusListStore`.
+"""Persistent status lists: SQLite behind :class:`~hub.crypto.statuslist.StatusListStore`.
 
 One database file holds, for every Bitstring Status List the hub publishes:
 
@@ -35,15 +35,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from connectors.crypto.statuslist import (
+from hub.adapters.sqlite import open_database
+from hub.crypto.statuslist import (
     MIN_BITS,
     StatusListState,
     decode_list,
     encode_list,
     new_bitstring,
 )
-from connectors.render import StatusPurpose
-from hub.adapters.sqlite import open_database
+from hub.render import StatusPurpose
 
 SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS status_lists (
@@ -128,7 +128,7 @@ def _now() -> str:
 
 
 class SqliteStatusStore:
-    """A :class:`~connectors.crypto.statuslist.StatusListStore` in one SQLite file.
+    """A :class:`~hub.crypto.statuslist.StatusListStore` in one SQLite file.
 
     Beyond ``get``/``put`` it keeps the credential → entry map and the signed list
     credentials; see the module docstring. Use :meth:`transaction` to make several calls

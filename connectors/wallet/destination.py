@@ -43,13 +43,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.delivery.http_sink import HttpRequest
 from connectors.fanout.base import CanonicalItem, issuances
-from connectors.render import RenderInput
-from connectors.render.ob3 import issuer_id, render_ob3
 from connectors.status import IssuingSettings, StatusPublisher, status_publisher
 from connectors.status.issuers import ob3_issuing
 from connectors.wallet.registry import WalletHost, WalletRegistry
 from hub.adapters.sqlite import open_database
 from hub.errors import ConfigurationError
+from hub.render import RenderInput
+from hub.render.ob3 import issuer_id, render_ob3
 from hub.settings import load_settings
 
 NAME: Final = "wallet"

@@ -22,11 +22,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connectors.delivery.ledger import LedgerRecord
-from hub.audit.chain import partition_for, record_hash
 from hub.contract.build import credential_id as credential_id_of
 from hub.contract.codec import AvroCodec
 from hub.errors import ConfigurationError
 from hub.settings import Settings
+from hub.stream.chain import partition_for, record_hash
 from hub.stream.reading import partitions_of, read_all, read_topic
 from hub.topics import CANONICAL_LOG, DELIVERY_RECEIPTS, FEEDS, REJECTIONS, source_receipts
 

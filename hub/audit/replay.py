@@ -19,7 +19,7 @@ running the same command with ``--to <target>`` again resumes; re-applying recor
 crash left between a snapshot and its cursor is harmless, the folds are idempotent.
 ``--switch`` makes a completed target the live one (see :func:`switch`).
 
-The fold reads only the record heads (:meth:`hub.audit.chain.EnvelopeReader.head`), never
+The fold reads only the record heads (:meth:`hub.stream.chain.EnvelopeReader.head`), never
 the whole credential, which is what makes a million events a matter of seconds.
 """
 
@@ -34,10 +34,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from hub.audit.chain import EnvelopeReader
 from hub.core.state import CredentialState
 from hub.errors import ConfigurationError
 from hub.settings import Settings
+from hub.stream.chain import EnvelopeReader
 from hub.stream.reading import ProgressHook, read_all, read_topic, to_millis
 from hub.topics import CANONICAL_LOG, DECIDE_CHANGELOG, REGISTER_STATE
 

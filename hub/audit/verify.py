@@ -30,10 +30,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from connectors.crypto.jose import VerificationError
-from hub.audit.chain import EnvelopeReader, genesis, record_hash
-from hub.audit.checkpoints import verify_checkpoint
+from hub.crypto.jose import VerificationError
 from hub.errors import UndecodableInput
+from hub.stream.chain import EnvelopeReader, genesis, record_hash
+from hub.stream.checkpoints import verify_checkpoint
 
 FindingKind = Literal[
     "broken-link",

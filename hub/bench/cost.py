@@ -186,17 +186,17 @@ async def _decide_costs(
 
 def fanout_costs(payloads: Sequence[bytes], settings: Settings) -> dict[str, float]:
     """µs per issuance of each fan-out step (see the module docstring)."""
-    from connectors.crypto.devca import dev_signer
-    from connectors.crypto.jades import seal
-    from connectors.crypto.vcjwt import sign_vc
     from connectors.edc.destination import seal_issuer
     from connectors.fanout.base import decode_canonical
     from connectors.fanout.settings import FanoutSettings
-    from connectors.render import RenderInput, StatusRef
-    from connectors.render.elm import render_elm
-    from connectors.render.ob3 import render_ob3
     from connectors.status import SqliteStatusStore, StatusPublisher
     from connectors.wallet.destination import issued_at
+    from hub.crypto.devca import dev_signer
+    from hub.crypto.jades import seal
+    from hub.crypto.vcjwt import sign_vc
+    from hub.render import RenderInput, StatusRef
+    from hub.render.elm import render_elm
+    from hub.render.ob3 import render_ob3
     from hub.stream.ingest import IngestHandler
 
     ingest = IngestHandler(settings)

@@ -27,13 +27,13 @@ from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from hub.adapters.kafka import make_consumer, make_producer
-from hub.audit.chain import ChainHead, EnvelopeReader, partition_for
 from hub.audit.replay import CredentialStateFold
 from hub.audit.synthetic import credential_key_for, issuance, learner_for, revocation, templates
 from hub.bench import machine_info
 from hub.contract.build import credential_id, event_id
 from hub.contract.codec import AvroCodec
 from hub.settings import Settings
+from hub.stream.chain import ChainHead, EnvelopeReader, partition_for
 from hub.stream.reading import BULK_READ, read_topic
 from hub.topics import CANONICAL_LOG
 

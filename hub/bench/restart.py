@@ -35,10 +35,10 @@ from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from hub.adapters.kafka import make_producer
-from hub.audit.chain import CHECKPOINT_COUNTER_KEY, ChainHead, chain_changelog_key
 from hub.bench import machine_info
 from hub.core import CredentialState, IdempotencyState
 from hub.settings import Settings
+from hub.stream.chain import CHECKPOINT_COUNTER_KEY, ChainHead, chain_changelog_key
 from hub.topics import CANONICAL_LOG, DECIDE_CHANGELOG, DECIDE_REQUESTS
 
 PLACEHOLDER = b"999999999"
@@ -224,7 +224,7 @@ async def run(
     settings: Settings, *, credentials: int, tail: int = 10_000, keep: bool = False
 ) -> dict[str, Any]:
     """The benchmark (see the module docstring); returns the JSON document."""
-    from hub.audit.checkpoints import audit_signer
+    from hub.stream.checkpoints import audit_signer
 
     tag = uuid.uuid4().hex[:8]
     data_dir = settings.data_dir / "bench" / f"restart-{tag}"

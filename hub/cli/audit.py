@@ -123,10 +123,10 @@ def verify(
     as_json: Annotated[bool, typer.Option("--json", help="print the JSON document")] = False,
 ) -> None:
     """Recompute the hash chains and checkpoint signatures; report the first broken link."""
-    from connectors.crypto.keys import load_certificates
-    from hub.audit.checkpoints import trust_anchors
     from hub.audit.progress import ProgressBar
     from hub.audit.verify import verify_topics
+    from hub.crypto.keys import load_certificates
+    from hub.stream.checkpoints import trust_anchors
     from hub.topics import AUDIT_CHECKPOINTS, CANONICAL_LOG
 
     settings = load_settings()

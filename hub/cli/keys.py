@@ -25,10 +25,10 @@ import typer
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from connectors.crypto.devca import generate_dev_keys, issue_seal_certificate
-from connectors.crypto.jose import parse_x5c
-from connectors.crypto.jwks import forget_published, key_thumbprint, publish_key, published_keys
-from connectors.crypto.keys import (
+from hub.crypto.devca import generate_dev_keys, issue_seal_certificate
+from hub.crypto.jose import parse_x5c
+from hub.crypto.jwks import forget_published, key_thumbprint, publish_key, published_keys
+from hub.crypto.keys import (
     CA_CERT_FILE,
     CA_KEY_FILE,
     CERT_FILE,

@@ -58,8 +58,8 @@ def _reason(name: str) -> x509.ReasonFlags:
 
 
 def _describe(directory: Path) -> dict[str, object]:
-    from connectors.crypto import pki
-    from connectors.crypto.keys import CRL_FILE
+    from hub.crypto import pki
+    from hub.crypto.keys import CRL_FILE
 
     crl = pki.load_crl(directory / CRL_FILE)
     return {
@@ -81,7 +81,7 @@ def _describe(directory: Path) -> dict[str, object]:
 @app.command("crl")
 def crl(keys_dir: KeysDir = None) -> None:
     """Issue or renew the dev CA's CRL when due, and print it (JSON)."""
-    from connectors.crypto import pki
+    from hub.crypto import pki
 
     directory = _keys_dir(keys_dir)
     pki.ensure_crl(directory)
@@ -91,7 +91,7 @@ def crl(keys_dir: KeysDir = None) -> None:
 @app.command("revoke-seal")
 def revoke_seal(keys_dir: KeysDir = None, reason: Reason = "key_compromise") -> None:
     """Revoke the dev seal certificate in the dev CA's CRL."""
-    from connectors.crypto import pki
+    from hub.crypto import pki
 
     directory = _keys_dir(keys_dir)
     serial = pki.revoke_seal(directory, reason=_reason(reason))
@@ -105,7 +105,7 @@ def revoke(
     reason: Reason = "key_compromise",
 ) -> None:
     """Revoke a certificate of the dev CA by its serial number."""
-    from connectors.crypto import pki
+    from hub.crypto import pki
 
     try:
         number = int(serial.replace(":", ""), 16)

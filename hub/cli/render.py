@@ -27,23 +27,23 @@ from urllib.parse import quote
 
 import typer
 
-from connectors.crypto.devca import dev_signer
-from connectors.crypto.jades import RevocationCheck, seal
-from connectors.crypto.jwks import HttpKeyResolver, key_thumbprint, key_url, publish_key
-from connectors.crypto.keys import Signer, b64url_decode, load_certificates, load_signer
-from connectors.crypto.pseudonym import load_subject_secret
-from connectors.crypto.statuslist import (
+from connectors.status.issuers import IssuerDirectory
+from hub.crypto.devca import dev_signer
+from hub.crypto.jades import RevocationCheck, seal
+from hub.crypto.jwks import HttpKeyResolver, key_thumbprint, key_url, publish_key
+from hub.crypto.keys import Signer, b64url_decode, load_certificates, load_signer
+from hub.crypto.pseudonym import load_subject_secret
+from hub.crypto.statuslist import (
     DEV_STATUS_BASE_URL,
     JsonFileStatusListStore,
     StatusListService,
 )
-from connectors.crypto.vcjwt import sign_vc
-from connectors.crypto.verify import verify_credential
-from connectors.render import RenderInput, StatusRef
-from connectors.render.elm import DEV_ISSUER, IssuerProfile, render_elm
-from connectors.render.ob3 import issuer_id, render_ob3
-from connectors.status.issuers import IssuerDirectory
+from hub.crypto.vcjwt import sign_vc
+from hub.crypto.verify import verify_credential
 from hub.errors import ConfigurationError
+from hub.render import RenderInput, StatusRef
+from hub.render.elm import DEV_ISSUER, IssuerProfile, render_elm
+from hub.render.ob3 import issuer_id, render_ob3
 from hub.settings import load_settings
 
 FORMATS = ("elm", "ob3")
@@ -200,8 +200,8 @@ def verify(
     with ExitStack() as stack:
         keys = stack.enter_context(HttpKeyResolver())
         if fetch_status:
-            from connectors.crypto.pki import crl_revocation_check
             from connectors.status.client import HttpStatusResolver, chain_resolvers, fetch_crl
+            from hub.crypto.pki import crl_revocation_check
 
             fetcher = stack.enter_context(HttpStatusResolver())
             resolver = chain_resolvers(lists.get, fetcher)

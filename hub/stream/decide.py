@@ -11,7 +11,7 @@ the input offset it writes:
 - lifecycle rejections and conflicts to ``canon.events.rejected`` (operators' view);
 - every state change to the compacted ``canon.decide.changelog``.
 
-**Hash chain** (tamper evidence, :mod:`hub.audit.chain`, ``docs/audit.md``): each
+**Hash chain** (tamper evidence, :mod:`hub.stream.chain`, ``docs/audit.md``): each
 canonical record carries in ``envelope.prevHash`` the SHA-256 of the previous record's
 exact bytes in the same partition. The stage computes every record's partition itself
 (the producer's murmur2 partitioner over the key and the log's partition count, read at
@@ -19,7 +19,7 @@ start) and writes it there explicitly; the chain heads live in the changelog und
 ``chain|<partition>`` (same transaction), so they survive restarts exactly once. Every
 ``checkpoint_every`` records, and when idle after ``checkpoint_interval_s``, it writes a
 signed checkpoint (partition, sequence, chain head) to ``audit.checkpoints.log`` in the
-same transaction (:mod:`hub.audit.checkpoints`).
+same transaction (:mod:`hub.stream.checkpoints`).
 
 On start the stage first fences any earlier instance (transactional producer), then
 restores its tables, and only then consumes. A periodic sweep rejects held revocations
@@ -55,24 +55,24 @@ from typing import Any
 
 from aiokafka import ConsumerRecord, TopicPartition
 
-from connectors.crypto.keys import Signer
 from hub import wire
 from hub.adapters.kafka import make_consumer
 from hub.adapters.memory import is_memory
-from hub.audit.chain import (
+from hub.core import StateTables
+from hub.core.lifecycle import OutcomeReport, StateChange
+from hub.core.state import credential_changelog_key, index_changelog_key
+from hub.crypto.keys import Signer
+from hub.normalise.types import NormalisedEvent
+from hub.settings import Settings
+from hub.stream.canonical import log_key
+from hub.stream.chain import (
     CHECKPOINT_COUNTER_KEY,
     ChainHead,
     EnvelopeReader,
     chain_changelog_key,
     partition_for,
 )
-from hub.audit.checkpoints import AuditSettings, Checkpoint, audit_signer, sign_checkpoint
-from hub.core import StateTables
-from hub.core.lifecycle import OutcomeReport, StateChange
-from hub.core.state import credential_changelog_key, index_changelog_key
-from hub.normalise.types import NormalisedEvent
-from hub.settings import Settings
-from hub.stream.canonical import log_key
+from hub.stream.checkpoints import AuditSettings, Checkpoint, audit_signer, sign_checkpoint
 from hub.stream.ingest import decode_request
 from hub.stream.kernel import Batch, Output, Outputs, Stage, dead_letter
 from hub.stream.reading import partitions_of, read_topic

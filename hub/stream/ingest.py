@@ -39,7 +39,6 @@ from typing import Any
 from aiokafka import ConsumerRecord
 
 from hub import __version__, wire
-from hub.audit.chain import EnvelopeReader
 from hub.authz import SOURCE_HEADER, RegistryFile
 from hub.contract.build import attach_warnings, build_canonical_event
 from hub.contract.codec import AvroCodec
@@ -49,6 +48,7 @@ from hub.core.state import with_digests
 from hub.normalise import normalise
 from hub.normalise.types import ItemResult, MessageResult, NormalisedEvent, Violation
 from hub.settings import Settings
+from hub.stream.chain import EnvelopeReader
 from hub.stream.kernel import BaseHandler, Output, Stage, dead_letter
 from hub.topics import (
     DECIDE_REQUESTS,

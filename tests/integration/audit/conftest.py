@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from connectors.fanout.state import register_state_stage
-from hub.audit.checkpoints import AuditSettings
 from hub.publish import publish, sample_messages
 from hub.settings import Settings
+from hub.stream.checkpoints import AuditSettings
 from hub.stream.decide import decide_stage
 from hub.stream.ingest import ingest_stage
 from hub.stream.runner import run_stages

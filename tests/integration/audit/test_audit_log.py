@@ -8,10 +8,7 @@ from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from connectors.crypto.keys import load_certificates
 from hub.adapters.kafka import make_producer
-from hub.audit.chain import EnvelopeReader, genesis, partition_for, record_hash
-from hub.audit.checkpoints import trust_anchors
 from hub.audit.replay import (
     latest_by_key,
     live_credential_state,
@@ -20,7 +17,10 @@ from hub.audit.replay import (
     replay_to_directory,
 )
 from hub.audit.verify import verify_topics
+from hub.crypto.keys import load_certificates
 from hub.settings import Settings
+from hub.stream.chain import EnvelopeReader, genesis, partition_for, record_hash
+from hub.stream.checkpoints import trust_anchors
 from hub.stream.reading import read_all
 from hub.topics import AUDIT_CHECKPOINTS, CANONICAL_LOG, REGISTER_STATE
 from tests.integration.audit.conftest import SAMPLE_EVENTS, mchub
@@ -257,8 +257,8 @@ async def test_chain_heads_survive_a_restart_of_the_decide_stage(
 ) -> None:
     import asyncio
 
-    from hub.audit.checkpoints import AuditSettings
     from hub.publish import publish, sample_messages
+    from hub.stream.checkpoints import AuditSettings
     from hub.stream.decide import decide_stage
     from hub.stream.runner import core_stages, run_stages
     from tests.integration.audit.conftest import SAMPLES

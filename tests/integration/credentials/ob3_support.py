@@ -17,11 +17,11 @@ import pytest
 from joserfc import jwk, jws, jwt
 from joserfc.jwt import JWTClaimsRegistry
 
-from connectors.crypto.devca import generate_dev_keys
-from connectors.crypto.keys import Signer, load_signer
 from connectors.status import SqliteStatusStore, StatusPublisher, running_status_server
 from connectors.wallet import SentCredentials, WalletRegistry, wallet_destination
 from connectors.wallet.destination import WalletDestination
+from hub.crypto.devca import generate_dev_keys
+from hub.crypto.keys import Signer, load_signer
 from tests.support import free_port_block
 
 #: the JOSE header parameters OB 3.0 §8.2.3 allows

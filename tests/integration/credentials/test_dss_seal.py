@@ -29,15 +29,15 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.crypto.devca import dev_signer
-from connectors.crypto.jades import seal
-from connectors.crypto.keys import Signer, crl_url, load_certificates, load_private_key
-from connectors.crypto.pki import revoke_seal
-from connectors.crypto.tsp import http_timestamper
 from connectors.edc.destination import seal_issuer, sealed_file
-from connectors.render.elm import render_elm
 from connectors.status.server import running_status_server
 from hub import vocab
+from hub.crypto.devca import dev_signer
+from hub.crypto.jades import seal
+from hub.crypto.keys import Signer, crl_url, load_certificates, load_private_key
+from hub.crypto.pki import revoke_seal
+from hub.crypto.tsp import http_timestamper
+from hub.render.elm import render_elm
 from mchub_reference.edc_endpoint import running_edc_endpoint
 from tests.support import free_port_block
 from tests.support_dss import DssValidator, build_dss_validator, dss_validate, running_test_tsa

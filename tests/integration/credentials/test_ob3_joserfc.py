@@ -22,14 +22,14 @@ from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from joserfc.errors import BadSignatureError, ExpiredTokenError
 
-from connectors.crypto.devca import dev_signer
-from connectors.crypto.jose import compact_json, sign
-from connectors.crypto.jwks import HttpKeyResolver, key_url, publish_key, signer_jwk
-from connectors.crypto.keys import b64url, b64url_decode
-from connectors.crypto.verify import verify_credential
-from connectors.render.ob3 import issuer_id
 from connectors.status import SqliteStatusStore, running_app
 from connectors.status.issuers import IssuerDirectory, issuers_router, ob3_issuing
+from hub.crypto.devca import dev_signer
+from hub.crypto.jose import compact_json, sign
+from hub.crypto.jwks import HttpKeyResolver, key_url, publish_key, signer_jwk
+from hub.crypto.keys import b64url, b64url_decode
+from hub.crypto.verify import verify_credential
+from hub.render.ob3 import issuer_id
 from tests.integration.credentials.ob3_support import (
     IssuerServer,
     independent_verify,

@@ -11,13 +11,13 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from connectors.crypto.jwks import HttpKeyResolver, signer_jwk
-from connectors.crypto.keys import b64url_decode, load_signer
-from connectors.crypto.statuslist import JsonFileStatusListStore, StatusListService
-from connectors.crypto.verify import status_reference, verify_credential
 from connectors.status import StatusPublisher
 from connectors.wallet import SentCredentials, WalletRegistry, wallet_destination
 from hub.cli.main import app
+from hub.crypto.jwks import HttpKeyResolver, signer_jwk
+from hub.crypto.keys import b64url_decode, load_signer
+from hub.crypto.statuslist import JsonFileStatusListStore, StatusListService
+from hub.crypto.verify import status_reference, verify_credential
 from tests.integration.credentials.ob3_support import (
     IssuerServer,
     independent_verify,

@@ -25,8 +25,6 @@ import httpx
 import pytest
 from cryptography import x509
 
-from connectors.crypto.devca import dev_signer
-from connectors.crypto.keys import load_certificates
 from connectors.edc import EdcRegistry, EdcWallet, edc_destination
 from connectors.edc.destination import EdcDestination
 from connectors.edc.multipart import parse_multipart
@@ -34,6 +32,8 @@ from connectors.fanout.base import CanonicalItem
 from connectors.status import SqliteStatusStore, StatusPublisher, running_status_server
 from connectors.wallet import SentCredentials, WalletRegistry, wallet_destination
 from connectors.wallet.destination import WalletDestination
+from hub.crypto.devca import dev_signer
+from hub.crypto.keys import load_certificates
 from tests.oracles.bitstring_status import StatusCheckError, check_status
 from tests.oracles.node_status import NodeChecker, node_checker
 from tests.support import free_port_block

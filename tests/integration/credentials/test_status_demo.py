@@ -22,10 +22,10 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.crypto.keys import load_certificates
 from connectors.edc.multipart import parse_multipart
 from connectors.fanout.base import decode_canonical
 from hub.contract import AvroCodec
+from hub.crypto.keys import load_certificates
 from mchub_reference.local import PUBLIC_BASE_URL_VAR, local_destinations
 from tests.oracles.bitstring_status import check_status
 from tests.unit.contract.contract_testdata import issued

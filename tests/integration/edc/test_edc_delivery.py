@@ -16,10 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from connectors.crypto.pki import revoke_seal
 from connectors.edc import EdcRegistry, EdcWallet, edc_destination
 from connectors.edc.destination import EdcDestination
 from connectors.edc.multipart import FilePart, encode_multipart, parse_multipart
+from hub.crypto.pki import revoke_seal
 from hub.errors import DestinationUnauthorised
 from mchub_reference.edc_endpoint import running_edc_endpoint
 from tests.integration.wallet.servers_support import Issuing, deliver, issuing, mchub_verify

@@ -34,13 +34,13 @@ from typing import IO
 import pytest
 from aiokafka import ConsumerRecord
 
-from connectors.crypto.devca import generate_dev_keys
 from connectors.delivery.ledger import LedgerRecord
 from connectors.fanout.base import decode_canonical
 from hub.adapters.groups import stage_groups
 from hub.adapters.kafka import make_consumer, make_producer
 from hub.bench.pipeline import he_events
 from hub.contract.codec import AvroCodec
+from hub.crypto.devca import generate_dev_keys
 from hub.settings import Settings
 from hub.topics import (
     CANONICAL_LOG,

@@ -6,12 +6,12 @@ from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
-from connectors.crypto.devca import dev_signer
-from connectors.crypto.keys import Signer
-from hub.audit.chain import ChainHead, EnvelopeReader, partition_for
-from hub.audit.checkpoints import Checkpoint, sign_checkpoint
 from hub.audit.synthetic import Templates, issuance, revocation, templates
 from hub.contract.codec import AvroCodec
+from hub.crypto.devca import dev_signer
+from hub.crypto.keys import Signer
+from hub.stream.chain import ChainHead, EnvelopeReader, partition_for
+from hub.stream.checkpoints import Checkpoint, sign_checkpoint
 from tests.support import shared_dir
 
 Log = dict[int, list[bytes]]

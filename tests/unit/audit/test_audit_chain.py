@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
-from connectors.crypto.keys import load_certificates
-from hub.audit.chain import EnvelopeReader, genesis, partition_for, record_hash
 from hub.audit.verify import ChainVerifier, VerifyReport
 from hub.contract.codec import AvroCodec
+from hub.crypto.keys import load_certificates
+from hub.stream.chain import EnvelopeReader, genesis, partition_for, record_hash
 from tests.unit.audit.audit_support import Log, canonical_values, chain, checkpoint, signer
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import io
 
-from hub.audit.chain import ID_FIELDS, EnvelopeReader
 from hub.audit.progress import ProgressBar
 from hub.audit.replay import CredentialStateFold, LearnerIndexFold
 from hub.audit.report import render_html
 from hub.audit.synthetic import credential_key_for, learner_for
 from hub.contract.build import credential_id
+from hub.stream.chain import ID_FIELDS, EnvelopeReader
 from hub.stream.reading import ReadProgress
 from tests.unit.audit.audit_support import canonical_values, chain
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from connectors.crypto.devca import dev_signer
-from connectors.crypto.jades import seal, verify_seal
-from connectors.crypto.keys import b64url_decode, load_certificates
-from connectors.crypto.tsp import (
+from hub.crypto.devca import dev_signer
+from hub.crypto.jades import seal, verify_seal
+from hub.crypto.keys import b64url_decode, load_certificates
+from hub.crypto.tsp import (
     Timestamp,
     TimestampError,
     timestamp_request,

@@ -13,10 +13,10 @@ import jsonschema
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from connectors.crypto.vcjwt import jwt_claims
-from connectors.render import RenderInput, StatusRef
-from connectors.render.jsonld import default_reference_dir
-from connectors.render.ob3 import render_ob3
+from hub.crypto.vcjwt import jwt_claims
+from hub.render import RenderInput, StatusRef
+from hub.render.jsonld import default_reference_dir
+from hub.render.ob3 import render_ob3
 from tests.unit.contract.test_contract_codec import credential_elements
 from tests.unit.render.render_support import (
     EXPECTED_FILES,

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from cryptography import x509
 
-from connectors.crypto.devca import dev_signer
-from connectors.crypto.jose import VerificationError, compact_json, sign
-from connectors.crypto.jwks import (
+from hub.crypto.devca import dev_signer
+from hub.crypto.jose import VerificationError, compact_json, sign
+from hub.crypto.jwks import (
     Jwk,
     key_url,
     public_jwk,
@@ -26,10 +26,10 @@ from connectors.crypto.jwks import (
     signer_jwk,
     thumbprint,
 )
-from connectors.crypto.keys import Signer, b64url, b64url_decode, load_certificates
-from connectors.crypto.pseudonym import SECRET_ENV, SECRET_FILE, load_subject_secret
-from connectors.crypto.vcjwt import jwt_claims, sign_vc, verify_vc
-from connectors.render.ob3 import render_ob3, subject_id
+from hub.crypto.keys import Signer, b64url, b64url_decode, load_certificates
+from hub.crypto.pseudonym import SECRET_ENV, SECRET_FILE, load_subject_secret
+from hub.crypto.vcjwt import jwt_claims, sign_vc, verify_vc
+from hub.render.ob3 import render_ob3, subject_id
 from tests.unit.render.render_support import he_sample, make_input
 
 pytestmark = pytest.mark.unit

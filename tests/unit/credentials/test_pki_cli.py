@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from connectors.crypto import pki
-from connectors.crypto.devca import dev_signer
-from connectors.crypto.keys import CRL_FILE
 from hub.cli.main import app, main
+from hub.crypto import pki
+from hub.crypto.devca import dev_signer
+from hub.crypto.keys import CRL_FILE
 
 runner = CliRunner()
 

@@ -13,11 +13,12 @@ from cryptography.hazmat.primitives import serialization
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from connectors.crypto import pki
-from connectors.crypto.devca import dev_signer, generate_dev_keys
-from connectors.crypto.jades import seal, verify_seal
-from connectors.crypto.jose import VerificationError
-from connectors.crypto.keys import (
+from connectors.status.pki import CERT_MEDIA_TYPE, CRL_MEDIA_TYPE, pki_router
+from hub.crypto import pki
+from hub.crypto.devca import dev_signer, generate_dev_keys
+from hub.crypto.jades import seal, verify_seal
+from hub.crypto.jose import VerificationError
+from hub.crypto.keys import (
     CRL_FILE,
     Signer,
     crl_distribution_points,
@@ -25,7 +26,6 @@ from connectors.crypto.keys import (
     load_private_key,
     load_signer,
 )
-from connectors.status.pki import CERT_MEDIA_TYPE, CRL_MEDIA_TYPE, pki_router
 
 BASE = "https://issuer.example.hu"
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from connectors.render import RenderInput, StatusRef
-from connectors.render.jsonld import default_reference_dir
 from hub import vocab
+from hub.render import RenderInput, StatusRef
+from hub.render.jsonld import default_reference_dir
 
 EXPECTED_DIR = default_reference_dir().parent / "feeds" / "samples" / "expected"
 EXPECTED_FILES = sorted(EXPECTED_DIR.glob("*.expected.json"))

@@ -9,11 +9,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from connectors.crypto.devca import generate_dev_keys
-from connectors.crypto.jwks import published_keys, signer_jwk
-from connectors.crypto.keys import b64url_decode, load_signer
 from connectors.status.issuers import IssuerDirectory, path_of
 from hub.cli import render as render_cli
+from hub.crypto.devca import generate_dev_keys
+from hub.crypto.jwks import published_keys, signer_jwk
+from hub.crypto.keys import b64url_decode, load_signer
 from tests.unit.render.render_support import EXPECTED_FILES, he_sample
 
 pytestmark = pytest.mark.unit

@@ -18,14 +18,14 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from connectors.crypto.devca import dev_signer
-from connectors.crypto.jades import seal
-from connectors.crypto.jose import compact_json
-from connectors.crypto.jwks import key_url, signer_jwk
-from connectors.crypto.keys import Signer, b64url, b64url_decode, cert_thumbprint
-from connectors.crypto.vcjwt import jwt_claims, sign_vc
-from connectors.render.elm import render_elm
-from connectors.render.ob3 import Ob3Options, render_ob3
+from hub.crypto.devca import dev_signer
+from hub.crypto.jades import seal
+from hub.crypto.jose import compact_json
+from hub.crypto.jwks import key_url, signer_jwk
+from hub.crypto.keys import Signer, b64url, b64url_decode, cert_thumbprint
+from hub.crypto.vcjwt import jwt_claims, sign_vc
+from hub.render.elm import render_elm
+from hub.render.ob3 import Ob3Options, render_ob3
 from tests.unit.render.render_support import co_awarded_foreign_variant, he_sample, make_input
 
 pytestmark = pytest.mark.unit

@@ -11,16 +11,16 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from connectors.crypto.devca import dev_signer, generate_dev_keys
-from connectors.crypto.jades import seal, verify_seal
-from connectors.crypto.jose import VerificationError, parse_x5c
-from connectors.crypto.jwks import signer_jwk
-from connectors.crypto.keys import Signer, b64url, b64url_decode, load_certificates, load_signer
-from connectors.crypto.vcjwt import sign_vc
-from connectors.crypto.verify import verify_credential
-from connectors.render.elm import render_elm
-from connectors.render.jsonld import default_reference_dir, validate_edc
-from connectors.render.ob3 import render_ob3
+from hub.crypto.devca import dev_signer, generate_dev_keys
+from hub.crypto.jades import seal, verify_seal
+from hub.crypto.jose import VerificationError, parse_x5c
+from hub.crypto.jwks import signer_jwk
+from hub.crypto.keys import Signer, b64url, b64url_decode, load_certificates, load_signer
+from hub.crypto.vcjwt import sign_vc
+from hub.crypto.verify import verify_credential
+from hub.render.elm import render_elm
+from hub.render.jsonld import default_reference_dir, validate_edc
+from hub.render.ob3 import render_ob3
 from tests.unit.render.render_support import he_sample, make_input
 
 pytestmark = pytest.mark.unit
@@ -96,7 +96,7 @@ def _reheader(
     sealed: dict[str, Any], signer: Signer, change: dict[str, Any], drop: tuple[str, ...] = ()
 ) -> dict[str, Any]:
     """``sealed`` re-signed by ``signer`` with its protected header changed."""
-    from connectors.crypto.jose import sign
+    from hub.crypto.jose import sign
 
     header = json.loads(b64url_decode(sealed["signatures"][0]["protected"]))
     header.update(change)

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.render.elm import (
+from hub import vocab
+from hub.render.elm import (
     DEV_ISSUER,
     PLACEHOLDER_PNG_B64,
     format_number,
@@ -17,14 +18,13 @@ from connectors.render.elm import (
     iso_duration_hours,
     render_elm,
 )
-from connectors.render.jsonld import (
+from hub.render.jsonld import (
     LocalContextLoader,
     UnknownContextError,
     default_reference_dir,
     undefined_terms,
     validate_edc,
 )
-from hub import vocab
 from tests.unit.render.render_support import (
     EXPECTED_FILES,
     co_awarded_foreign_variant,

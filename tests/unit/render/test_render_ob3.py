@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from connectors.render.jsonld import LocalContextLoader, UnknownContextError, undefined_terms
-from connectors.render.ob3 import Ob3Options, hashed_identity, render_ob3
+from hub.render.jsonld import LocalContextLoader, UnknownContextError, undefined_terms
+from hub.render.ob3 import Ob3Options, hashed_identity, render_ob3
 from tests.unit.render.render_support import (
     EXPECTED_FILES,
     co_awarded_foreign_variant,

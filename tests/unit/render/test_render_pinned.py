@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from connectors.render import labels as lb
-from connectors.render.elm import DEV_ISSUER, IssuerProfile, _Ids, render_elm
-from connectors.render.ob3 import Ob3Options, issuer_id, render_ob3
 from hub import vocab
+from hub.render import labels as lb
+from hub.render.elm import DEV_ISSUER, IssuerProfile, _Ids, render_elm
+from hub.render.ob3 import Ob3Options, issuer_id, render_ob3
 from tests.unit.render.render_support import (
     EXPECTED_FILES,
     co_awarded_foreign_variant,

@@ -13,12 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.crypto.devca import dev_signer
-from connectors.crypto.jades import seal
-from connectors.crypto.jose import VerificationError
-from connectors.crypto.jwks import key_url, signer_jwk
-from connectors.crypto.keys import b64url_decode, load_certificates
-from connectors.crypto.statuslist import (
+from connectors.status import SqliteStatusStore, StatusPublisher, hub_issuer_id, legacy_issuer_id
+from hub.crypto.devca import dev_signer
+from hub.crypto.jades import seal
+from hub.crypto.jose import VerificationError
+from hub.crypto.jwks import key_url, signer_jwk
+from hub.crypto.keys import b64url_decode, load_certificates
+from hub.crypto.statuslist import (
     MIN_BITS,
     InMemoryStatusListStore,
     JsonFileStatusListStore,
@@ -32,12 +33,11 @@ from connectors.crypto.statuslist import (
     set_bit,
     status_in_list,
 )
-from connectors.crypto.vcjwt import sign_vc, verify_vc
-from connectors.crypto.verify import verify_credential
-from connectors.render.elm import DEV_ISSUER, render_elm
-from connectors.render.jsonld import undefined_terms
-from connectors.render.ob3 import render_ob3
-from connectors.status import SqliteStatusStore, StatusPublisher, hub_issuer_id, legacy_issuer_id
+from hub.crypto.vcjwt import sign_vc, verify_vc
+from hub.crypto.verify import verify_credential
+from hub.render.elm import DEV_ISSUER, render_elm
+from hub.render.jsonld import undefined_terms
+from hub.render.ob3 import render_ob3
 from tests.oracles import bitstring_status as oracle
 from tests.unit.render.render_support import he_sample, make_input
 

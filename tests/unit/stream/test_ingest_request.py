@@ -14,11 +14,11 @@ import pytest
 from aiokafka import ConsumerRecord
 
 from hub import wire
-from hub.audit.chain import EnvelopeReader
 from hub.core.state import content_digest, elements_digest
 from hub.normalise import normalise
 from hub.normalise.common import MAX_BYTES
 from hub.settings import LARGEST_PAYLOAD_BYTES, Settings
+from hub.stream.chain import EnvelopeReader
 from hub.stream.decide import DecideHandler
 from hub.stream.ingest import (
     EVENT_FIELDS,

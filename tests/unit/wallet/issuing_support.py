@@ -7,13 +7,13 @@ from pathlib import Path
 
 from cryptography import x509
 
-from connectors.crypto.devca import generate_dev_keys
-from connectors.crypto.jose import VerificationError
-from connectors.crypto.jwks import Jwk, signer_jwk
-from connectors.crypto.keys import Signer, load_certificates, load_signer
 from connectors.fanout.base import CanonicalItem, decode_canonical
 from connectors.status import SqliteStatusStore, StatusPublisher
 from hub.contract import AvroCodec
+from hub.crypto.devca import generate_dev_keys
+from hub.crypto.jose import VerificationError
+from hub.crypto.jwks import Jwk, signer_jwk
+from hub.crypto.keys import Signer, load_certificates, load_signer
 from tests.unit.contract.contract_testdata import (
     build,
     enrolment_normalised,

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from connectors.crypto.statuslist import MIN_BITS, StatusListState, status_in_list
-from connectors.crypto.vcjwt import verify_vc
 from connectors.status import SqliteStatusStore, StatusPublisher
+from hub.crypto.statuslist import MIN_BITS, StatusListState, status_in_list
+from hub.crypto.vcjwt import verify_vc
 from tests.unit.wallet.issuing_support import STATUS_BASE, DevSeal, dev_seal, publisher
 
 

@@ -7,9 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from connectors.crypto.statuslist import status_in_list
-from connectors.crypto.vcjwt import verify_vc
-from connectors.render.jsonld import undefined_terms
 from connectors.status import StatusPublisher
 from connectors.wallet import (
     SentCredentials,
@@ -19,7 +16,10 @@ from connectors.wallet import (
     wallet_destination,
 )
 from connectors.wallet.registry import WalletHost
+from hub.crypto.statuslist import status_in_list
+from hub.crypto.vcjwt import verify_vc
 from hub.errors import ConfigurationError
+from hub.render.jsonld import undefined_terms
 from tests.unit.wallet.issuing_support import (
     LEARNER,
     STATUS_BASE,

@@ -31,8 +31,8 @@ from typing import Any, Final
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from connectors.crypto.devca import dev_signer
-from connectors.crypto.jose import (
+from hub.crypto.devca import dev_signer
+from hub.crypto.jose import (
     VerificationError,
     check_thumbprint,
     parse_x5c,
@@ -40,7 +40,7 @@ from connectors.crypto.jose import (
     validate_chain,
     verify_signature,
 )
-from connectors.crypto.keys import (
+from hub.crypto.keys import (
     CA_CERT_FILE,
     Signer,
     b64url,
@@ -48,9 +48,9 @@ from connectors.crypto.keys import (
     load_certificates,
     load_signer,
 )
-from hub.audit.chain import ChainHead
 from hub.errors import ConfigurationError
 from hub.settings import Settings
+from hub.stream.chain import ChainHead
 from hub.topics import CANONICAL_LOG
 
 CHECKPOINT_TYPE: Final = "mchub-checkpoint"
@@ -146,7 +146,7 @@ def verify_checkpoint(
 ) -> VerifiedCheckpoint:
     """Check a checkpoint JWS: signature with the ``x5c`` leaf, chain to ``anchors``.
 
-    Raises :class:`~connectors.crypto.jose.VerificationError` (``malformed``,
+    Raises :class:`~hub.crypto.jose.VerificationError` (``malformed``,
     ``bad-signature``, ``untrusted-chain``…) when anything does not hold. ``at`` is the
     moment the chain must be valid (default: the checkpoint's own time).
     """

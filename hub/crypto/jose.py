@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 
-from connectors.crypto.keys import Signer, cert_thumbprint
 from hub import wire
+from hub.crypto.keys import Signer, cert_thumbprint
 
 SUPPORTED_ALGS: Final = frozenset({"ES256", "RS256", "PS256"})
 

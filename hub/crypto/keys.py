@@ -2,7 +2,7 @@
 
 Production points ``--key``/``--cert`` at the qualified seal's key and chain (leaf first);
 those files are never rewritten. The development CA that makes a dev seal on first use is
-:mod:`connectors.crypto.devca`. ECDSA P-256 (ES256) is the default; RSA keys are accepted
+:mod:`hub.crypto.devca`. ECDSA P-256 (ES256) is the default; RSA keys are accepted
 and sign RS256 like the EDC sample. The file names and URL paths of the keys directory
 (seal key and chain, CA certificate and key, CRL) are defined here for both.
 """
@@ -30,7 +30,7 @@ KEY_FILE: Final = "seal.key.pem"
 CERT_FILE: Final = "seal.chain.pem"
 CA_CERT_FILE: Final = "ca.cert.pem"
 CA_KEY_FILE: Final = "ca.key.pem"
-#: the dev CA's current CRL (DER), issued by :mod:`connectors.crypto.pki`
+#: the dev CA's current CRL (DER), issued by :mod:`hub.crypto.pki`
 CRL_FILE: Final = "ca.crl"
 
 #: where the issuer server publishes the dev CA's CRL and certificate (docs/naming.md)

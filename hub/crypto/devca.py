@@ -2,12 +2,12 @@
 
 Development material is an ECDSA P-256 root CA (self-signed) and a leaf "electronic seal"
 certificate issued by it, written as PEM files into a directory (``var/keys`` by default,
-never committed), with the CA's CRL (``ca.crl``, :mod:`connectors.crypto.pki`). The seal
+never committed), with the CA's CRL (``ca.crl``, :mod:`hub.crypto.pki`). The seal
 certificate names where a verifier finds revocation information: a CRL distribution point
 ``<public base URL>/v1/pki/ca.crl`` and an AIA caIssuers ``<public base URL>/v1/pki/ca.cert``,
 both served by the hub's issuer server. When the configured public base URL changes, the dev
 seal certificate is re-issued (same key) for the new address. Production keys never pass
-through here: they are loaded with :func:`connectors.crypto.keys.load_signer`.
+through here: they are loaded with :func:`hub.crypto.keys.load_signer`.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from connectors.crypto import pki
-from connectors.crypto.keys import (
+from hub.crypto import pki
+from hub.crypto.keys import (
     CA_CERT_FILE,
     CA_KEY_FILE,
     CERT_FILE,

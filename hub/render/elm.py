@@ -22,10 +22,10 @@ from functools import lru_cache
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from connectors.render import RenderInput
-from connectors.render import labels as lb
-from connectors.render.jsonld import EDC_AP_CONTEXT, VC_V1_CONTEXT
 from hub import vocab, wire
+from hub.render import RenderInput
+from hub.render import labels as lb
+from hub.render.jsonld import EDC_AP_CONTEXT, VC_V1_CONTEXT
 
 GENERIC_PROFILE: Final = "http://data.europa.eu/snb/credential/e34929035b"
 EDC_GENERIC_FULL_SCHEMA: Final = "http://data.europa.eu/snb/model/ap/edc-generic-full"

@@ -15,7 +15,7 @@ plus the registered claims mapped from it — ``iss`` = ``issuer.id``, ``jti`` =
 (NumericDate, only when the credential has one).
 
 :func:`verify_vc` follows §8.2.6: it dereferences ``kid`` through an injectable key
-resolver (:class:`connectors.crypto.jwks.HttpKeyResolver` for real use), checks that the
+resolver (:class:`hub.crypto.jwks.HttpKeyResolver` for real use), checks that the
 key belongs to the issuer (``kid`` under ``<iss>/keys/``), the signature, the claims
 against the credential, and ``nbf``/``exp`` against the clock.
 """
@@ -31,7 +31,7 @@ from typing import Any, Final
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from connectors.crypto.jose import (
+from hub.crypto.jose import (
     VerificationError,
     compact_json,
     parse_x5c,
@@ -39,7 +39,7 @@ from connectors.crypto.jose import (
     validate_chain,
     verify_with_key,
 )
-from connectors.crypto.jwks import (
+from hub.crypto.jwks import (
     Jwk,
     KeyResolver,
     jwk_public_key,
@@ -47,7 +47,7 @@ from connectors.crypto.jwks import (
     key_url,
     thumbprint,
 )
-from connectors.crypto.keys import Signer, b64url, b64url_decode
+from hub.crypto.keys import Signer, b64url, b64url_decode
 
 VC_JWT_TYP: Final = "JWT"
 #: the algorithms the hub signs with and accepts (OB 3.0 requires RS256 support)

@@ -1,5 +1,5 @@
 """The pseudonym secret behind OB3 ``credentialSubject.id`` (see
-:func:`connectors.render.ob3.subject_id`).
+:func:`hub.render.ob3.subject_id`).
 
 ``MCHUB_SUBJECT_ID_SECRET`` when set (its UTF-8 bytes), else ``subject-id.secret`` in the
 keys directory (``<data_dir>/keys``): 32 random bytes, mode 0600, made on first use. The

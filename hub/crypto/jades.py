@@ -14,7 +14,7 @@ library writes and accepts as JAdES-BASELINE-B.
 
 :func:`verify_seal` also accepts older seals with ``sigT`` (and the Commission's sample),
 and checks the signing certificate's revocation when given a check
-(:func:`connectors.crypto.pki.crl_revocation_check`).
+(:func:`hub.crypto.pki.crl_revocation_check`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Any, Final
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
-from connectors.crypto.jose import (
+from hub.crypto.jose import (
     SUPPORTED_ALGS,
     VerificationError,
     check_thumbprint,
@@ -39,8 +39,8 @@ from connectors.crypto.jose import (
     validate_chain,
     verify_signature,
 )
-from connectors.crypto.keys import Signer, b64url, b64url_decode
-from connectors.crypto.tsp import Timestamp
+from hub.crypto.keys import Signer, b64url, b64url_decode
+from hub.crypto.tsp import Timestamp
 
 JADES_TYP: Final = "jose+json"
 ELM_CTY: Final = "ld+json"
@@ -64,7 +64,7 @@ def seal(
 ) -> dict[str, Any]:
     """Seal an ELM credential; returns the JWS JSON document (general serialisation).
 
-    With a ``timestamper`` (e.g. :func:`connectors.crypto.tsp.http_timestamper` of a TSA)
+    With a ``timestamper`` (e.g. :func:`hub.crypto.tsp.http_timestamper` of a TSA)
     the seal is JAdES-BASELINE-T: the signature time-stamp (``sigTst``) of
     ``BASE64URL(signature)`` is added as an ``etsiU`` component of the unprotected header.
     """

@@ -4,7 +4,7 @@
 
 * ELM: the JAdES seal and its X.509 chain against the trust anchor(s);
 * OB3 VC-JWT: the OB 3.0 §8.2 proof — the key found from the header's ``kid`` URL
-  through a key resolver (:class:`connectors.crypto.jwks.HttpKeyResolver` over HTTP
+  through a key resolver (:class:`hub.crypto.jwks.HttpKeyResolver` over HTTP
   unless another is given: no key is handed in), published under the ``iss`` issuer,
   and the registered claims against the credential;
 
@@ -24,11 +24,11 @@ from typing import Any, Literal
 
 from cryptography import x509
 
-from connectors.crypto.jades import RevocationCheck, verify_seal
-from connectors.crypto.jose import VerificationError
-from connectors.crypto.jwks import HttpKeyResolver, KeyResolver
-from connectors.crypto.statuslist import StatusListError, status_in_list
-from connectors.crypto.vcjwt import issuer_of, verify_vc
+from hub.crypto.jades import RevocationCheck, verify_seal
+from hub.crypto.jose import VerificationError
+from hub.crypto.jwks import HttpKeyResolver, KeyResolver
+from hub.crypto.statuslist import StatusListError, status_in_list
+from hub.crypto.vcjwt import issuer_of, verify_vc
 
 Format = Literal["elm-jades", "vc-jwt", "unknown"]
 #: resolves a status list URL to its signed list credential (VC-JWT text) or None

@@ -1,6 +1,6 @@
 """Public keys as JWKs: the keys a verifier fetches to check the hub's VC-JWTs.
 
-* :func:`signer_jwk` — the JWK of a :class:`~connectors.crypto.keys.Signer`'s public key:
+* :func:`signer_jwk` — the JWK of a :class:`~hub.crypto.keys.Signer`'s public key:
   ``kid`` is its RFC 7638 thumbprint (the last segment of the key URL in a VC-JWT header),
   plus ``alg``, ``use: sig`` and ``x5c`` (the seal certificate chain: the link from the key
   to the hub's X.509 seal identity, for verifiers that want it; OB 3.0 verifiers ignore it).
@@ -10,7 +10,7 @@
   so credentials signed before a rotation keep verifying. The issuer server serves it and
   needs no private key.
 * :class:`HttpKeyResolver` — dereferences a ``kid`` URL over HTTP (OB 3.0 §8.5), with a
-  small cache: the key resolver :func:`connectors.crypto.vcjwt.verify_vc` uses for real.
+  small cache: the key resolver :func:`hub.crypto.vcjwt.verify_vc` uses for real.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from typing import Any, Final
 import httpx
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from connectors.crypto.jose import VerificationError
-from connectors.crypto.keys import PublicKey, Signer, b64url, b64url_decode
+from hub.crypto.jose import VerificationError
+from hub.crypto.keys import PublicKey, Signer, b64url, b64url_decode
 
 PUBLISHED_KEYS_FILE: Final = "published-keys.json"
 #: the largest JWK document the resolver reads (an RSA JWK with a chain is a few KiB)

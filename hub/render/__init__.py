@@ -1,6 +1,6 @@
 """Pure renderers from a canonical credential record (feed contract §1.2) to credential
-documents: ELM 3 / EDC JSON-LD (:mod:`connectors.render.elm`) and Open Badges 3.0
-(:mod:`connectors.render.ob3`). No I/O, no clock, no randomness unless passed in."""
+documents: ELM 3 / EDC JSON-LD (:mod:`hub.render.elm`) and Open Badges 3.0
+(:mod:`hub.render.ob3`). No I/O, no clock, no randomness unless passed in."""
 
 from __future__ import annotations
 

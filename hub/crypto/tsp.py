@@ -146,7 +146,7 @@ def new_nonce() -> int:
 
 
 def http_timestamper(url: str, *, timeout: float = 10.0) -> Callable[[bytes], Timestamp]:
-    """A time-stamper for :func:`connectors.crypto.jades.seal`: POSTs the request for a
+    """A time-stamper for :func:`hub.crypto.jades.seal`: POSTs the request for a
     message (its SHA-256 imprint) to the TSA at ``url`` and returns the checked token."""
     import httpx
 

@@ -20,11 +20,11 @@ from datetime import date
 from typing import Any, Final
 from urllib.parse import quote
 
-from connectors.render import RenderInput, StatusRef
-from connectors.render import labels as lb
-from connectors.render.elm import _local_midnight, format_number, grade_text
-from connectors.render.jsonld import OB3_CONTEXT, VC_V2_CONTEXT
 from hub import vocab, wire
+from hub.render import RenderInput, StatusRef
+from hub.render import labels as lb
+from hub.render.elm import _local_midnight, format_number, grade_text
+from hub.render.jsonld import OB3_CONTEXT, VC_V2_CONTEXT
 
 #: OB3 identity type for the Hungarian education ID (extension value, see docs)
 EDUCATION_ID_IDENTITY_TYPE: Final = "ext:HuEducationId"

@@ -24,11 +24,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Protocol
 
-from connectors.crypto.keys import Signer
-from connectors.crypto.vcjwt import sign_vc
-from connectors.render import DEV_PUBLIC_BASE_URL, StatusPurpose, StatusRef
-from connectors.render.jsonld import VC_V2_CONTEXT
-from connectors.render.ob3 import status_entry
+from hub.crypto.keys import Signer
+from hub.crypto.vcjwt import sign_vc
+from hub.render import DEV_PUBLIC_BASE_URL, StatusPurpose, StatusRef
+from hub.render.jsonld import VC_V2_CONTEXT
+from hub.render.ob3 import status_entry
 
 __all__ = ["status_entry"]
 

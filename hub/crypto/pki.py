@@ -1,7 +1,7 @@
 """The dev CA's certificate revocation list (RFC 5280 CRL) and the revocation check.
 
 The seal certificate names ``<public base URL>/v1/pki/ca.crl`` as its CRL distribution
-point (:mod:`connectors.crypto.devca`); the hub's issuer server serves the DER file
+point (:mod:`hub.crypto.devca`); the hub's issuer server serves the DER file
 ``ca.crl`` from the keys directory (:mod:`connectors.status.pki`) and needs no key for
 it: the CRL is signed here, by the code that holds the CA key, when it is first issued,
 when a certificate is revoked and when it is renewed (past half of its validity window,
@@ -27,9 +27,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from connectors.crypto.jades import RevocationCheck
-from connectors.crypto.jose import VerificationError
-from connectors.crypto.keys import (
+from hub.crypto.jades import RevocationCheck
+from hub.crypto.jose import VerificationError
+from hub.crypto.keys import (
     CA_CERT_FILE,
     CA_KEY_FILE,
     CERT_FILE,
@@ -246,7 +246,7 @@ def _write_crl(
 
 
 def crl_revocation_check(fetch: Callable[[str], bytes]) -> RevocationCheck:
-    """A revocation check for :func:`connectors.crypto.jades.verify_seal` that reads the
+    """A revocation check for :func:`hub.crypto.jades.verify_seal` that reads the
     certificate's CRL distribution points with ``fetch`` (URL → DER or PEM bytes; the
     caller does the I/O) and checks the first CRL that can be fetched.
 
