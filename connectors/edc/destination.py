@@ -44,7 +44,6 @@ from connectors.edc.multipart import FilePart, encode_multipart
 from connectors.edc.registry import EdcRegistry
 from connectors.fanout.base import CanonicalItem, issuance_credential_ids
 from connectors.status import IssuingSettings, StatusPublisher, status_publisher
-from connectors.wallet.destination import issued_at
 from hub import wire
 from hub.crypto.jades import seal
 from hub.crypto.keys import Signer
@@ -155,7 +154,7 @@ class EdcDestination:
         issuer = self.issuer()
         ref = self.publisher.allocate(item.credential_id, issuer=issuer.node_id)
         inp = RenderInput(
-            item.credential_id, item.credential_key, item.elements, issued_at(item), ref
+            item.credential_id, item.credential_key, item.elements, item.issued_at, ref
         )
         return seal(render_elm(inp, issuer), self.publisher.signer)
 

@@ -68,6 +68,13 @@ class CanonicalItem:
         return learner_order_key(self.learner_id)
 
     @property
+    def issued_at(self) -> datetime:
+        """The moment of issuance: the source event time, else the hub's receive time."""
+        text = self.occurred_at or self.received_at
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+    @property
     def source_system(self) -> str:
         """The sector system of origin (``FIR``, ``KRETA``, ``FAR``)."""
         return str(self.event["envelope"]["sourceSystem"])

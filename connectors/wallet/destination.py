@@ -148,13 +148,6 @@ class SentCredentials:
             self._conn.close()
 
 
-def issued_at(item: CanonicalItem) -> datetime:
-    """The moment of issuance: the source event time, else the hub's receive time."""
-    text = item.occurred_at or item.received_at
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def upsert_request(host: WalletHost, token: str) -> HttpRequest:
     """OB 3.0 ``upsertCredential`` of a VC-JWT at ``host`` (absolute URL)."""
     headers = {"Content-Type": VC_JWT_CONTENT_TYPE, "Accept": "text/plain, application/json"}
@@ -245,7 +238,7 @@ class WalletDestination:
             item.credential_id,
             item.credential_key,
             item.elements,
-            issued_at(item),
+            item.issued_at,
             ref,
             public_base_url=self.publisher.public_base_url,
             subject_secret=ob3.subject_secret,

@@ -190,7 +190,6 @@ def fanout_costs(payloads: Sequence[bytes], settings: Settings) -> dict[str, flo
     from connectors.fanout.base import decode_canonical
     from connectors.fanout.settings import FanoutSettings
     from connectors.status import SqliteStatusStore, StatusPublisher
-    from connectors.wallet.destination import issued_at
     from hub.crypto.devca import dev_signer
     from hub.crypto.jades import seal
     from hub.crypto.vcjwt import sign_vc
@@ -222,7 +221,7 @@ def fanout_costs(payloads: Sequence[bytes], settings: Settings) -> dict[str, flo
     for item in items:
         if item.credential_id is None or item.credential_key is None or item.elements is None:
             raise RuntimeError(f"issuance {item.event_id} decoded without credential or elements")
-        issued.append((item.credential_id, item.credential_key, item.elements, issued_at(item)))
+        issued.append((item.credential_id, item.credential_key, item.elements, item.issued_at))
     with tempfile.TemporaryDirectory(prefix="mchub-bench-cost-") as tmp:
         signer = dev_signer(Path(tmp) / "keys")
         publisher = StatusPublisher(SqliteStatusStore(Path(tmp) / "status.sqlite"), signer)
