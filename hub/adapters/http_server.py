@@ -11,6 +11,7 @@ the response head and body separately).
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import threading
 from collections.abc import Iterator
@@ -168,3 +169,8 @@ def read_timeout_protocol(
         raise TypeError("base must be a ReadTimeoutProtocol")
     attrs = {"header_timeout": header_timeout, "body_timeout": body_timeout}
     return type(f"{base.__name__}WithDeadlines", (base,), attrs)
+
+
+def openapi_text(document: dict[str, Any]) -> str:
+    """An OpenAPI document as the repository commits it: 2-space JSON, UTF-8, final newline."""
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"

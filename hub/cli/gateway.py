@@ -77,18 +77,10 @@ def openapi(
         "--check", help="only check that the file is current; exit 1 when stale")] = False,
 ) -> None:
     """Write (or check) the gateway's OpenAPI document."""
-    from hub.gateway.app import render_openapi, write_openapi
+    from hub.cli.documents import write_document
+    from hub.gateway.app import render_openapi
 
-    if out == "-":
-        sys.stdout.write(render_openapi())
-        return
-    path = Path(out)
-    if check:
-        current = path.exists() and path.read_text(encoding="utf-8") == render_openapi()
-        print(f"{path}: {'current' if current else 'stale'}")
-        raise typer.Exit(0 if current else 1)
-    changed = write_openapi(path)
-    print(f"{path}: {'written' if changed else 'unchanged'}")
+    write_document(render_openapi(), out, check=check)
 
 
 @keys_app.command("add")

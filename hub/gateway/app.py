@@ -44,6 +44,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub.adapters.http_server import (
     ReadTimeoutProtocol,
+    openapi_text,
     read_timeout_protocol,
     serving_in_thread,
 )
@@ -699,18 +700,8 @@ class _EmptyRegistry:
 
 
 def render_openapi() -> str:
-    """The OpenAPI document as committed: 2-space JSON, UTF-8, trailing newline."""
-    return json.dumps(openapi_document(), indent=2, ensure_ascii=False) + "\n"
-
-
-def write_openapi(path: Path) -> bool:
-    """Write the document to ``path``; True when the file changed."""
-    text = render_openapi()
-    if path.exists() and path.read_text(encoding="utf-8") == text:
-        return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return True
+    """The OpenAPI document as committed (``mchub … openapi`` writes it)."""
+    return openapi_text(openapi_document())
 
 
 # ---------------------------------------------------------------------------- running
@@ -837,5 +828,4 @@ __all__ = [
     "render_openapi",
     "running_gateway",
     "serve",
-    "write_openapi",
 ]

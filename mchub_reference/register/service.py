@@ -11,12 +11,10 @@ which refer to values local to :func:`create_app`, at definition time.
 
 import asyncio
 import hmac
-import json
 import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Annotated, Any
 
 import uvicorn
@@ -53,7 +51,7 @@ from connectors.register.models import (
     Problem,
     Verification,
 )
-from hub.adapters.http_server import quiet_server, serving_in_thread
+from hub.adapters.http_server import openapi_text, quiet_server, serving_in_thread
 from hub.errors import ConfigurationError
 from hub.settings import Settings
 from mchub_reference.register.backends import open_store
@@ -427,18 +425,8 @@ def openapi_document() -> dict[str, Any]:
 
 
 def render_openapi() -> str:
-    """The OpenAPI document as committed: 2-space JSON, UTF-8, trailing newline."""
-    return json.dumps(openapi_document(), indent=2, ensure_ascii=False) + "\n"
-
-
-def write_openapi(path: Path) -> bool:
-    """Write the document to ``path``; True when the file changed."""
-    text = render_openapi()
-    if path.exists() and path.read_text(encoding="utf-8") == text:
-        return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return True
+    """The OpenAPI document as committed (``mchub … openapi`` writes it)."""
+    return openapi_text(openapi_document())
 
 
 # ---------------------------------------------------------------------------- running
@@ -538,5 +526,4 @@ __all__ = [
     "render_openapi",
     "running_register",
     "serve",
-    "write_openapi",
 ]

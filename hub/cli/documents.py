@@ -1,0 +1,25 @@
+"""Generated documents the repository commits (OpenAPI): write them, or check they are current."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+
+def write_document(text: str, out: str, *, check: bool) -> None:
+    """Write ``text`` to ``out`` ('-': stdout) when it changed; with ``check`` only say
+    whether the file is current and exit 1 when it is stale."""
+    if out == "-":
+        sys.stdout.write(text)
+        return
+    path = Path(out)
+    current = path.exists() and path.read_text(encoding="utf-8") == text
+    if check:
+        print(f"{path}: {'current' if current else 'stale'}")
+        raise typer.Exit(0 if current else 1)
+    if not current:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    print(f"{path}: {'unchanged' if current else 'written'}")
