@@ -149,6 +149,11 @@ class Settings(BaseSettings):
     )
 
     @property
+    def samples_dir(self) -> Path:
+        """The feed contracts' sample events (``<shared>/feeds/samples``)."""
+        return self.shared_dir / "feeds" / "samples"
+
+    @property
     def client_record_bytes(self) -> int:
         """Largest record a hub client sends or fetches: the hub's own largest record, or
         a whole source record (the largest payload, al's 8 MiB, plus headroom) kept intact

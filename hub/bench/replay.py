@@ -59,7 +59,7 @@ class Generator:
 
     def __init__(self, settings: Settings) -> None:
         received = datetime.now(UTC)
-        t = templates(settings.shared_dir / "feeds" / "samples", received_at=received)
+        t = templates(settings.samples_dir, received_at=received)
         codec = AvroCodec()
         self.issued = codec.encode_dict(*issuance(t, PLACEHOLDER, received))
         self.revoked = codec.encode_dict(*revocation(t, PLACEHOLDER, received))

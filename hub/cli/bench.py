@@ -5,10 +5,15 @@ Implementations live in :mod:`hub.bench`; add one command per benchmark here.
 
 from __future__ import annotations
 
+import asyncio
 import json
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from hub.settings import Settings
 
 app = typer.Typer(
     help="Benchmarks; each prints one JSON object.", no_args_is_help=True, add_completion=False
@@ -18,6 +23,16 @@ app = typer.Typer(
 @app.callback()
 def bench() -> None:
     """Benchmarks; each prints one JSON object with its baseline and machine info."""
+
+
+def on_broker(run: Callable[[Settings], Coroutine[Any, Any, dict[str, Any]]]) -> None:
+    """Run a broker benchmark on the local broker (started when down); print its JSON."""
+    from hub.cli.demo import ensure_broker
+    from hub.settings import load_settings
+
+    settings = load_settings()
+    settings = settings.model_copy(update={"bootstrap": ensure_broker(settings)})
+    typer.echo(json.dumps(asyncio.run(run(settings))))
 
 
 @app.command("codec")
@@ -40,8 +55,7 @@ def cost_bench(
     from hub.settings import load_settings
 
     settings = load_settings()
-    result = run(settings, events=events, samples_dir=settings.shared_dir / "feeds" / "samples")
-    typer.echo(json.dumps(result))
+    typer.echo(json.dumps(run(settings, events=events, samples_dir=settings.samples_dir)))
 
 
 @app.command("normalise")
@@ -50,23 +64,10 @@ def normalise_bench(
     latency_seconds: Annotated[float, typer.Option(help="seconds paced at 1,000 ev/s")] = 10.0,
 ) -> None:
     """Core stream vs a plain aiokafka relay vs the pure normaliser, on the local broker."""
-    import asyncio
-
     from hub.bench.pipeline import run
-    from hub.cli.demo import ensure_broker
-    from hub.settings import load_settings
 
-    settings = load_settings()
-    settings = settings.model_copy(update={"bootstrap": ensure_broker(settings)})
-    result = asyncio.run(
-        run(
-            settings,
-            events=events,
-            samples_dir=settings.shared_dir / "feeds" / "samples",
-            latency_seconds=latency_seconds,
-        )
-    )
-    typer.echo(json.dumps(result))
+    on_broker(lambda s: run(s, events=events, samples_dir=s.samples_dir,
+                            latency_seconds=latency_seconds))
 
 
 @app.command("replay")
@@ -75,15 +76,9 @@ def replay_bench(
     keep: Annotated[bool, typer.Option(help="keep the generated bench topic")] = False,
 ) -> None:
     """Rebuild the credential-state projection from a generated log vs a plain aiokafka read."""
-    import asyncio
-
     from hub.bench.replay import run
-    from hub.cli.demo import ensure_broker
-    from hub.settings import load_settings
 
-    settings = load_settings()
-    settings = settings.model_copy(update={"bootstrap": ensure_broker(settings)})
-    typer.echo(json.dumps(asyncio.run(run(settings, events=events, keep=keep))))
+    on_broker(lambda s: run(s, events=events, keep=keep))
 
 
 @app.command("gateway")
@@ -93,24 +88,10 @@ def gateway_bench(
     concurrency: Annotated[int, typer.Option(min=1, help="requests in flight (single)")] = 32,
 ) -> None:
     """HTTP gateway: accepted requests/s and p99 latency (single events, 1,000-row CSV)."""
-    import asyncio
-
     from hub.bench.gateway import run
-    from hub.cli.demo import ensure_broker
-    from hub.settings import load_settings
 
-    settings = load_settings()
-    settings = settings.model_copy(update={"bootstrap": ensure_broker(settings)})
-    result = asyncio.run(
-        run(
-            settings,
-            samples_dir=settings.shared_dir / "feeds" / "samples",
-            single=single,
-            batches=batches,
-            concurrency=concurrency,
-        )
-    )
-    typer.echo(json.dumps(result))
+    on_broker(lambda s: run(s, samples_dir=s.samples_dir, single=single, batches=batches,
+                            concurrency=concurrency))
 
 
 @app.command("fanout")
@@ -121,23 +102,10 @@ def fanout_bench(
     ] = 10.0,
 ) -> None:
     """Fan-out to register + wallet + EDC vs a plain consume+PUT loop; latency at 500 ev/s."""
-    import asyncio
-
     from hub.bench.fanout import run
-    from hub.cli.demo import ensure_broker
-    from hub.settings import load_settings
 
-    settings = load_settings()
-    settings = settings.model_copy(update={"bootstrap": ensure_broker(settings)})
-    result = asyncio.run(
-        run(
-            settings,
-            events=events,
-            samples_dir=settings.shared_dir / "feeds" / "samples",
-            latency_seconds=latency_seconds,
-        )
-    )
-    typer.echo(json.dumps(result))
+    on_broker(lambda s: run(s, events=events, samples_dir=s.samples_dir,
+                            latency_seconds=latency_seconds))
 
 
 @app.command("restart")
@@ -151,13 +119,6 @@ def restart_bench(
     keep: Annotated[bool, typer.Option(help="keep the bench topics and local files")] = False,
 ) -> None:
     """Restore time and RSS of decide: whole changelog into memory vs a SQLite file's tail."""
-    import asyncio
-
     from hub.bench.restart import run
-    from hub.cli.demo import ensure_broker
-    from hub.settings import load_settings
 
-    settings = load_settings()
-    settings = settings.model_copy(update={"bootstrap": ensure_broker(settings)})
-    result = asyncio.run(run(settings, credentials=credentials, tail=tail, keep=keep))
-    typer.echo(json.dumps(result))
+    on_broker(lambda s: run(s, credentials=credentials, tail=tail, keep=keep))

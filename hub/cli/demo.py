@@ -247,7 +247,7 @@ def demo(
         os.environ["MCHUB_ISSUERS"] = str(registry)
         _say(f"issuer registry: {registry} (set MCHUB_ISSUERS to use another)")
     settings = load_settings()
-    folder = samples or settings.shared_dir / "feeds" / "samples"
+    folder = samples or settings.samples_dir
     if not any(folder.glob("*/*.*")):  # before a broker is started for nothing
         raise ConfigurationError(
             f"no sample feeds in {folder}: set MCHUB_SHARED_DIR to the folder that holds "
