@@ -8,11 +8,14 @@ consumers read only committed data and commit offsets themselves.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hub.errors import ConfigurationError
 
 #: the Apache Kafka release the local broker runs (resolved from Maven Central)
 KAFKA_VERSION = "4.1.1"
@@ -216,3 +219,15 @@ class Settings(BaseSettings):
 def load_settings(**overrides: Any) -> Settings:
     """Settings from the environment, with explicit overrides (CLI options) on top."""
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def read_json_config(path: Path, what: str) -> dict[str, Any]:
+    """An operator's JSON configuration file (``what``: e.g. "the wallet registry"), which
+    must hold one object; a ConfigurationError that names the file otherwise."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigurationError(f"cannot read {what} {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigurationError(f"{what} {path} must be a JSON object")
+    return data

@@ -21,7 +21,6 @@ deposit to.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any
 from urllib.parse import quote
 
 from hub.errors import ConfigurationError
+from hub.settings import read_json_config
 
 
 @dataclass(frozen=True)
@@ -80,10 +80,4 @@ class EdcRegistry:
     @classmethod
     def load(cls, path: Path) -> EdcRegistry:
         """Read the registry file."""
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ConfigurationError(f"cannot read the EDC registry {path}: {exc}") from exc
-        if not isinstance(data, dict):
-            raise ConfigurationError(f"the EDC registry {path} must be a JSON object")
-        return cls.from_json(data)
+        return cls.from_json(read_json_config(path, "the EDC registry"))

@@ -21,7 +21,6 @@ credential went to (never the token), so a revocation notifies the host that hol
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from hub.errors import ConfigurationError
+from hub.settings import read_json_config
 
 DEFAULT_NAME: Final = "default"
 
@@ -112,10 +112,4 @@ class WalletRegistry:
     @classmethod
     def load(cls, path: Path, *, fallback: WalletHost | None = None) -> WalletRegistry:
         """Read the registry file."""
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ConfigurationError(f"cannot read the wallet registry {path}: {exc}") from exc
-        if not isinstance(data, dict):
-            raise ConfigurationError(f"the wallet registry {path} must be a JSON object")
-        return cls.from_json(data, fallback=fallback)
+        return cls.from_json(read_json_config(path, "the wallet registry"), fallback=fallback)
