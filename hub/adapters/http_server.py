@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -174,3 +175,25 @@ def read_timeout_protocol(
 def openapi_text(document: dict[str, Any]) -> str:
     """An OpenAPI document as the repository commits it: 2-space JSON, UTF-8, final newline."""
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def exit_cleanly_on_sigterm() -> Callable[[], None]:
+    """Make SIGTERM end the process with exit code 0 after cleanup; returns the undo.
+
+    uvicorn handles SIGTERM itself (graceful shutdown) and then raises the signal again
+    against the previous handler; this handler turns that into ``SystemExit(0)``, so the
+    server's ``finally`` blocks close its stores instead of the process dying mid-way.
+    Outside the main thread (servers in test threads) it does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def _terminate(signum: int, _frame: object) -> None:
+        raise SystemExit(0)
+
+    previous = signal.signal(signal.SIGTERM, _terminate)
+
+    def _restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+
+    return _restore

@@ -22,10 +22,8 @@ import hashlib
 import json
 import logging
 import re
-import signal
-import threading
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Final
@@ -44,6 +42,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub.adapters.http_server import (
     ReadTimeoutProtocol,
+    exit_cleanly_on_sigterm,
     openapi_text,
     read_timeout_protocol,
     serving_in_thread,
@@ -788,7 +787,7 @@ def serve(settings: Settings, config: GatewaySettings, registry: Path) -> None:
     server = uvicorn.Server(_config(create_app(gateway), config, host=config.host,
                                     port=config.port, log_level="info",
                                     access_log=config.access_log))
-    restore = _exit_cleanly_on_sigterm()
+    restore = exit_cleanly_on_sigterm()
     try:
         server.run()
     except OSError as exc:
@@ -800,25 +799,6 @@ def serve(settings: Settings, config: GatewaySettings, registry: Path) -> None:
         raise ConfigurationError(
             f"the gateway did not start on {config.host}:{config.port} (see the log above)")
 
-
-def _exit_cleanly_on_sigterm() -> Callable[[], None]:
-    """Make SIGTERM end the process with exit code 0 after uvicorn's graceful shutdown.
-
-    uvicorn handles SIGTERM itself and then raises the signal again against the previous
-    handler; this handler turns that into ``SystemExit(0)``. Returns the undo.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-
-    def _terminate(signum: int, _frame: object) -> None:
-        raise SystemExit(0)
-
-    previous = signal.signal(signal.SIGTERM, _terminate)
-
-    def _restore() -> None:
-        signal.signal(signal.SIGTERM, previous)
-
-    return _restore
 
 
 __all__ = [

@@ -11,9 +11,7 @@ which refer to values local to :func:`create_app`, at definition time.
 
 import asyncio
 import hmac
-import signal
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
@@ -51,7 +49,12 @@ from connectors.register.models import (
     Problem,
     Verification,
 )
-from hub.adapters.http_server import openapi_text, quiet_server, serving_in_thread
+from hub.adapters.http_server import (
+    exit_cleanly_on_sigterm,
+    openapi_text,
+    quiet_server,
+    serving_in_thread,
+)
 from hub.errors import ConfigurationError
 from hub.settings import Settings
 from mchub_reference.register.backends import open_store
@@ -458,7 +461,7 @@ def serve(db_url: str, *, host: str = "127.0.0.1", port: int = 8081,
     With ``consume`` (the hub's settings), it also applies the compacted state topic
     ``register.credentials.state`` (:mod:`mchub_reference.register.consumer`).
     """
-    restore = _exit_cleanly_on_sigterm()
+    restore = exit_cleanly_on_sigterm()
     store = open_store(db_url)
     try:
         config = uvicorn.Config(create_app(store, token=token), host=host, port=port,
@@ -476,26 +479,6 @@ def serve(db_url: str, *, host: str = "127.0.0.1", port: int = 8081,
         store.close()
         restore()
 
-
-def _exit_cleanly_on_sigterm() -> Callable[[], None]:
-    """Make SIGTERM end the process with exit code 0 after cleanup; returns the undo.
-
-    uvicorn handles SIGTERM itself (graceful shutdown) and then raises the signal again
-    against the previous handler; this handler turns that into ``SystemExit(0)`` so the
-    store is closed by ``finally`` blocks instead of the process dying mid-way.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-
-    def _terminate(signum: int, _frame: object) -> None:
-        raise SystemExit(0)
-
-    previous = signal.signal(signal.SIGTERM, _terminate)
-
-    def _restore() -> None:
-        signal.signal(signal.SIGTERM, previous)
-
-    return _restore
 
 
 
