@@ -33,7 +33,6 @@ import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any
 
 import httpx
@@ -45,7 +44,7 @@ from connectors.delivery.policy import (
     classify_status,
     classify_transport_error,
 )
-from connectors.delivery.sink import DeliveryItem, DeliveryResult, RetryHook, RetryNotice
+from connectors.delivery.sink import Closing, DeliveryItem, DeliveryResult, RetryHook, RetryNotice
 from hub.errors import (
     DestinationRejected,
     DestinationUnauthorised,
@@ -119,7 +118,7 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class HttpSink:
+class HttpSink(Closing):
     """The :class:`~connectors.delivery.sink.Sink` of an HTTP destination.
 
     Use as ``async with HttpSink(...) as sink`` (or call :meth:`aclose`). ``sleep``,
@@ -182,17 +181,6 @@ class HttpSink:
         )
         self._buffer: list[DeliveryItem] = []
         self._slots = asyncio.Semaphore(concurrency)
-
-    async def __aenter__(self) -> HttpSink:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Close the HTTP client (its connections)."""

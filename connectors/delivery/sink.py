@@ -26,7 +26,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from types import TracebackType
+from typing import Any, Literal, Protocol, Self
 
 from hub.errors import DestinationUnavailable
 
@@ -123,3 +124,23 @@ class Sink(Protocol):
     async def flush(self) -> list[DeliveryResult]:
         """Deliver every buffered item; one result per item, in the order they were added."""
         ...
+
+
+class Closing:
+    """``async with`` for a connector that holds connections: the block ends in
+    :meth:`aclose`, which subclasses implement."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connections."""
+        raise NotImplementedError

@@ -24,7 +24,6 @@ import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
 
 import httpx
@@ -37,7 +36,7 @@ from connectors.delivery.http_sink import (
     deliver_per_key,
 )
 from connectors.delivery.runner import DeliveryRunner
-from connectors.delivery.sink import DeliveryItem, DeliveryResult, RetryHook
+from connectors.delivery.sink import Closing, DeliveryItem, DeliveryResult, RetryHook
 from hub.contract.codec import AvroCodec
 from hub.contract.elements import model_to_elements
 from hub.contract.models import CredentialIssued, CredentialRevoked, EnrolmentRecorded
@@ -277,7 +276,7 @@ class FilteringSink:
         await self.inner.aclose()
 
 
-class FanoutConnector(DeliveryRunner):
+class FanoutConnector(DeliveryRunner, Closing):
     """A :class:`DeliveryRunner` over the canonical log that owns its HTTP sink.
 
     Use as ``async with connector(...) as runner: await runner.run(stop)``.
@@ -300,17 +299,6 @@ class FanoutConnector(DeliveryRunner):
         )
         self.target = destination
         self.filtering_sink = sink
-
-    async def __aenter__(self) -> FanoutConnector:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Close the HTTP client."""
