@@ -28,7 +28,8 @@ from pydantic import (
     StringConstraints,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
+
+from hub.contract.models import camel_case
 
 #: a URL-safe identifier of a credential or an event (the hub uses UUIDv5 strings)
 IDENTIFIER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:~-]{0,199}$"
@@ -60,14 +61,7 @@ LEARNER_MISMATCH = "LEARNER_MISMATCH"
 class WireModel(BaseModel):
     """Base of the contract models: camelCase wire names, immutable, unknown keys ignored."""
 
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        validate_by_name=True,
-        validate_by_alias=True,
-        serialize_by_alias=True,
-        frozen=True,
-        extra="ignore",
-    )
+    model_config = camel_case(extra="ignore")
 
     def wire(self) -> dict[str, Any]:
         """The JSON form: camelCase keys, dates and times as ISO 8601 strings."""

@@ -161,17 +161,17 @@ def fld(doc: str, *, eu: str | None = None, elm: str | None = None, default: Any
     return Field(default, **kwargs)
 
 
+def camel_case(*, extra: Literal["forbid", "ignore"]) -> ConfigDict:
+    """Model configuration of the hub's wire models: camelCase names on the wire (snake_case
+    accepted too), immutable; ``extra`` says what becomes of unknown keys."""
+    return ConfigDict(alias_generator=to_camel, validate_by_name=True, validate_by_alias=True,
+                      serialize_by_alias=True, frozen=True, extra=extra)
+
+
 class ContractModel(BaseModel):
     """Base of every canonical record: camelCase wire names, immutable, no unknown keys."""
 
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        validate_by_name=True,
-        validate_by_alias=True,
-        serialize_by_alias=True,
-        frozen=True,
-        extra="forbid",
-    )
+    model_config = camel_case(extra="forbid")
 
 
 # --------------------------------------------------------------------------- reusable types
