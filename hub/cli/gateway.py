@@ -17,6 +17,7 @@ from typing import Annotated
 
 import typer
 
+from hub.cli.documents import add_openapi_command
 from hub.errors import ConfigurationError
 from hub.settings import REPO_ROOT, load_settings
 
@@ -70,17 +71,13 @@ def serve(
     run(settings, config, path)
 
 
-@app.command("openapi")
-def openapi(
-    out: Annotated[str, typer.Option(help="file to write, '-' for stdout")] = str(OPENAPI_PATH),
-    check: Annotated[bool, typer.Option(
-        "--check", help="only check that the file is current; exit 1 when stale")] = False,
-) -> None:
-    """Write (or check) the gateway's OpenAPI document."""
-    from hub.cli.documents import write_document
+def _render_openapi() -> str:
     from hub.gateway.app import render_openapi
 
-    write_document(render_openapi(), out, check=check)
+    return render_openapi()
+
+
+add_openapi_command(app, "gateway", OPENAPI_PATH, _render_openapi)
 
 
 @keys_app.command("add")

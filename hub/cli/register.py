@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from hub.cli.documents import add_openapi_command
 from hub.settings import REPO_ROOT, load_settings
 
 app = typer.Typer(help="The reference national register (HTTP push contract, queries).",
@@ -56,17 +57,13 @@ def serve(
         consume=load_settings() if consume else None)
 
 
-@app.command("openapi")
-def openapi(
-    out: Annotated[str, typer.Option(help="file to write, '-' for stdout")] = str(OPENAPI_PATH),
-    check: Annotated[bool, typer.Option(
-        "--check", help="only check that the file is current; exit 1 when stale")] = False,
-) -> None:
-    """Write (or check) the register's OpenAPI document."""
-    from hub.cli.documents import write_document
+def _render_openapi() -> str:
     from mchub_reference.register.service import render_openapi
 
-    write_document(render_openapi(), out, check=check)
+    return render_openapi()
+
+
+add_openapi_command(app, "register", OPENAPI_PATH, _render_openapi)
 
 
 def _redact(url: str) -> str:
