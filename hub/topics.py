@@ -8,7 +8,7 @@ stage      meaning
 =========  ===========================================================================
 ``src``    what sector systems publish, in their own formats (one topic per feed)
 ``canon``  the canonical, event-sourced log and the hub's verdicts on inputs
-``out``    fan-out: per-destination outboxes and the delivery ledger
+``out``    fan-out: the delivery ledger and the destinations' dead letters
 ``dlq``    dead letters: bytes or deliveries that could not be processed, kept intact
 ``register`` the national register's compacted current-state topic
 ``audit``  tamper-evidence checkpoints
@@ -111,11 +111,6 @@ def source_receipts(feed: str) -> str:
     return f"canon.receipts.{feed}"
 
 
-def outbox(destination: str) -> str:
-    """Per-destination outbox of changes to deliver."""
-    return f"out.{destination}.outbox"
-
-
 def destination_dead_letters(destination: str) -> str:
     """Deliveries a destination refused for good (4xx)."""
     return f"dlq.out.{destination}"
@@ -184,10 +179,6 @@ def declared_topics() -> list[TopicSpec]:
             source_receipts(feed), f"outcome of every {feed} event for its sector system", FOREVER
         )
         for feed in FEEDS
-    ]
-    specs += [
-        TopicSpec(outbox(dest), f"changes to deliver to the {dest} destination", 30 * DAY_MS)
-        for dest in DESTINATIONS
     ]
     specs += [
         TopicSpec(

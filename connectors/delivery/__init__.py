@@ -14,7 +14,8 @@ A destination connector is a decoder, a request builder and a runner::
         return HttpRequest("PUT", f"/credentials/{item.key}", json=render(item.payload))
 
     async with HttpSink(base_url, destination="register", build_request=build) as sink:
-        runner = DeliveryRunner(settings, destination="register", sink=sink, decode=decode)
+        runner = DeliveryRunner(settings, destination="register", sink=sink, decode=decode,
+                                topic=settings.topic(CANONICAL_LOG))
         await runner.run(stop)  # raises DestinationUnauthorised on 401/403
 """
 

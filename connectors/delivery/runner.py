@@ -58,7 +58,7 @@ from hub.stream.kernel import (
     dead_letter,
 )
 from hub.stream.reading import read_topic
-from hub.topics import DELIVERY_RECEIPTS, destination_dead_letters, outbox
+from hub.topics import DELIVERY_RECEIPTS, destination_dead_letters
 
 log = logging.getLogger(__name__)
 
@@ -114,12 +114,12 @@ class RunnerStats(StageStats):
 
 
 class DeliveryRunner(Stage):
-    """The stage of one destination's connector: outbox → sink → ledger + offsets.
+    """The stage of one destination's connector: input topic → sink → ledger + offsets.
 
     ``decode`` turns record bytes into a :class:`DeliveryItem` (raising
     :class:`~hub.errors.UndecodableInput` for bad bytes); the sink decides how an item is
     sent (for HTTP: :class:`~connectors.delivery.http_sink.HttpSink` and its request
-    builder). ``topic`` (full name) defaults to the destination's outbox; it must be keyed
+    builder). ``topic`` (full name; the fan-out reads ``canon.events.log``) must be keyed
     by the ordering key so one key's changes stay in one partition, in order.
     ``pending_interval`` throttles ``pending`` ledger records per item;
     ``max_poll_interval_ms`` bounds how long one flush (an outage) may take before the
@@ -138,7 +138,7 @@ class DeliveryRunner(Stage):
         destination: str,
         sink: Sink,
         decode: Decoder,
-        topic: str | None = None,
+        topic: str,
         max_records: int = 100,
         poll_timeout_ms: int = 100,
         pending_interval: float = 30.0,
@@ -150,7 +150,7 @@ class DeliveryRunner(Stage):
         self.destination = destination
         self.sink = sink
         self.decode = decode
-        self.topic = topic or settings.topic(outbox(destination))
+        self.topic = topic
         self.ledger_topic = settings.topic(DELIVERY_RECEIPTS)
         self.dead_letter_topic = settings.topic(destination_dead_letters(destination))
         self.pending_interval = pending_interval

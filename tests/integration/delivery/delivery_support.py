@@ -20,6 +20,7 @@ from connectors.delivery.policy import CircuitBreaker, RetryPolicy
 from connectors.delivery.runner import DeliveryRunner, decode_json_item
 from hub.adapters.kafka import make_consumer, make_producer
 from hub.settings import Settings
+from hub.topics import TopicSpec, apply_topics
 
 #: test-sized retry timings (tens of milliseconds)
 FAST_RETRY = RetryPolicy(base=0.02, cap=0.1, jitter=0.5)
@@ -113,7 +114,7 @@ def _free_port() -> int:
 
 
 def item_json(event_id: str, key: str, **payload: Any) -> bytes:
-    """An outbox record in the tests' JSON form (see ``decode_json_item``)."""
+    """A delivery item in the tests' JSON form (see ``decode_json_item``)."""
     return json.dumps(
         {"eventId": event_id, "key": key, "payload": {"event": event_id, **payload}}
     ).encode()
@@ -195,10 +196,21 @@ def http_sink(destination: Destination, name: str, **kwargs: Any) -> HttpSink:
     return HttpSink(destination.url, destination=name, **kwargs)
 
 
+#: the input topic of the runner under test (keyed by ordering key, like the canonical log)
+ITEMS = TopicSpec("test.delivery.items", "delivery items in the tests' JSON form")
+
+
+async def items_topic(settings: Settings) -> str:
+    """Create the runner's input topic under the test's prefix; its full name."""
+    await apply_topics(settings, [ITEMS])
+    return settings.topic(ITEMS.name)
+
+
 def runner_for(settings: Settings, name: str, sink: HttpSink, **kwargs: Any) -> DeliveryRunner:
-    """A DeliveryRunner with the JSON decoder and short polls."""
+    """A DeliveryRunner over :data:`ITEMS` with the JSON decoder and short polls."""
     kwargs.setdefault("poll_timeout_ms", 50)
     kwargs.setdefault("pending_interval", 0.5)
+    kwargs.setdefault("topic", settings.topic(ITEMS.name))
     return DeliveryRunner(settings, destination=name, sink=sink, decode=decode_json_item, **kwargs)
 
 

@@ -16,7 +16,7 @@ from connectors.delivery.runner import DeliveryRunner, decode_json_item
 from connectors.delivery.sink import DeliveryResult
 from hub.errors import DestinationUnauthorised
 from hub.settings import Settings
-from hub.topics import CANONICAL_LOG, DELIVERY_RECEIPTS, destination_dead_letters, outbox
+from hub.topics import CANONICAL_LOG, DELIVERY_RECEIPTS, destination_dead_letters
 from tests.integration.delivery.delivery_support import (
     Answer,
     Destination,
@@ -24,6 +24,7 @@ from tests.integration.delivery.delivery_support import (
     end_offsets,
     http_sink,
     item_json,
+    items_topic,
     produce,
     produce_raw,
     read_all,
@@ -50,7 +51,7 @@ async def test_500_three_times_then_200_is_delivered_once_and_committed(
     settings = applied_settings
     dest = await destinations()
     dest.plan["ev-1"] = [Answer(500), Answer(500), Answer(500)]
-    topic = settings.topic(outbox("register"))
+    topic = await items_topic(settings)
     await produce(settings, topic, [("ev-1", "cred-1"), ("ev-2", "cred-1")])
 
     sink = http_sink(dest, "register")
@@ -80,7 +81,7 @@ async def test_400_is_dead_lettered_its_key_parks_and_the_rest_continue(
     dest = await destinations()
     refusal = b'{"error": "unknown qualification code"}'
     dest.plan["ev-1"] = [Answer(400, {"Content-Type": "application/json"}, refusal)]
-    topic = settings.topic(outbox("wallet"))
+    topic = await items_topic(settings)
     await produce(settings, topic, [("ev-1", "cred-1"), ("ev-2", "cred-1"), ("ev-3", "cred-2")])
     await produce_raw(settings, topic, b"\x00 not a delivery item", key=b"cred-2")
 
@@ -133,7 +134,7 @@ async def test_a_refused_issuance_parks_its_revocation_and_a_redrive_delivers_bo
     settings = applied_settings
     dest = await destinations()
     dest.plan["iss-1"] = [Answer(422), Answer(503)]  # refused once, then a blip, then taken
-    topic = settings.topic(outbox("register"))
+    topic = await items_topic(settings)
     await produce(
         settings, topic,
         [("iss-1", "cred-1"), ("rev-1", "cred-1"), ("iss-2", "cred-2"), ("rev-2", "cred-2")],
@@ -165,7 +166,7 @@ async def test_parked_keys_are_restored_after_a_restart_and_redriven_in_order(
     settings = applied_settings
     dest = await destinations()
     dest.plan["iss-1"] = [Answer(422)]
-    topic = settings.topic(outbox("register"))
+    topic = await items_topic(settings)
     await produce(settings, topic, [("iss-1", "cred-1"), ("rev-1", "cred-1")])
     sink = http_sink(dest, "register")
     first = runner_for(settings, "register", sink, park=NO_REDRIVE_SOON)
@@ -187,7 +188,7 @@ async def test_destination_down_for_a_while_opens_the_breaker_then_delivers_in_o
 ) -> None:
     settings = applied_settings
     dest = await destinations(started=False)  # connection refused
-    topic = settings.topic(outbox("edc"))
+    topic = await items_topic(settings)
     produced = [(f"ev-{c}-{n}", f"cred-{c}") for n in range(4) for c in range(3)]
     await produce(settings, topic, produced)
 
@@ -229,7 +230,7 @@ async def test_401_stops_the_connector_and_commits_nothing(
 ) -> None:
     settings = applied_settings
     dest = await destinations()
-    topic = settings.topic(outbox("register"))
+    topic = await items_topic(settings)
     await produce(settings, topic, [("ev-1", "cred-1")])
     sink = http_sink(dest, "register")
     runner = runner_for(settings, "register", sink)
@@ -267,7 +268,7 @@ async def test_crash_after_2xx_before_commit_redelivers_with_the_same_key(
     batch is delivered again; ``cancel``: the process stops, a new one delivers again."""
     settings = applied_settings
     dest = await destinations()
-    topic = settings.topic(outbox("wallet"))
+    topic = await items_topic(settings)
     await produce(settings, topic, [("ev-1", "cred-1")])
     crashes: list[int] = []
     runner_tasks: list[asyncio.Task[None]] = []
@@ -315,7 +316,7 @@ async def test_429_retry_after_is_waited_for(
     settings = applied_settings
     dest = await destinations()
     dest.plan["ev-1"] = [Answer(429, {"Retry-After": "1"})]
-    topic = settings.topic(outbox("register"))
+    topic = await items_topic(settings)
     await produce(settings, topic, [("ev-1", "cred-1")])
     sink = http_sink(dest, "register")  # backoff alone would wait 10-20 ms
     runner = runner_for(settings, "register", sink)
@@ -363,7 +364,7 @@ async def test_a_slow_commit_does_not_hold_back_the_next_batch_and_commits_stay_
 ) -> None:
     settings = applied_settings
     dest = await destinations()
-    topic = settings.topic(outbox("register"))
+    topic = await items_topic(settings)
     await produce(settings, topic, [("ev-1", "cred-1"), ("ev-2", "cred-1"), ("ev-3", "cred-1")])
     release = asyncio.Event()
     commits: list[list[str]] = []
@@ -380,7 +381,7 @@ async def test_a_slow_commit_does_not_hold_back_the_next_batch_and_commits_stay_
     sink = http_sink(dest, "register")
     runner = SlowFirstCommit(
         settings, destination="register", sink=sink, decode=decode_json_item,
-        poll_timeout_ms=50, max_records=1,
+        topic=topic, poll_timeout_ms=50, max_records=1,
     )
     async with sink, running(runner) as task:
         # the second batch is delivered while the first one's commit still waits
