@@ -190,7 +190,7 @@ def declared_topics() -> list[TopicSpec]:
 
 
 @dataclass(frozen=True)
-class ApplyResult:
+class TopicApplied:
     """What ``apply_topics`` did to one topic."""
 
     topic: str
@@ -200,7 +200,7 @@ class ApplyResult:
 
 async def apply_topics(
     settings: Settings, specs: Iterable[TopicSpec] | None = None
-) -> list[ApplyResult]:
+) -> list[TopicApplied]:
     """Create missing topics and align the configs of existing ones (idempotent).
 
     Partition counts are never reduced (Kafka cannot); an existing topic keeps its count.
@@ -220,7 +220,7 @@ async def apply_topics(
                 "unchanged" if full in broker.partitions else "created"
             )
             broker.create(full, count)
-            created.append(ApplyResult(full, action, len(broker.partitions[full])))
+            created.append(TopicApplied(full, action, len(broker.partitions[full])))
         return created
     admin = AIOKafkaAdminClient(
         bootstrap_servers=settings.bootstrap, client_id=f"{settings.client_id}-admin"
@@ -228,7 +228,7 @@ async def apply_topics(
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        results: list[ApplyResult] = []
+        results: list[TopicApplied] = []
         to_create = []
         for spec in wanted:
             full = settings.topic(spec.name)
@@ -242,7 +242,7 @@ async def apply_topics(
                         topic_configs=spec.configs(settings),
                     )
                 )
-                results.append(ApplyResult(full, "created", partitions))
+                results.append(TopicApplied(full, "created", partitions))
         if to_create:
             await admin.create_topics(to_create)
         present = [s for s in wanted if settings.topic(s.name) in existing]
@@ -264,7 +264,7 @@ async def apply_topics(
                     )
                 meta = await admin.describe_topics([full])
                 count = len(meta[0]["partitions"]) if meta else 0
-                results.append(ApplyResult(full, "updated" if changed else "unchanged", count))
+                results.append(TopicApplied(full, "updated" if changed else "unchanged", count))
             if changes:
                 await admin.alter_configs(changes)
         return results

@@ -28,7 +28,7 @@ from typing import Literal
 from connectors.delivery.policy import ParkPolicy
 from connectors.delivery.sink import DeliveryItem, DeliveryResult
 
-Decision = Literal["deliver", "park", "redrive-first"]
+KeyAction = Literal["deliver", "park", "redrive-first"]
 
 
 @dataclass
@@ -54,7 +54,7 @@ class ParkedKey:
         return (source.topic, source.partition) if source is not None else None
 
 
-def decide(book: ParkBook, item: DeliveryItem) -> Decision:
+def decide(book: ParkBook, item: DeliveryItem) -> KeyAction:
     """What to do with an arriving ``item``: deliver it, park it behind its key, or — the
     key gave up its automatic redrives — redrive the key first (one more attempt, the new
     change being a reason to try again), then decide again."""

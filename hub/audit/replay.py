@@ -5,7 +5,7 @@ Projections (``--projection``):
 ``credential-state``  per credential: status, learner, the issuing and revoking events
                       (idempotency keys), revocation reason and the keys its published
                       events occupy — the published part of the decide stage's credential
-                      table (:meth:`hub.core.CredentialState.published`), by credential id
+                      table (:meth:`hub.core.CredentialEntry.published`), by credential id
 ``learner-index``     per learner (education id): their credential ids and enrolment events
 ``register-state``    the compacted register topic (``register.credentials.state``), rebuilt
                       with the live projection's own code into a fresh topic
@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from hub.core.state import CredentialState
+from hub.core.state import CredentialEntry
 from hub.errors import ConfigurationError
 from hub.settings import Settings
 from hub.stream.chain import EnvelopeReader
@@ -146,8 +146,8 @@ def view_row(cid: str, parts: list[str]) -> dict[str, Any]:
     }
 
 
-def state_row(state: CredentialState) -> dict[str, Any]:
-    """The credential-state row of a live :class:`CredentialState` (its published part)."""
+def state_row(state: CredentialEntry) -> dict[str, Any]:
+    """The credential-state row of a live :class:`CredentialEntry` (its published part)."""
     from hub.contract.build import credential_id
 
     part = state.published()
@@ -382,7 +382,7 @@ async def live_credential_state(settings: Settings) -> list[dict[str, Any]]:
     for value in latest.values():
         if value is None:
             continue
-        state = CredentialState.from_json(value)
+        state = CredentialEntry.from_json(value)
         if not state.published().is_empty:
             rows.append(state_row(state))
     return sorted(rows, key=lambda r: r["credentialId"])

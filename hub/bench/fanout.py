@@ -38,7 +38,7 @@ from typing import Any
 import httpx
 
 from connectors.fanout.base import decode_canonical
-from connectors.fanout.progress import committed_records, log_end_offsets, wait_caught_up
+from connectors.fanout.lag import committed_records, log_end_offsets, wait_caught_up
 from connectors.fanout.register import RegisterDestination
 from connectors.fanout.settings import FanoutSettings
 from connectors.fanout.workers import fanout_workers

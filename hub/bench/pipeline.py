@@ -193,7 +193,7 @@ async def process_rate(settings: Settings, payloads: list[bytes], workers: int) 
 async def decide_rate(settings: Settings, payloads: list[bytes]) -> float:
     """Events/s of the decide stage alone (its ceiling: one partition, one task), over
     decide requests that the ingest stage wrote beforehand."""
-    from connectors.fanout.progress import log_end_offsets, wait_caught_up
+    from connectors.fanout.lag import log_end_offsets, wait_caught_up
     from hub.stream.decide import decide_stage
     from hub.stream.ingest import ingest_stage
     from hub.stream.runner import run_stages

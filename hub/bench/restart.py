@@ -36,7 +36,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from hub.adapters.kafka import make_producer
 from hub.bench import machine_info
-from hub.core import CredentialState, IdempotencyState
+from hub.core import CredentialEntry, IdempotencyState
 from hub.settings import Settings
 from hub.stream.chain import CHECKPOINT_COUNTER_KEY, ChainHead, chain_changelog_key
 from hub.topics import CANONICAL_LOG, DECIDE_CHANGELOG, DECIDE_REQUESTS
@@ -61,7 +61,7 @@ def changelog_templates() -> tuple[bytes, bytes, bytes, bytes]:
     credential_key = f"he:FI31457:BENCH-{n}"
     idempotency_key = f"he:issue-{n}"
     digest = "5f2c" * 16
-    state = CredentialState(
+    state = CredentialEntry(
         credential_key=credential_key,
         status="active",
         learner_id=f"7{n}0",
@@ -86,7 +86,7 @@ def changelog_templates() -> tuple[bytes, bytes, bytes, bytes]:
 
 def revoked(value: bytes) -> bytes:
     """A credential state value turned into its revoked state (a tail record)."""
-    state = CredentialState.from_json(value)
+    state = CredentialEntry.from_json(value)
     return state.model_copy(
         update={"status": "revoked", "revoked_by": "he:revoke-bench", "revocation_reason": "X"}
     ).to_json()
@@ -178,14 +178,14 @@ async def restore_once(settings: Settings, mode: str) -> dict[str, Any]:
     result: dict[str, Any] = {}
     if mode == "models":
         # the decide stage before durable local state: every entry decoded into dicts
-        credentials: dict[str, CredentialState] = {}
+        credentials: dict[str, CredentialEntry] = {}
         index: dict[str, IdempotencyState] = {}
         records = 0
         async for batch in read_topic(settings, settings.topic(DECIDE_CHANGELOG), partitions=[0]):
             for record in batch:
                 table, _, name = bytes(record.key).decode().partition("|")
                 if table == "cred" and record.value is not None:
-                    credentials[name] = CredentialState.from_json(record.value)
+                    credentials[name] = CredentialEntry.from_json(record.value)
                 elif table == "idem" and record.value is not None:
                     index[name] = IdempotencyState.from_json(record.value)
             records += len(batch)

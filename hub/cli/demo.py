@@ -174,7 +174,7 @@ def issuer_documents(data_dir: Path, base: str | None) -> list[tuple[str, str]]:
 
 async def _wait_for_deliveries(settings: Settings, names: list[str]) -> dict[str, int]:
     """Wait (up to 30 s) until every fan-out worker committed the canonical log; the lag."""
-    from connectors.fanout.progress import log_end_offsets, wait_caught_up
+    from connectors.fanout.lag import log_end_offsets, wait_caught_up
 
     ends = await log_end_offsets(settings)
     groups = {settings.group(name): name for name in names}
@@ -185,7 +185,7 @@ async def _wait_for_deliveries(settings: Settings, names: list[str]) -> dict[str
 async def _read_deliveries(settings: Settings, report: FanoutReport, names: list[str]) -> None:
     """Count the ledger's latest state per destination; events not yet in it are pending."""
     from connectors.delivery.ledger import read_ledger
-    from connectors.fanout.progress import count_records
+    from connectors.fanout.lag import count_records
     from hub.topics import CANONICAL_LOG
 
     records = await read_ledger(settings)

@@ -14,7 +14,7 @@ Partitioning contract for the stream processor
    ``credentials[event.credential_key]`` (credential events only) and
    ``index[event.idempotency_key]`` (always). It calls :func:`decide`, then, in the same
    transaction as the outputs and the input offset, writes ``decision.credential`` under
-   :attr:`CredentialState.changelog_key` (a tombstone when it ``is_empty``) and every
+   :attr:`CredentialEntry.changelog_key` (a tombstone when it ``is_empty``) and every
    :class:`IndexWrite` under its ``changelog_key`` (a tombstone when ``entry`` is None).
 4. The credential table alone holds everything needed for one credential (status,
    learner, elements digest, held revocations, the keys its events occupy), so duplicates
@@ -25,7 +25,7 @@ Partitioning contract for the stream processor
    the decide stage out by credential key would need the index in a global store (or a
    preceding stage keyed by idempotency key) to keep detecting cross-credential reuse.
 5. A periodic timer calls :func:`expire` for every credential whose
-   :meth:`CredentialState.next_expiry` has passed and stores the result; :func:`decide`
+   :meth:`CredentialEntry.next_expiry` has passed and stores the result; :func:`decide`
    also expires the event's own credential first, so the outcome never depends on when
    the timer last ran for that key.
 6. Publish ``decision.emissions`` to the canonical log in order (an issuance before the
@@ -50,7 +50,7 @@ from hub.core.lifecycle import (
     hold_ttl,
 )
 from hub.core.state import (
-    CredentialState,
+    CredentialEntry,
     DecisionState,
     HeldRevocation,
     IdempotencyState,
@@ -65,7 +65,7 @@ __all__ = [
     "DEFAULT_HOLD_TTL",
     "REVOCATION_LEARNER_MISMATCH",
     "REVOCATION_UNKNOWN_CREDENTIAL",
-    "CredentialState",
+    "CredentialEntry",
     "Decision",
     "DecisionState",
     "Emission",

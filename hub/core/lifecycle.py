@@ -21,7 +21,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from hub.core.state import (
-    CredentialState,
+    CredentialEntry,
     DecisionState,
     HeldRevocation,
     IdempotencyState,
@@ -93,12 +93,12 @@ class StateChange(StateModel):
     """State to store and records to publish after a decision or an expiry sweep.
 
     ``credential`` is the new state for its credential key (``None`` for enrolments);
-    when it :attr:`~CredentialState.is_empty` the processor may tombstone it.
+    when it :attr:`~CredentialEntry.is_empty` the processor may tombstone it.
     ``index_writes`` are puts/deletes on the idempotency index; ``follow_ups`` are final
     outcomes of earlier held revocations; ``emissions`` are in publication order.
     """
 
-    credential: CredentialState | None
+    credential: CredentialEntry | None
     index_writes: tuple[IndexWrite, ...] = ()
     follow_ups: tuple[OutcomeReport, ...] = ()
     emissions: tuple[Emission, ...] = ()
@@ -143,7 +143,7 @@ class Decision(StateChange):
 class _Work:
     """Mutable scratch space while deciding one event."""
 
-    credential: CredentialState
+    credential: CredentialEntry
     index_writes: list[IndexWrite] = field(default_factory=list)
     follow_ups: list[OutcomeReport] = field(default_factory=list)
     emissions: list[Emission] = field(default_factory=list)
@@ -233,14 +233,14 @@ def _reason(event: NormalisedEvent) -> str | None:
 
 
 def expire(
-    state: CredentialState, *, now: datetime, ttl: timedelta = DEFAULT_HOLD_TTL
+    state: CredentialEntry, *, now: datetime, ttl: timedelta = DEFAULT_HOLD_TTL
 ) -> StateChange:
     """Reject every held revocation of ``state`` whose hold reached ``ttl`` (§10).
 
     A hold expires when ``now - held_at >= ttl`` (exactly at the boundary it is expired).
     Each expired hold gets a final ``reject`` REVOCATION_UNKNOWN_CREDENTIAL follow-up and
     frees its idempotency key (it no longer ended as ``hold``, §9.2). The periodic timer
-    calls this for every credential with holds (see :meth:`CredentialState.next_expiry`);
+    calls this for every credential with holds (see :meth:`CredentialEntry.next_expiry`);
     :func:`decide` calls it for the event's credential before deciding.
     """
     require_aware(now)
@@ -285,7 +285,7 @@ def decide(
         return _decide_enrolment(state, event, digest, now)
     if event.credential_key is None:
         raise ValueError(f"a {event.record_type} event needs a credential key")
-    credential = state.credential or CredentialState(credential_key=event.credential_key)
+    credential = state.credential or CredentialEntry(credential_key=event.credential_key)
     if credential.credential_key != event.credential_key:
         raise ValueError("state.credential is not the state of the event's credential key")
 

@@ -3,7 +3,7 @@
 Two tables, both kept in the compacted changelog topic ``canon.decide.changelog`` and
 both rebuildable (apart from held revocations) from the canonical log:
 
-``credentials``  :class:`CredentialState` keyed by **credential key**. Everything the hub
+``credentials``  :class:`CredentialEntry` keyed by **credential key**. Everything the hub
                  knows about one credential: its status, the learner and the digest of
                  the EU elements it was issued with, the idempotency keys its events
                  occupy (feed contract §9.2) and the revocations held for it (§10).
@@ -146,7 +146,7 @@ class HeldRevocation(StateModel):
         return self.held_at + ttl
 
 
-class CredentialState(StateModel):
+class CredentialEntry(StateModel):
     """Everything the decide stage keeps per credential key.
 
     ``keys`` maps each idempotency key occupied by this credential's events (accepted
@@ -178,7 +178,7 @@ class CredentialState(StateModel):
         """When the oldest held revocation expires, or ``None`` without holds."""
         return min((h.expires_at(ttl) for h in self.held), default=None)
 
-    def published(self) -> CredentialState:
+    def published(self) -> CredentialEntry:
         """The part of the state that follows from published records: holds removed."""
         held_keys = {h.idempotency_key for h in self.held}
         keys = {k: v for k, v in self.keys.items() if k not in held_keys}
@@ -220,7 +220,7 @@ class DecisionState(StateModel):
     (``None`` when the key is free).
     """
 
-    credential: CredentialState | None = None
+    credential: CredentialEntry | None = None
     claim: IdempotencyState | None = None
 
 

@@ -31,7 +31,7 @@ from hub.core.lifecycle import (
     expire,
 )
 from hub.core.state import (
-    CredentialState,
+    CredentialEntry,
     DecisionState,
     IdempotencyState,
     event_elements_digest,
@@ -103,7 +103,7 @@ INDEX_PREFIX = "idem|"
 HOLD_PREFIX = "hold|"
 
 
-def apply(state: CredentialState | None, emission: Emission) -> CredentialState:
+def apply(state: CredentialEntry | None, emission: Emission) -> CredentialEntry:
     """The credential state after one published credential or revocation record (pure).
 
     Raises ``ValueError`` for enrolment emissions (they have no credential state) or a
@@ -112,7 +112,7 @@ def apply(state: CredentialState | None, emission: Emission) -> CredentialState:
     key = emission.credential_key
     if emission.kind == "enrolment" or key is None:
         raise ValueError("enrolment emissions change only the idempotency index")
-    state = state or CredentialState(credential_key=key)
+    state = state or CredentialEntry(credential_key=key)
     if state.credential_key != key:
         raise ValueError("state belongs to another credential key")
     keys = {**state.keys, emission.idempotency_key: emission.content_digest}
@@ -151,7 +151,7 @@ def index_entry(emission: Emission) -> IdempotencyState:
 #: decoded entries kept per table (the store holds everything; this bounds memory)
 DEFAULT_CACHE_SIZE = 4096
 
-M = TypeVar("M", CredentialState, IdempotencyState)
+M = TypeVar("M", CredentialEntry, IdempotencyState)
 
 #: a credential state's JSON ends like this exactly when it holds no revocations
 #: (``held`` is its last field; nested objects come before it)
@@ -247,12 +247,12 @@ class ModelTable(MutableMapping[str, M]):
         return f"{type(self).__name__}({self.prefix!r}, {dict(self.items())!r})"
 
 
-class CredentialTable(ModelTable[CredentialState]):
+class CredentialTable(ModelTable[CredentialEntry]):
     """The credential table: also keeps the set of credentials that hold revocations,
     in the store under ``hold|<credential key>`` (so a restart need not scan for them)."""
 
     def __init__(self, store: KeyValueStore, cache_size: int) -> None:
-        super().__init__(store, CREDENTIAL_PREFIX, CredentialState, cache_size)
+        super().__init__(store, CREDENTIAL_PREFIX, CredentialEntry, cache_size)
         cut = len(HOLD_PREFIX)
         self.holds: set[str] = {key[cut:] for key in store.keys(HOLD_PREFIX)}
 
@@ -264,7 +264,7 @@ class CredentialTable(ModelTable[CredentialState]):
             self.holds.discard(key)
             self.store.delete(HOLD_PREFIX + key)
 
-    def __setitem__(self, key: str, value: CredentialState) -> None:
+    def __setitem__(self, key: str, value: CredentialEntry) -> None:
         super().__setitem__(key, value)
         self._held(key, bool(value.held))
 
@@ -276,7 +276,7 @@ class CredentialTable(ModelTable[CredentialState]):
         super().put_raw(key, data)
         held = data is not None and not bytes(data).endswith(_NO_HOLDS)
         if held and data is not None:
-            held = bool(CredentialState.from_json(data).held)
+            held = bool(CredentialEntry.from_json(data).held)
         self._held(key, held)
 
 
@@ -292,7 +292,7 @@ class StateTables:
 
     def __init__(
         self,
-        credentials: Mapping[str, CredentialState] | None = None,
+        credentials: Mapping[str, CredentialEntry] | None = None,
         index: Mapping[str, IdempotencyState] | None = None,
         *,
         store: KeyValueStore | None = None,
@@ -313,7 +313,7 @@ class StateTables:
         """Credential keys that hold revocations (what :meth:`sweep` looks at)."""
         return frozenset(self.credentials.holds)
 
-    def put_credential(self, state: CredentialState) -> None:
+    def put_credential(self, state: CredentialEntry) -> None:
         """Store one credential state (an empty one removes the entry)."""
         if state.is_empty:
             self.credentials.discard(state.credential_key)
@@ -407,7 +407,7 @@ class StateTables:
         doc = json.loads(data)
         return cls(
             credentials={
-                k: CredentialState.model_validate(v) for k, v in doc["credentials"].items()
+                k: CredentialEntry.model_validate(v) for k, v in doc["credentials"].items()
             },
             index={k: IdempotencyState.model_validate(v) for k, v in doc["index"].items()},
         )

@@ -93,7 +93,7 @@ class Current:
 
 
 @dataclass(frozen=True)
-class Decision:
+class RegisterDecision:
     """What an adapter must do: ``write`` is ``insert``, ``revoke`` or None (no change)."""
 
     result: ApplyResult
@@ -106,8 +106,13 @@ def duplicate_event(event_id: str) -> ApplyResult:
                        detail="this event id was applied before; nothing changed")
 
 
+def _insert(event_id: str) -> RegisterDecision:
+    return RegisterDecision(ApplyResult(status="applied", event_id=event_id, created=True),
+                            "insert")
+
+
 def decide(current: Current | None, change: CredentialChange, *,
-           snapshot: bool = False) -> Decision:
+           snapshot: bool = False) -> RegisterDecision:
     """The verdict on a credential change whose event id has not been applied yet.
 
     ``snapshot`` (the compacted state topic, where an issuance may have been compacted
@@ -118,34 +123,34 @@ def decide(current: Current | None, change: CredentialChange, *,
     if change.event_type == "issued":
         assert change.credential is not None  # guaranteed by CredentialPush validation
         if current is None:
-            return Decision(ApplyResult(status="applied", event_id=eid, created=True), "insert")
+            return _insert(eid)
         if change.credential.wire() == current.credential:
             detail = ("the credential was issued before"
                       + ("; it is revoked and stays revoked" if current.status == "revoked"
                          else ""))
             reason = ALREADY_REVOKED if current.status == "revoked" else ALREADY_ISSUED
-            return Decision(ApplyResult(status="duplicate", reason=reason, event_id=eid,
-                                        detail=detail))
-        return Decision(ApplyResult(
+            return RegisterDecision(ApplyResult(status="duplicate", reason=reason, event_id=eid,
+                                                detail=detail))
+        return RegisterDecision(ApplyResult(
             status="rejected", reason=CONTENT_CONFLICT, event_id=eid,
             detail="the credential id was issued before with a different record; "
                    "the first version stays (credential ids are never reused)"))
     if current is None and snapshot and change.credential is not None:
-        return Decision(ApplyResult(status="applied", event_id=eid, created=True), "insert")
+        return _insert(eid)
     if current is None:
-        return Decision(ApplyResult(
+        return RegisterDecision(ApplyResult(
             status="rejected", reason=UNKNOWN_CREDENTIAL, event_id=eid, retriable=True,
             detail="revocation of a credential the register has not seen; "
                    "send its issuance first, then retry"))
     if current.education_id != change.learner.education_id:
-        return Decision(ApplyResult(
+        return RegisterDecision(ApplyResult(
             status="rejected", reason=LEARNER_MISMATCH, event_id=eid,
             detail="the revocation names a different learner from the credential's"))
     if current.status == "revoked":
-        return Decision(ApplyResult(
+        return RegisterDecision(ApplyResult(
             status="duplicate", reason=ALREADY_REVOKED, event_id=eid,
             detail="the credential is already revoked; the first revocation stays"))
-    return Decision(ApplyResult(status="applied", event_id=eid), "revoke")
+    return RegisterDecision(ApplyResult(status="applied", event_id=eid), "revoke")
 
 
 def verification_of(credential_id: str, state: CredentialState | None) -> Verification:
@@ -163,7 +168,7 @@ def verification_of(credential_id: str, state: CredentialState | None) -> Verifi
                         checked_at=now)
 
 
-def canonical_json(value: Any) -> str:
+def comparable_json(value: Any) -> str:
     """A stable JSON text of a JSON value (sorted keys, no spaces): for comparisons."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 

@@ -17,7 +17,7 @@ from aiohttp import web
 from connectors.delivery.http_sink import HttpRequest
 from connectors.delivery.policy import CircuitBreaker, RetryPolicy
 from connectors.fanout.base import CanonicalItem, Destination
-from connectors.fanout.progress import log_end_offsets, wait_caught_up
+from connectors.fanout.lag import log_end_offsets, wait_caught_up
 from connectors.fanout.settings import FanoutSettings
 from connectors.fanout.workers import fanout_workers
 from connectors.register.models import ApplyResult, Change

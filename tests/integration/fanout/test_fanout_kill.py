@@ -13,7 +13,7 @@ import pytest
 
 from connectors.delivery.ledger import read_ledger
 from connectors.fanout.base import decode_canonical
-from connectors.fanout.progress import lag, log_end_offsets
+from connectors.fanout.lag import lag, log_end_offsets
 from connectors.fanout.register import register_connector
 from hub.adapters.kafka import make_producer
 from hub.contract import AvroCodec

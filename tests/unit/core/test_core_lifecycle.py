@@ -13,7 +13,7 @@ from hub.core import (
     DEFAULT_HOLD_TTL,
     REVOCATION_LEARNER_MISMATCH,
     REVOCATION_UNKNOWN_CREDENTIAL,
-    CredentialState,
+    CredentialEntry,
     Decision,
     DecisionState,
     Emission,
@@ -371,7 +371,7 @@ def test_states_and_decisions_round_trip_through_json() -> None:
     run(tables, revocation(), context={"receiptId": "r-9"})
     run(tables, issuance(cred="he:FI1:C2", key="he:E2"))
     state = tables.credentials["he:FI1:C1"]
-    assert CredentialState.from_json(state.to_json()) == state
+    assert CredentialEntry.from_json(state.to_json()) == state
     entry = tables.index["he:R1"]
     assert IdempotencyState.from_json(entry.to_json()) == entry
     decision = run(tables, issuance(), T0 + HOUR)
@@ -403,7 +403,7 @@ def test_invalid_calls_raise() -> None:
     with pytest.raises(ValueError, match="aware"):
         decide(DecisionState(), event, now=T0.replace(tzinfo=None))
     with pytest.raises(ValueError, match="credential key"):
-        decide(DecisionState(credential=CredentialState(credential_key="x")), event, now=T0)
+        decide(DecisionState(credential=CredentialEntry(credential_key="x")), event, now=T0)
     claim = IdempotencyState(
         idempotency_key="other",
         content_digest="d",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.core import CredentialState, StateTables
+from hub.core import CredentialEntry, StateTables
 from hub.core.tables import HOLD_PREFIX
 from hub.stream.store import SqliteStore
 from tests.unit.core.core_support import T0, enrolment, issuance, revocation
@@ -79,13 +79,13 @@ def test_load_applies_changelog_bytes_and_spots_holds(tmp_path: Path) -> None:
 
 
 def test_no_holds_marker_matches_the_json_of_states_without_holds() -> None:
-    # held is the last field of CredentialState: its JSON ends with "held":[]} exactly
+    # held is the last field of CredentialEntry: its JSON ends with "held":[]} exactly
     # when there are none, even if a held event's record had a "held" member itself
     tables = StateTables()
     tables.process(issuance(), now=T0)
     issued = tables.kv.get("cred|he:FI1:C1")
     assert issued is not None and issued.endswith(b'"held":[]}')
-    assert list(CredentialState.model_fields)[-1] == "held"
+    assert list(CredentialEntry.model_fields)[-1] == "held"
     event = revocation(cred="he:FI1:C5", key="he:R5")
     event = dataclasses.replace(event, record={**event.record, "held": []})
     tables.process(event, now=T0)

@@ -10,7 +10,7 @@ from aiokafka import TopicPartition
 
 from hub.adapters.kafka import make_producer
 from hub.adapters.memory import MemoryBroker
-from hub.core import CredentialState, Status
+from hub.core import CredentialEntry, Status
 from hub.settings import Settings
 from hub.stream import decide as decide_module
 from hub.stream.decide import DecideHandler
@@ -28,11 +28,11 @@ async def settings(tmp_path: Path) -> Settings:
     return settings
 
 
-def state(i: int, status: Status = "active") -> CredentialState:
-    return CredentialState(credential_key=f"he:FI1:C{i}", status=status, keys={f"he:E{i}": "d"})
+def state(i: int, status: Status = "active") -> CredentialEntry:
+    return CredentialEntry(credential_key=f"he:FI1:C{i}", status=status, keys={f"he:E{i}": "d"})
 
 
-async def append(settings: Settings, *states: CredentialState) -> None:
+async def append(settings: Settings, *states: CredentialEntry) -> None:
     """Changelog records written by someone else (another instance)."""
     producer = make_producer(settings)
     await producer.start()
