@@ -42,7 +42,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from connectors.delivery.http_sink import HttpRequest
 from connectors.edc.multipart import FilePart, encode_multipart
 from connectors.edc.registry import EdcRegistry
-from connectors.fanout.base import CanonicalItem, issuance_credential_ids
+from connectors.fanout.base import CanonicalItem, issuance_credential_ids, revocations
 from connectors.status import IssuingSettings, StatusPublisher, status_publisher
 from hub import wire
 from hub.crypto.jades import seal
@@ -106,24 +106,18 @@ class EdcDestination:
     )
 
     def wants(self, item: CanonicalItem) -> bool:
-        """Issuances of learners with an EDC wallet; nothing else.
-
-        A revocation sets the credential's status bit here, then is skipped.
-        """
-        if item.credential_id is None:
-            return False
-        if item.event_type == "revoked":
-            reason = item.event.get("reason")
-            self.publisher.revoke(item.credential_id, str(reason) if reason else None)
-            return False
+        """Issuances of learners with an EDC wallet; nothing else (a revocation only sets
+        its status bit, in :meth:`prepare`). Pure: reads the registry, changes nothing."""
         return (
-            item.event_type == "issued"
+            item.credential_id is not None
+            and item.event_type == "issued"
             and item.elements is not None
             and self.registry.for_learner(item.learner_id) is not None
         )
 
     def prepare(self, items: list[CanonicalItem]) -> None:
-        """Claim the status entries of a batch's issuances in one transaction.
+        """Claim the status entries of a batch's issuances in one transaction, then set the
+        status bits of its revocations (published whether or not a wallet is notified).
 
         One commit (one sync to disk) per batch instead of one per credential; each
         :meth:`sealed_credential` then finds its entry in memory. The entries are on
@@ -133,6 +127,8 @@ class EdcDestination:
         if wanted:
             issuer = self.issuer().node_id
             self.publisher.allocate_many(wanted, issuers=dict.fromkeys(wanted, issuer))
+        for credential_id, reason in revocations(items):
+            self.publisher.revoke(credential_id, reason)
 
     def issuer(self) -> IssuerProfile:
         """The ELM issuer (the seal's organisation), read from the certificate once per

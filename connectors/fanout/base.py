@@ -137,6 +137,17 @@ def issuances(
     }
 
 
+def revocations(items: Sequence[CanonicalItem]) -> list[tuple[str, str | None]]:
+    """(credential id, reason) of a batch's revocations, in log order: the status bits a
+    destination sets in :meth:`PreparingDestination.prepare`, before any delivery."""
+    found: list[tuple[str, str | None]] = []
+    for item in items:
+        if item.event_type == "revoked" and item.credential_id is not None:
+            reason = item.event.get("reason")
+            found.append((item.credential_id, str(reason) if reason else None))
+    return found
+
+
 def issuance_credential_ids(
     items: Sequence[CanonicalItem], holder_of: Callable[[str], object | None]
 ) -> list[str]:

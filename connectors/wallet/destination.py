@@ -42,7 +42,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.delivery.http_sink import HttpRequest
-from connectors.fanout.base import CanonicalItem, issuances
+from connectors.fanout.base import CanonicalItem, issuances, revocations
 from connectors.status import IssuingSettings, StatusPublisher, status_publisher
 from connectors.status.issuers import ob3_issuing
 from connectors.wallet.registry import WalletHost, WalletRegistry
@@ -171,8 +171,8 @@ class WalletDestination:
     def wants(self, item: CanonicalItem) -> bool:
         """Issuances of learners with a wallet; revocations of credentials a wallet holds.
 
-        A revocation's status bit is set here, before the answer, so it is published even
-        when no wallet is to be notified.
+        Pure: reads the registry and what was sent, changes nothing (a revocation's status
+        bit is set in :meth:`prepare`, so it is published even when no wallet is notified).
         """
         if item.credential_id is None:
             return False
@@ -180,14 +180,13 @@ class WalletDestination:
             host = self.registry.for_learner(item.learner_id)
             return item.elements is not None and host is not None
         if item.event_type == "revoked":
-            self.revoke(item)
             held = self.sent.get(item.credential_id)
             return held is not None and self.registry.host(held.wallet) is not None
         return False
 
     def prepare(self, items: list[CanonicalItem]) -> None:
         """Claim the status entries of a batch's issuances (in their awarding bodies'
-        lists) in one transaction.
+        lists) in one transaction, then set the status bits of its revocations.
 
         One commit (one sync to disk) per batch instead of one per credential; each
         :meth:`issue` then finds its entry in memory. The entries are on disk before any
@@ -197,6 +196,8 @@ class WalletDestination:
         if wanted:
             issuers = {c: self.issuer_of(item) for c, item in wanted.items()}
             self.publisher.allocate_many(wanted, issuers=issuers)
+        for credential_id, reason in revocations(items):
+            self.publisher.revoke(credential_id, reason)
 
     def issuer_of(self, item: CanonicalItem) -> str:
         """The OB3 issuer of an issuance's badge (its primary awarding body's profile URL,

@@ -15,7 +15,13 @@ import pytest
 from connectors.delivery.http_sink import HttpSink
 from connectors.delivery.policy import CircuitBreaker, RetryPolicy
 from connectors.delivery.sink import DeliveryResult
-from connectors.fanout.base import CanonicalItem, Destination, canonical_of, delivery_item
+from connectors.fanout.base import (
+    CanonicalItem,
+    Destination,
+    PreparingDestination,
+    canonical_of,
+    delivery_item,
+)
 from connectors.status import SqliteStatusStore, StatusPublisher, running_status_server
 from tests.unit.wallet.issuing_support import DevSeal, dev_seal
 
@@ -59,7 +65,10 @@ def issuing(tmp_path: Path) -> Iterator[Issuing]:
 async def deliver(
     destination: Destination, base_url: str, item: CanonicalItem, token: str | None = None
 ) -> DeliveryResult | None:
-    """What the fan-out does for one item: filter, then one HttpSink delivery (None: skipped)."""
+    """What the fan-out does for one item: prepare (a batch of one), filter, then one
+    HttpSink delivery (None: skipped)."""
+    if isinstance(destination, PreparingDestination):
+        destination.prepare([item])
     if not destination.wants(item):
         return None
     headers = {"Authorization": f"Bearer {token}"} if token else None

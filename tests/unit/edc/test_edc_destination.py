@@ -108,8 +108,7 @@ def test_wallet_and_edc_entries_are_in_their_issuers_lists(
 def test_a_batchs_entries_are_claimed_in_one_transaction_before_any_request(
     seal: DevSeal, tmp_path: Path
 ) -> None:
-    items = [issued_item("he"), issued_item("vet"), issued_item("al"), revoked_item()]
-    items.append(enrolment_item())
+    items = [issued_item("he"), issued_item("vet"), issued_item("al"), enrolment_item()]
     issuances = [i for i in items if i.event_type == "issued"]
     db = tmp_path / "status.db"
     wallet_pub, edc_pub = publisher(seal, db), publisher(seal, db)  # two connectors
@@ -149,8 +148,10 @@ def test_a_batchs_entries_are_claimed_in_one_transaction_before_any_request(
     assert sealed["credentialStatus"]["@value"] == f"{STATUS_BASE}/1#{entries[he_id]}"
 
 
-def test_preparing_a_batch_without_issuances_claims_nothing(pub: StatusPublisher) -> None:
-    destination(pub).prepare([revoked_item(), enrolment_item()])
+def test_preparing_a_batch_without_issuances_or_revocations_claims_nothing(
+    pub: StatusPublisher,
+) -> None:
+    destination(pub).prepare([enrolment_item()])
     wallet_destination(
         registry=WalletRegistry.single("https://w.test", "t"),
         publisher=pub,
@@ -170,6 +171,8 @@ def test_revocations_set_the_bit_and_are_skipped(pub: StatusPublisher) -> None:
     dest.build_request(issued_item("he"))
     revocation = revoked_item()
     assert not dest.wants(revocation)
+    assert not pub.is_revoked(revocation.credential_id or "")  # wants() changes nothing
+    dest.prepare([revocation])  # the fan-out prepares each batch: the bit is set here
     assert pub.is_revoked(revocation.credential_id or "")
 
 

@@ -135,6 +135,8 @@ def test_revocation_sets_the_bit_and_re_upserts_to_the_holder(
     revocation = revoked_item()
     assert revocation.credential_id == issued_item("he").credential_id
     assert dest.wants(revocation)
+    assert not pub.is_revoked(revocation.credential_id or "")  # wants() changes nothing
+    dest.prepare([revocation])  # the fan-out prepares each batch: the bit is set here
     ref = pub.allocate(revocation.credential_id or "", issuer=dest.issuer_of(issued_item("he")))
     signed = pub.store.signed("1")
     assert signed is not None
@@ -152,6 +154,7 @@ def test_revocation_of_a_credential_no_wallet_holds_is_skipped_but_published(
 ) -> None:
     dest = destination(pub)
     revocation = revoked_item()
+    dest.prepare([revocation])
     assert not dest.wants(revocation)
     assert pub.is_revoked(revocation.credential_id or "")
 
