@@ -38,13 +38,13 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from connectors.edc.multipart import MultipartError, parse_multipart
+from connectors.edc.multipart import parse_multipart
 from connectors.status.client import fetch_crl
 from connectors.status.server import running_app
 from hub.crypto.jades import RevocationCheck, verify_seal
-from hub.crypto.jose import VerificationError
 from hub.crypto.keys import load_certificates
 from hub.crypto.pki import crl_revocation_check
+from hub.errors import MultipartError, VerificationError
 
 PROBLEM: Final = "application/problem+json"
 CREDENTIAL_PART: Final = "_credential"

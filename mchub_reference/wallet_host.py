@@ -43,10 +43,10 @@ from connectors.status.client import HttpStatusResolver
 from connectors.status.server import running_app
 from connectors.wallet.destination import CREDENTIALS_PATH
 from hub.crypto.devca import generate_dev_keys
-from hub.crypto.jose import VerificationError
 from hub.crypto.jwks import HttpKeyResolver
 from hub.crypto.keys import load_certificates
 from hub.crypto.verify import check_status, verify_credential
+from hub.errors import VerificationError
 from hub.settings import load_settings
 
 DEV_WALLET_TOKEN: Final = "dev-wallet-token"

@@ -48,8 +48,8 @@ from connectors.delivery.sink import Closing, DeliveryItem, DeliveryResult, Retr
 from hub.errors import (
     DestinationRejected,
     DestinationUnauthorised,
-    DestinationUnavailable,
     MchubError,
+    RetriableError,
 )
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -328,7 +328,7 @@ class HttpSink(Closing):
                         content_type=response.headers.get("content-type"),
                     )
                 )
-            if isinstance(error, DestinationUnavailable):
+            if isinstance(error, RetriableError):  # the tree's transient half: retry it
                 self.breaker.record_failure()
                 if self.retry.exhausted(attempts):
                     raise error
@@ -390,7 +390,7 @@ class _Exchange:
     attempts: int
     first: datetime
     last: datetime
-    parked: DestinationUnavailable | None = None
+    parked: RetriableError | None = None
     status: int | None = None
 
 

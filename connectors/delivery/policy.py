@@ -54,6 +54,7 @@ from hub.errors import (
     DestinationUnauthorised,
     DestinationUnavailable,
     MchubError,
+    RetriableError,
 )
 from hub.settings import Settings
 
@@ -193,7 +194,7 @@ class RetryPolicy:
         ceiling = self.ceiling(attempt)
         return rng.uniform((1.0 - self.jitter) * ceiling, ceiling)
 
-    def delay(self, attempt: int, error: DestinationUnavailable, rng: random.Random) -> float:
+    def delay(self, attempt: int, error: RetriableError, rng: random.Random) -> float:
         """Seconds to wait before the next attempt: ``Retry-After`` if given, else backoff."""
         if error.retry_after is not None:
             return min(max(0.0, error.retry_after), self.max_retry_after)

@@ -29,7 +29,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Literal, Protocol, Self
 
-from hub.errors import DestinationUnavailable
+from hub.errors import RetriableError
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ class RetryNotice:
 
     item: DeliveryItem
     attempt: int
-    error: DestinationUnavailable
+    error: RetriableError
     delay: float
     first_attempt_at: datetime
     last_attempt_at: datetime

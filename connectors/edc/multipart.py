@@ -14,12 +14,12 @@ import secrets
 from dataclasses import dataclass
 from typing import Final
 
+from hub.errors import MultipartError
+
 _SAFE_NAME: Final = re.compile(r'^[^"\r\n\\]*$')
 _PARAM: Final = re.compile(r';\s*([A-Za-z0-9_*-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;\s]+))')
 
 
-class MultipartError(ValueError):
-    """A body that is not well-formed ``multipart/form-data``."""
 
 
 @dataclass(frozen=True)

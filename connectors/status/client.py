@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from hub.crypto.jose import VerificationError
+from hub.errors import VerificationError
 
 MAX_LIST_BYTES: Final = 1 << 20
 ACCEPT: Final = "application/vc+jwt, application/jwt;q=0.9, text/plain;q=0.5"

@@ -34,14 +34,8 @@ from connectors.status.settings import IssuingSettings
 from connectors.status.store import SqliteStatusStore
 from hub.crypto.jwks import key_thumbprint, key_url
 from hub.crypto.keys import Signer
-from hub.crypto.statuslist import (
-    MIN_BITS,
-    RANDOM_TRIES,
-    StatusListError,
-    StatusListService,
-    get_bit,
-    set_bit,
-)
+from hub.crypto.statuslist import MIN_BITS, RANDOM_TRIES, StatusListService, get_bit, set_bit
+from hub.errors import StatusListError
 from hub.render import StatusPurpose, StatusRef
 from hub.render.elm import issuer_node_id
 

@@ -30,8 +30,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from hub.crypto.jose import VerificationError
-from hub.errors import UndecodableInput
+from hub.errors import UndecodableInput, VerificationError
 from hub.stream.chain import EnvelopeReader, genesis, record_hash
 from hub.stream.checkpoints import verify_checkpoint
 

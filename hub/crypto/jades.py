@@ -31,7 +31,6 @@ from cryptography.exceptions import InvalidSignature
 
 from hub.crypto.jose import (
     SUPPORTED_ALGS,
-    VerificationError,
     check_thumbprint,
     compact_json,
     parse_x5c,
@@ -41,6 +40,7 @@ from hub.crypto.jose import (
 )
 from hub.crypto.keys import Signer, b64url, b64url_decode
 from hub.crypto.tsp import Timestamp
+from hub.errors import VerificationError
 
 JADES_TYP: Final = "jose+json"
 ELM_CTY: Final = "ld+json"

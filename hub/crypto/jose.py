@@ -21,17 +21,11 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 
 from hub import wire
 from hub.crypto.keys import Signer, cert_thumbprint
+from hub.errors import VerificationError
 
 SUPPORTED_ALGS: Final = frozenset({"ES256", "RS256", "PS256"})
 
 
-class VerificationError(Exception):
-    """A credential failed verification; ``code`` is stable, the message is for humans."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
 
 
 def compact_json(value: Any) -> bytes:

@@ -27,8 +27,8 @@ from typing import Any, Final
 import httpx
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from hub.crypto.jose import VerificationError
 from hub.crypto.keys import PublicKey, Signer, b64url, b64url_decode
+from hub.errors import VerificationError
 
 PUBLISHED_KEYS_FILE: Final = "published-keys.json"
 #: the largest JWK document the resolver reads (an RSA JWK with a chain is a few KiB)

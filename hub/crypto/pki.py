@@ -28,7 +28,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from hub.crypto.jades import RevocationCheck
-from hub.crypto.jose import VerificationError
 from hub.crypto.keys import (
     CA_CERT_FILE,
     CA_KEY_FILE,
@@ -39,7 +38,7 @@ from hub.crypto.keys import (
     load_certificates,
     load_private_key,
 )
-from hub.errors import ConfigurationError
+from hub.errors import ConfigurationError, VerificationError
 
 #: how long an issued CRL stays valid (its nextUpdate); renewed past half of it
 CRL_VALIDITY: Final = timedelta(days=7)

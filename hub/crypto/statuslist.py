@@ -26,6 +26,7 @@ from typing import Any, Final, Protocol
 
 from hub.crypto.keys import Signer
 from hub.crypto.vcjwt import sign_vc
+from hub.errors import StatusListError
 from hub.render import DEV_PUBLIC_BASE_URL, StatusPurpose, StatusRef
 from hub.render.jsonld import VC_V2_CONTEXT
 from hub.render.ob3 import status_entry
@@ -40,8 +41,6 @@ RANDOM_TRIES: Final = 64
 DEV_STATUS_BASE_URL: Final = f"{DEV_PUBLIC_BASE_URL}/v1/status"
 
 
-class StatusListError(Exception):
-    """A status list cannot do what was asked (full, unknown index, bad encoding)."""
 
 
 # --- the bitstring --------------------------------------------------------------------

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
+from hub.errors import TimestampError
+
 #: DER of the SHA-256 AlgorithmIdentifier (OID 2.16.840.1.101.3.4.2.1, NULL parameters)
 _SHA256_ALG: Final = bytes.fromhex("300d06096086480165030402010500")
 #: OIDs (DER content octets): CMS signedData, id-ct-TSTInfo
@@ -27,8 +29,6 @@ QUERY_MEDIA_TYPE: Final = "application/timestamp-query"
 REPLY_MEDIA_TYPE: Final = "application/timestamp-reply"
 
 
-class TimestampError(ValueError):
-    """The TSA refused, or its answer is not a time-stamp token for the request."""
 
 
 @dataclass(frozen=True)

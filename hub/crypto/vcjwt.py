@@ -31,14 +31,7 @@ from typing import Any, Final
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from hub.crypto.jose import (
-    VerificationError,
-    compact_json,
-    parse_x5c,
-    sign,
-    validate_chain,
-    verify_with_key,
-)
+from hub.crypto.jose import compact_json, parse_x5c, sign, validate_chain, verify_with_key
 from hub.crypto.jwks import (
     Jwk,
     KeyResolver,
@@ -48,6 +41,7 @@ from hub.crypto.jwks import (
     thumbprint,
 )
 from hub.crypto.keys import Signer, b64url, b64url_decode
+from hub.errors import VerificationError
 
 VC_JWT_TYP: Final = "JWT"
 #: the algorithms the hub signs with and accepts (OB 3.0 requires RS256 support)

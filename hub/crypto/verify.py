@@ -25,10 +25,10 @@ from typing import Any, Literal
 from cryptography import x509
 
 from hub.crypto.jades import RevocationCheck, verify_seal
-from hub.crypto.jose import VerificationError
 from hub.crypto.jwks import HttpKeyResolver, KeyResolver
-from hub.crypto.statuslist import StatusListError, status_in_list
+from hub.crypto.statuslist import status_in_list
 from hub.crypto.vcjwt import issuer_of, verify_vc
+from hub.errors import StatusListError, VerificationError
 
 Format = Literal["elm-jades", "vc-jwt", "unknown"]
 #: resolves a status list URL to its signed list credential (VC-JWT text) or None

@@ -49,7 +49,7 @@ from hub.adapters.http_server import (
 )
 from hub.adapters.kafka import make_producer
 from hub.authz import SOURCE_HEADER, RegistryFile
-from hub.errors import ConfigurationError
+from hub.errors import ConfigurationError, RequestRefused
 from hub.gateway.auth import Principal, authenticate
 from hub.gateway.config import GatewaySettings
 from hub.gateway.idempotency import Submission, SubmissionStore, now_iso
@@ -211,18 +211,6 @@ class Health(_Wire):
 # ---------------------------------------------------------------------------- problems
 
 
-class Refusal(Exception):
-    """Raised to answer with a problem document (and write nothing)."""
-
-    def __init__(self, status: int, slug: str, title: str, detail: str | None = None, *,
-                 headers: dict[str, str] | None = None, **extra: Any) -> None:
-        super().__init__(detail or title)
-        self.status = status
-        self.slug = slug
-        self.title = title
-        self.detail = detail
-        self.headers = headers
-        self.extra = extra
 
 
 def problem(status: int, slug: str, title: str, *, detail: str | None = None,
@@ -295,9 +283,9 @@ class Gateway:
     def producer(self) -> AIOKafkaProducer:
         """The started producer."""
         if self._producer is None:
-            raise Refusal(503, "broker-unavailable", "Kafka unavailable",
-                          "the gateway is not connected to Kafka",
-                          headers={"Retry-After": str(BROKER_RETRY_AFTER)})
+            raise RequestRefused(503, "broker-unavailable", "Kafka unavailable",
+                                 "the gateway is not connected to Kafka",
+                                 headers={"Retry-After": str(BROKER_RETRY_AFTER)})
         return self._producer
 
     # -- checks ---------------------------------------------------------------------------
@@ -309,18 +297,18 @@ class Gateway:
         subject = request.scope.get("extensions", {}).get("tls", {}).get("client_cert_subject")
         who = authenticate(registry, authorization, subject) if authorization or subject else None
         if who is None:
-            raise Refusal(401, "unauthenticated", "Unauthenticated",
-                          "send a valid API key (Authorization: Bearer mchub.<id>.<secret>) "
-                          "or a registered client certificate",
-                          headers={"WWW-Authenticate": 'Bearer realm="mchub-gateway"'})
+            raise RequestRefused(401, "unauthenticated", "Unauthenticated",
+                                 "send a valid API key (Authorization: Bearer mchub.<id>.<secret>) "
+                                 "or a registered client certificate",
+                                 headers={"WWW-Authenticate": 'Bearer realm="mchub-gateway"'})
         limit = who.source.rate_limit
         rate = limit.requests_per_second if limit else self.config.rate_per_second
         burst = limit.burst if limit else self.config.rate_burst
         wait = self.limiter.check(who.source.id, rate, burst)
         if wait:
-            raise Refusal(429, "rate-limited", "Too many requests",
-                          f"source {who.source.id!r} is limited to {rate:g} requests/s "
-                          f"(burst {burst})", headers={"Retry-After": str(wait)})
+            raise RequestRefused(429, "rate-limited", "Too many requests",
+                                 f"source {who.source.id!r} is limited to {rate:g} requests/s "
+                                 f"(burst {burst})", headers={"Retry-After": str(wait)})
         return who
 
     @staticmethod
@@ -332,20 +320,20 @@ class Gateway:
         charset = next((p.split("=", 1)[1].strip().strip('"').lower() for p in params
                         if p.strip().lower().startswith("charset=")), None)
         if media not in allowed or (charset is not None and charset not in ("utf-8", "utf8")):
-            raise Refusal(415, "unsupported-media-type", "Unsupported media type",
-                          f"feed {feed!r} takes {' or '.join(allowed)} (UTF-8), "
-                          f"not {content_type or 'a body without Content-Type'!r}")
+            raise RequestRefused(415, "unsupported-media-type", "Unsupported media type",
+                                 f"feed {feed!r} takes {' or '.join(allowed)} (UTF-8), "
+                                 f"not {content_type or 'a body without Content-Type'!r}")
 
     @staticmethod
     async def read_body(request: Request, feed: str) -> bytes:
         """The raw body, refused with 413 as soon as it exceeds the feed's limit."""
         limit = MAX_BYTES[feed]
 
-        def too_large(size: int | str) -> Refusal:
+        def too_large(size: int | str) -> RequestRefused:
             message = f"{size} bytes exceed the {feed} limit of {limit} bytes"
-            return Refusal(413, "payload-too-large", "Payload too large", message,
-                           rules=[{"rule": PAYLOAD_TOO_LARGE, "path": "(payload)",
-                                   "message": message}])
+            return RequestRefused(413, "payload-too-large", "Payload too large", message,
+                                  rules=[{"rule": PAYLOAD_TOO_LARGE, "path": "(payload)",
+                                          "message": message}])
 
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -369,8 +357,8 @@ class Gateway:
         if not result.file_violations and len(result.items) == 1 and result.items[0].event is None:
             unreadable = [v for v in result.items[0].violations if v.rule in UNREADABLE]
         if unreadable:
-            raise Refusal(400, "malformed", "Malformed body", unreadable[0].message,
-                          rules=[v.as_dict() for v in unreadable])
+            raise RequestRefused(400, "malformed", "Malformed body", unreadable[0].message,
+                                 rules=[v.as_dict() for v in unreadable])
         return result
 
     def authorise(self, principal: Principal, result: MessageResult) -> None:
@@ -381,8 +369,9 @@ class Gateway:
         if refused:
             log.warning("gateway: refused %d event(s) of source %s: %s", len(refused),
                         principal.source.id, refused[0].message)
-            raise Refusal(403, "issuer-not-authorised", "Not authorised for this awarding body",
-                          refused[0].message, rules=[v.as_dict() for v in refused])
+            raise RequestRefused(403, "issuer-not-authorised",
+                                 "Not authorised for this awarding body", refused[0].message,
+                                 rules=[v.as_dict() for v in refused])
 
     # -- the write -------------------------------------------------------------------------
     async def append(self, *, principal: Principal, feed: str, body: bytes,
@@ -398,13 +387,13 @@ class Gateway:
         existing = self.store.reserve(submission)
         if existing is not None:
             if existing.body_sha256 != digest or existing.feed != feed:
-                raise Refusal(422, "idempotency-key-reused", "Idempotency-Key reused",
-                              "this Idempotency-Key was used for another request body; use a "
-                              "new key for a new request", receiptId=None)
+                raise RequestRefused(422, "idempotency-key-reused", "Idempotency-Key reused",
+                                     "this Idempotency-Key was used for another request body; "
+                                     "use a new key for a new request", receiptId=None)
             if existing.state != "written":
-                raise Refusal(409, "idempotency-key-in-use", "Request in progress",
-                              "a request with this Idempotency-Key is still being written; "
-                              "retry shortly", headers={"Retry-After": "1"})
+                raise RequestRefused(409, "idempotency-key-in-use", "Request in progress",
+                                     "a request with this Idempotency-Key is still being written; "
+                                     "retry shortly", headers={"Retry-After": "1"})
             return existing.receipt_id, True
         headers = [
             ("content-type", content_type.encode()),
@@ -422,7 +411,7 @@ class Gateway:
                 producer.send_and_wait(topic, body, key=kafka_key(feed, body, result),
                                        headers=headers),
                 PRODUCE_TIMEOUT_SECONDS)
-        except Refusal:
+        except RequestRefused:
             self.store.release(submission.receipt_id)
             raise
         except (MessageSizeTooLargeError, RecordTooLargeError) as exc:
@@ -432,17 +421,18 @@ class Gateway:
             log.error("gateway: Kafka refused %s as too large (%d bytes): %s; apply the "
                       "topic configuration (mchub topics apply)", submission.receipt_id,
                       len(body), exc)
-            raise Refusal(500, "internal", "Source topic misconfigured",
-                          f"Kafka refused the {len(body)}-byte body as too large although it "
-                          "is within the feed's limit; nothing was appended (operators: the "
-                          "topic's max.message.bytes is below the contract's limit)") from exc
+            raise RequestRefused(
+                500, "internal", "Source topic misconfigured",
+                f"Kafka refused the {len(body)}-byte body as too large although it is within "
+                "the feed's limit; nothing was appended (operators: the topic's "
+                "max.message.bytes is below the contract's limit)") from exc
         except Exception as exc:
             self.store.release(submission.receipt_id)
             log.error("gateway: Kafka did not acknowledge %s: %s", submission.receipt_id, exc)
-            raise Refusal(503, "broker-unavailable", "Kafka unavailable",
-                          f"Kafka did not acknowledge the write ({type(exc).__name__}); "
-                          "nothing was appended, retry later",
-                          headers={"Retry-After": str(BROKER_RETRY_AFTER)}) from exc
+            raise RequestRefused(503, "broker-unavailable", "Kafka unavailable",
+                                 f"Kafka did not acknowledge the write ({type(exc).__name__}); "
+                                 "nothing was appended, retry later",
+                                 headers={"Retry-After": str(BROKER_RETRY_AFTER)}) from exc
         self.store.written(submission.receipt_id, meta.topic, meta.partition, meta.offset)
         return submission.receipt_id, False
 
@@ -486,8 +476,8 @@ def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> FastAPI:
     feed_param = PathParam(description="Feed id: he, vet or al.",
                            json_schema_extra={"enum": list(FEEDS)})
 
-    @app.exception_handler(Refusal)
-    async def _refusal(request: Request, exc: Refusal) -> JSONResponse:
+    @app.exception_handler(RequestRefused)
+    async def _refusal(request: Request, exc: RequestRefused) -> JSONResponse:
         return problem(exc.status, exc.slug, exc.title, detail=exc.detail,
                        instance=request.url.path, headers=exc.headers, **exc.extra)
 
@@ -577,15 +567,15 @@ def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> FastAPI:
             alias="traceparent", description="W3C trace context, passed on.")] = None,
     ) -> JSONResponse:
         if feed not in FEEDS:
-            raise Refusal(404, "unknown-feed", "Unknown feed",
-                          f"no feed {feed!r}; the feeds are {', '.join(FEEDS)}")
+            raise RequestRefused(404, "unknown-feed", "Unknown feed",
+                                 f"no feed {feed!r}; the feeds are {', '.join(FEEDS)}")
         principal = gateway.principal(request, credentials)
         content_type = request.headers.get("content-type")
         gateway.check_media_type(feed, content_type)
         body = await gateway.read_body(request, feed)
         if idempotency_key is not None and not _IDEMPOTENCY_KEY_RE.fullmatch(idempotency_key):
-            raise Refusal(400, "invalid-request", "Invalid Idempotency-Key",
-                          "1 to 255 visible ASCII characters")
+            raise RequestRefused(400, "invalid-request", "Invalid Idempotency-Key",
+                                 "1 to 255 visible ASCII characters")
         result = await gateway.normalised(feed, body)
         gateway.authorise(principal, result)
         receipt_id, replayed = await gateway.append(
@@ -625,8 +615,8 @@ def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> FastAPI:
         submission = gateway.store.get(receipt_id)
         if submission is None or submission.source != principal.source.id \
                 or submission.state != "written":
-            raise Refusal(404, "unknown-receipt", "Unknown receipt",
-                          f"no receipt {receipt_id!r} for source {principal.source.id!r}")
+            raise RequestRefused(404, "unknown-receipt", "Unknown receipt",
+                                 f"no receipt {receipt_id!r} for source {principal.source.id!r}")
         verdict = gateway.follower.verdict(receipt_id, submission.feed)
         response = verdict_response(receipt_id, submission.feed, verdict,
                                     submission.submitted_at, request.url.path)

@@ -20,6 +20,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Final
 
+from hub.errors import UnknownContextError
 from hub.settings import default_shared_dir
 
 VC_V1_CONTEXT: Final = "https://www.w3.org/2018/credentials/v1"
@@ -43,8 +44,6 @@ ISSUER_DEPENDENT_VOCAB: Final = "https://www.w3.org/ns/credentials/issuer-depend
 UNDEFINED_BASE: Final = "https://undefined-term.invalid/"
 
 
-class UnknownContextError(LookupError):
-    """A document referred to a context URL that has no local copy."""
 
 
 def default_reference_dir() -> Path:

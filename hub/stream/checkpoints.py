@@ -32,14 +32,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hub.crypto.devca import dev_signer
-from hub.crypto.jose import (
-    VerificationError,
-    check_thumbprint,
-    parse_x5c,
-    sign,
-    validate_chain,
-    verify_signature,
-)
+from hub.crypto.jose import check_thumbprint, parse_x5c, sign, validate_chain, verify_signature
 from hub.crypto.keys import (
     CA_CERT_FILE,
     Signer,
@@ -48,7 +41,7 @@ from hub.crypto.keys import (
     load_certificates,
     load_signer,
 )
-from hub.errors import ConfigurationError
+from hub.errors import ConfigurationError, VerificationError
 from hub.settings import Settings
 from hub.stream.chain import ChainHead
 from hub.topics import CANONICAL_LOG

@@ -76,3 +76,41 @@ def test_product_code_never_imports_the_stand_ins() -> None:
     below = layers[layers.index("mchub_reference") + 1:]
     product = {part.strip() for layer in below for part in layer.replace(":", "|").split("|")}
     assert {"hub.stream", "hub.gateway", "connectors", "hub.crypto", "hub.core"} <= product
+
+
+#: exceptions that never leave their module: parse signals turned into violations at once
+MODULE_PRIVATE_SIGNALS = {("hub/normalise/al.py", "CsvError")}
+BUILTIN_ERRORS = {"Exception", "ValueError", "LookupError", "RuntimeError", "KeyError",
+                  "TypeError", "OSError"}
+
+
+def test_every_error_class_is_in_the_one_exception_tree() -> None:
+    """Exception classes live in hub/errors.py and descend from MchubError; elsewhere only
+    private parse signals (leading underscore, or listed above) and the stand-ins' own."""
+    import ast
+    import inspect
+
+    from hub import errors
+
+    outside: list[str] = []
+    for root in ("hub", "connectors"):
+        for path in sorted((REPO_ROOT / root).rglob("*.py")):
+            rel = path.relative_to(REPO_ROOT).as_posix()
+            if rel == "hub/errors.py":
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if not isinstance(node, ast.ClassDef) or node.name.startswith("_"):
+                    continue
+                bases = {ast.unparse(b).rsplit(".", 1)[-1] for b in node.bases}
+                is_error = bool(bases & BUILTIN_ERRORS) or node.name.endswith("Error")
+                if is_error and (rel, node.name) not in MODULE_PRIVATE_SIGNALS:
+                    outside.append(f"{rel}:{node.lineno} {node.name}")
+    assert not outside, f"define these in hub/errors.py under MchubError: {outside}"
+    tree = [c for _, c in inspect.getmembers(errors, inspect.isclass)
+            if issubclass(c, Exception) and c.__module__ == "hub.errors"]
+    assert len(tree) >= 15
+    assert all(issubclass(c, errors.MchubError) for c in tree), tree
+    assert errors.MchubError.__doc__ is not None
+    documented = errors.__doc__ or ""
+    missing = [c.__name__ for c in tree if f"``{c.__name__}``" not in documented]
+    assert not missing, f"add to the tree in hub/errors.py's docstring: {missing}"

@@ -20,11 +20,10 @@ import pytest
 from connectors.status import HttpStatusResolver, StatusPublisher
 from connectors.wallet import SentCredentials, WalletRegistry, wallet_destination
 from connectors.wallet.destination import WalletDestination
-from hub.crypto.jose import VerificationError
 from hub.crypto.keys import b64url_decode
 from hub.crypto.statuslist import status_in_list
 from hub.crypto.vcjwt import CLAIMS, sign_vc, verify_vc
-from hub.errors import DestinationUnauthorised
+from hub.errors import DestinationUnauthorised, VerificationError
 from mchub_reference.wallet_host import running_wallet_host
 from tests.integration.wallet.servers_support import Issuing, deliver, issuing, mchub_verify
 from tests.unit.wallet.issuing_support import dev_seal, enrolment_item, issued_item, revoked_item

@@ -15,12 +15,8 @@ import pytest
 from hub.crypto.devca import dev_signer
 from hub.crypto.jades import seal, verify_seal
 from hub.crypto.keys import b64url_decode, load_certificates
-from hub.crypto.tsp import (
-    Timestamp,
-    TimestampError,
-    timestamp_request,
-    timestamp_token,
-)
+from hub.crypto.tsp import Timestamp, timestamp_request, timestamp_token
+from hub.errors import TimestampError
 
 DIGEST = hashlib.sha256(b"signature").digest()
 

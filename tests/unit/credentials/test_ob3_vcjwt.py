@@ -16,7 +16,7 @@ import pytest
 from cryptography import x509
 
 from hub.crypto.devca import dev_signer
-from hub.crypto.jose import VerificationError, compact_json, sign
+from hub.crypto.jose import compact_json, sign
 from hub.crypto.jwks import (
     Jwk,
     key_url,
@@ -29,6 +29,7 @@ from hub.crypto.jwks import (
 from hub.crypto.keys import Signer, b64url, b64url_decode, load_certificates
 from hub.crypto.pseudonym import SECRET_ENV, SECRET_FILE, load_subject_secret
 from hub.crypto.vcjwt import jwt_claims, sign_vc, verify_vc
+from hub.errors import VerificationError
 from hub.render.ob3 import render_ob3, subject_id
 from tests.unit.render.render_support import he_sample, make_input
 

@@ -17,7 +17,6 @@ from connectors.status.pki import CERT_MEDIA_TYPE, CRL_MEDIA_TYPE, pki_router
 from hub.crypto import pki
 from hub.crypto.devca import dev_signer, generate_dev_keys
 from hub.crypto.jades import seal, verify_seal
-from hub.crypto.jose import VerificationError
 from hub.crypto.keys import (
     CRL_FILE,
     Signer,
@@ -26,6 +25,7 @@ from hub.crypto.keys import (
     load_private_key,
     load_signer,
 )
+from hub.errors import VerificationError
 
 BASE = "https://issuer.example.hu"
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -15,11 +15,12 @@ from connectors.delivery.http_sink import HttpRequest, HttpSink
 from connectors.delivery.sink import DeliveryItem
 from connectors.edc import EdcDestination, EdcRegistry, EdcWallet, edc_destination
 from connectors.edc.destination import sealed_file
-from connectors.edc.multipart import FilePart, MultipartError, encode_multipart, parse_multipart
+from connectors.edc.multipart import FilePart, encode_multipart, parse_multipart
 from connectors.status import StatusPublisher
 from connectors.wallet import SentCredentials, WalletRegistry, wallet_destination
 from hub.crypto.jades import verify_seal
 from hub.crypto.statuslist import get_bit
+from hub.errors import MultipartError
 from hub.render.jsonld import validate_edc
 from tests.unit.wallet.issuing_support import (
     LEARNER,

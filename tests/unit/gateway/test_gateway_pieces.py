@@ -11,7 +11,8 @@ import pytest
 from aiokafka import ConsumerRecord
 
 from hub.authz import RegistryFile, example_registry_path
-from hub.gateway.app import Gateway, Refusal, prefer_wait, render_openapi
+from hub.errors import RequestRefused
+from hub.gateway.app import Gateway, prefer_wait, render_openapi
 from hub.gateway.idempotency import Submission, SubmissionStore, now_iso
 from hub.gateway.receipts import verdict
 from hub.settings import Settings
@@ -83,7 +84,7 @@ def test_media_types_per_feed(feed: str, content_type: str | None, ok: bool) -> 
     if ok:
         Gateway.check_media_type(feed, content_type)
     else:
-        with pytest.raises(Refusal) as caught:
+        with pytest.raises(RequestRefused) as caught:
             Gateway.check_media_type(feed, content_type)
         assert caught.value.status == 415
 

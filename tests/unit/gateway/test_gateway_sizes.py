@@ -14,7 +14,8 @@ from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 from fastapi import Request
 
 from hub.authz import RegistryFile, SourceEntry, example_registry_path
-from hub.gateway.app import Gateway, Refusal
+from hub.errors import RequestRefused
+from hub.gateway.app import Gateway
 from hub.gateway.auth import Principal
 from hub.gateway.config import GatewaySettings
 from hub.normalise import normalise
@@ -45,7 +46,7 @@ async def test_413_only_above_the_contract_limit(feed: str) -> None:
     at_limit = b"x" * limit
     assert await Gateway.read_body(_request(at_limit, declared=limit), feed) == at_limit
     for declared in (limit + 1, None):
-        with pytest.raises(Refusal) as refused:
+        with pytest.raises(RequestRefused) as refused:
             await Gateway.read_body(_request(at_limit + b"y", declared=declared), feed)
         assert refused.value.status == 413
 
@@ -77,7 +78,7 @@ async def test_503_only_for_what_a_retry_can_fix(
     body = HE.read_bytes()
     gateway._producer = _Producer(error)  # type: ignore[assignment]
     principal = Principal(SourceEntry(id="fir-central", name="x"), key_id="k", certificate=None)
-    with pytest.raises(Refusal) as refused:
+    with pytest.raises(RequestRefused) as refused:
         await gateway.append(principal=principal, feed="he", body=body,
                              result=normalise("he", body), idempotency_key="same",
                              content_type="application/json", file_name=None, traceparent=None)
@@ -85,7 +86,7 @@ async def test_503_only_for_what_a_retry_can_fix(
     assert ("Retry-After" in (refused.value.headers or {})) == (status == 503)
     # nothing was written: the idempotency key is free again
     gateway._producer = _Producer(KafkaTimeoutError())  # type: ignore[assignment]
-    with pytest.raises(Refusal) as again:
+    with pytest.raises(RequestRefused) as again:
         await gateway.append(principal=principal, feed="he", body=body,
                              result=normalise("he", body), idempotency_key="same",
                              content_type="application/json", file_name=None, traceparent=None)

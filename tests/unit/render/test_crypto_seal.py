@@ -13,11 +13,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from hub.crypto.devca import dev_signer, generate_dev_keys
 from hub.crypto.jades import seal, verify_seal
-from hub.crypto.jose import VerificationError, parse_x5c
+from hub.crypto.jose import parse_x5c
 from hub.crypto.jwks import signer_jwk
 from hub.crypto.keys import Signer, b64url, b64url_decode, load_certificates, load_signer
 from hub.crypto.vcjwt import sign_vc
 from hub.crypto.verify import verify_credential
+from hub.errors import VerificationError
 from hub.render.elm import render_elm
 from hub.render.jsonld import default_reference_dir, validate_edc
 from hub.render.ob3 import render_ob3

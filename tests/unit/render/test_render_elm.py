@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hub import vocab
+from hub.errors import UnknownContextError
 from hub.render.elm import (
     DEV_ISSUER,
     PLACEHOLDER_PNG_B64,
@@ -20,7 +21,6 @@ from hub.render.elm import (
 )
 from hub.render.jsonld import (
     LocalContextLoader,
-    UnknownContextError,
     default_reference_dir,
     undefined_terms,
     validate_edc,

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from hub.render.jsonld import LocalContextLoader, UnknownContextError, undefined_terms
+from hub.errors import UnknownContextError
+from hub.render.jsonld import LocalContextLoader, undefined_terms
 from hub.render.ob3 import Ob3Options, hashed_identity, render_ob3
 from tests.unit.render.render_support import (
     EXPECTED_FILES,

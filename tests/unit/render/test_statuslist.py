@@ -16,14 +16,12 @@ from hypothesis import strategies as st
 from connectors.status import SqliteStatusStore, StatusPublisher, hub_issuer_id, legacy_issuer_id
 from hub.crypto.devca import dev_signer
 from hub.crypto.jades import seal
-from hub.crypto.jose import VerificationError
 from hub.crypto.jwks import key_url, signer_jwk
 from hub.crypto.keys import b64url_decode, load_certificates
 from hub.crypto.statuslist import (
     MIN_BITS,
     InMemoryStatusListStore,
     JsonFileStatusListStore,
-    StatusListError,
     StatusListService,
     StatusListState,
     decode_list,
@@ -35,6 +33,7 @@ from hub.crypto.statuslist import (
 )
 from hub.crypto.vcjwt import sign_vc, verify_vc
 from hub.crypto.verify import verify_credential
+from hub.errors import StatusListError, VerificationError
 from hub.render.elm import DEV_ISSUER, render_elm
 from hub.render.jsonld import undefined_terms
 from hub.render.ob3 import render_ob3

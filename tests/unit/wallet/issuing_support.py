@@ -11,9 +11,9 @@ from connectors.fanout.base import CanonicalItem, decode_canonical
 from connectors.status import SqliteStatusStore, StatusPublisher
 from hub.contract import AvroCodec
 from hub.crypto.devca import generate_dev_keys
-from hub.crypto.jose import VerificationError
 from hub.crypto.jwks import Jwk, signer_jwk
 from hub.crypto.keys import Signer, load_certificates, load_signer
+from hub.errors import VerificationError
 from tests.unit.contract.contract_testdata import (
     build,
     enrolment_normalised,
