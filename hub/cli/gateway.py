@@ -56,8 +56,8 @@ def serve(
 ) -> None:
     """Run the gateway in the foreground until interrupted."""
     from hub.authz import load_registry
-    from hub.gateway.app import serve as run
     from hub.gateway.config import GatewaySettings
+    from hub.gateway.server import serve as run
 
     path = registry_path(registry)
     loaded = load_registry(path)

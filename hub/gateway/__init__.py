@@ -6,7 +6,10 @@ normaliser, issuer registry) and appends them byte for byte to the source topic,
 ``mchub-receipt-id`` and ``mchub-source`` headers, once Kafka acknowledged (acks=all).
 ``GET /v1/receipts/{id}`` reads the stream's verdict from the receipts topics.
 
-Modules: :mod:`~hub.gateway.app` (FastAPI application, running it),
+Modules: :mod:`~hub.gateway.app` (FastAPI routes, OpenAPI),
+:mod:`~hub.gateway.runtime` (the checks and the Kafka append),
+:mod:`~hub.gateway.wire` (answer models, RFC 9457 problems),
+:mod:`~hub.gateway.server` (uvicorn, TLS client certificates, threads, SIGTERM),
 :mod:`~hub.gateway.auth` (API keys), :mod:`~hub.gateway.ratelimit` (token buckets),
 :mod:`~hub.gateway.idempotency` (submissions and ``Idempotency-Key`` store, SQLite),
 :mod:`~hub.gateway.receipts` (receipts follower and outcome reports),

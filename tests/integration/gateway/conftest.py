@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from hub.authz import REGISTRY_ENV, example_registry_path
-from hub.gateway.app import running_gateway
 from hub.gateway.auth import generate_key
 from hub.gateway.config import GatewaySettings
+from hub.gateway.server import running_gateway
 from hub.settings import Settings
 from hub.stream.runner import core_stages, run_stages
 

@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from hub.gateway.app import running_gateway
 from hub.gateway.config import GatewaySettings
+from hub.gateway.server import running_gateway
 from hub.settings import Settings
 from tests.integration.gateway.conftest import Registry
 from tests.support import shared_dir

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hub.gateway.app import running_gateway
 from hub.gateway.config import GatewaySettings
+from hub.gateway.server import running_gateway
 from hub.settings import Settings
 from tests.integration.gateway.conftest import Registry
 from tests.integration.limits.payloads import he_event

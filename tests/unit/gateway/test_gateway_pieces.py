@@ -12,9 +12,10 @@ from aiokafka import ConsumerRecord
 
 from hub.authz import RegistryFile, example_registry_path
 from hub.errors import RequestRefused
-from hub.gateway.app import Gateway, prefer_wait, render_openapi
+from hub.gateway.app import render_openapi
 from hub.gateway.idempotency import Submission, SubmissionStore, now_iso
 from hub.gateway.receipts import verdict
+from hub.gateway.runtime import Gateway, prefer_wait
 from hub.settings import Settings
 from hub.stream.ingest import IngestHandler, decode_request
 from hub.topics import REJECTIONS, SOURCE_TOPICS, source_receipts

@@ -15,9 +15,9 @@ from fastapi import Request
 
 from hub.authz import RegistryFile, SourceEntry, example_registry_path
 from hub.errors import RequestRefused
-from hub.gateway.app import Gateway
 from hub.gateway.auth import Principal
 from hub.gateway.config import GatewaySettings
+from hub.gateway.runtime import Gateway
 from hub.normalise import normalise
 from hub.settings import Settings
 from hub.topics import payload_limit, source_record_limit

@@ -14,8 +14,8 @@ import pytest
 import uvicorn
 
 from hub.adapters.http_server import ReadTimeoutProtocol, read_timeout_protocol, serving_in_thread
-from hub.gateway.app import TLSClientCertProtocol, _config
 from hub.gateway.config import GatewaySettings
+from hub.gateway.server import TLSClientCertProtocol, _config
 
 HEADER_TIMEOUT = 0.5
 BODY_TIMEOUT = 1.0
