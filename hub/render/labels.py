@@ -1,4 +1,6 @@
-"""Labels and concept schemes for the EU vocabulary URIs the renderers emit (pure data).
+"""Labels and concept schemes for the EU vocabulary URIs the renderers emit.
+
+The label tables are package data (``labels.json``); the lookups here are pure.
 
 Only the concepts listed in ``shared/domain.md`` and ``shared/feeds/README.md`` have
 labels here; a URI without a label is still emitted, just without ``prefLabel``.
@@ -6,158 +8,46 @@ labels here; a URI without a label is still emitted, just without ``prefLabel``.
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
-from typing import Final
+from typing import Any, Final
 
 from hub import vocab
+from hub.resources import package_path
 
 #: a concept's labels by language
 Labels = dict[str, str]
 
 SNB_SCHEME_SUFFIX: Final = "25831c2"
 
-ASSESSMENT_LABELS: Final[dict[str, Labels]] = {
-    "6e6cb2cc78": {"en": "Written exam", "hu": "Írásbeli vizsga"},
-    "d30284d7df": {"en": "Oral exam", "hu": "Szóbeli vizsga"},
-    "6a4db9f11d": {"en": "Practical exam", "hu": "Gyakorlati vizsga"},
-    "795dac4096": {"en": "Project work", "hu": "Projektmunka"},
-    "4f03b91c0e": {"en": "Portfolio", "hu": "Portfólió"},
-    "3484bd7e51": {"en": "Continuous evaluation", "hu": "Folyamatos értékelés"},
-    "19a2e5e671": {"en": "Peer assessment", "hu": "Társértékelés"},
+#: the label tables, kept as package data (``labels.json``)
+_TABLES: Final[dict[str, Any]] = json.loads(
+    package_path("hub.render", "labels.json").read_text(encoding="utf-8"))
+
+ASSESSMENT_LABELS: Final[dict[str, Labels]] = _TABLES["assessment_labels"]
+MODE_LABELS: Final[dict[str, Labels]] = _TABLES["mode_labels"]
+LEARNING_SETTING_LABELS: Final[dict[str, Labels]] = _TABLES["learning_setting_labels"]
+ACCREDITATION_LABELS: Final[dict[str, Labels]] = _TABLES["accreditation_labels"]
+SUPERVISION_LABELS: Final[dict[str, Labels]] = _TABLES["supervision_labels"]
+ISCED_F_LABELS: Final[dict[str, Labels]] = _TABLES["isced_f_labels"]
+COUNTRY_LABELS: Final[dict[str, Labels]] = _TABLES["country_labels"]
+#: ISO 3166-1 alpha-3 -> alpha-2 (Open Badges wants alpha-2)
+ALPHA3_TO_ALPHA2: Final[dict[str, str]] = _TABLES["alpha3_to_alpha2"]
+#: awarding-body identifier schemes of §1.2 -> human-readable scheme names
+BODY_SCHEME_NAMES: Final[dict[str, str]] = _TABLES["body_scheme_names"]
+#: QF-EHEA cycle -> labels
+QF_EHEA_LABELS: Final[dict[str, Labels]] = _TABLES["qf_ehea_labels"]
+#: Hungarian five-grade scale -> labels
+HU_GRADE_LABELS: Final[dict[int, Labels]] = {
+    int(grade): labels for grade, labels in _TABLES["hu_grade_labels"].items()
 }
-MODE_LABELS: Final[dict[str, Labels]] = {
-    "920fbb3cbe": {"en": "Online", "hu": "Online"},
-    "9191af2ed9": {"en": "In person", "hu": "Jelenléti"},
-    "e92d221e4d": {"en": "Blended", "hu": "Vegyes"},
-    "729f3bed4b": {"en": "Work-based", "hu": "Munkahelyi"},
-}
-LEARNING_SETTING_LABELS: Final[dict[str, Labels]] = {
-    "6fd4685715": {"en": "formal learning", "hu": "formális tanulás"},
-    "e207a81fc7": {"en": "non-formal learning", "hu": "nem formális tanulás"},
-}
-ACCREDITATION_LABELS: Final[dict[str, Labels]] = {
-    "bb4618238e": {"en": "Institutional quality assurance", "hu": "Intézményi minőségbiztosítás"},
-    "820101cba6": {"en": "Programme quality assurance", "hu": "Programszintű minőségbiztosítás"},
-    "003293d2ce": {"en": "Institutional licence", "hu": "Intézményi engedély"},
-    "e57dddfcf3": {"en": "Programme licence", "hu": "Programengedély"},
-}
-SUPERVISION_LABELS: Final[dict[str, Labels]] = {
-    "c598449d64": {"en": "Unsupervised without ID verification"},
-    "df2880c5cb": {"en": "Unsupervised with ID verification"},
-}
+#: hub-local supervision codes (§7.4) -> human-readable description
+SUPERVISION_TEXT: Final[dict[str, Labels]] = _TABLES["supervision_text"]
+
 CREDIT_SYSTEM_LABELS: Final[dict[str, Labels]] = {
     vocab.ECTS_CREDIT_SYSTEM: {"en": "European Credit Transfer and Accumulation System"},
     vocab.ECVET_CREDIT_SYSTEM: {
         "en": "European Credit system for Vocational Education and Training"
-    },
-}
-ISCED_F_LABELS: Final[dict[str, Labels]] = {
-    "0413": {"en": "Management and administration"},
-    "0611": {"en": "Computer use"},
-    "0613": {"en": "Software and applications development and analysis"},
-    "0713": {"en": "Electricity and energy"},
-    "0715": {"en": "Mechanics and metal trades"},
-    "0721": {"en": "Food processing"},
-    "0732": {"en": "Building and civil engineering"},
-    "1013": {"en": "Hotel, restaurants and catering"},
-}
-COUNTRY_LABELS: Final[dict[str, Labels]] = {
-    "HUN": {"en": "Hungary", "hu": "Magyarország"},
-    "AUT": {"en": "Austria", "hu": "Ausztria"},
-    "DEU": {"en": "Germany", "hu": "Németország"},
-    "SVK": {"en": "Slovakia", "hu": "Szlovákia"},
-    "ROU": {"en": "Romania", "hu": "Románia"},
-    "HRV": {"en": "Croatia", "hu": "Horvátország"},
-    "SVN": {"en": "Slovenia", "hu": "Szlovénia"},
-    "SRB": {"en": "Serbia", "hu": "Szerbia"},
-    "UKR": {"en": "Ukraine", "hu": "Ukrajna"},
-    "CZE": {"en": "Czechia", "hu": "Csehország"},
-    "POL": {"en": "Poland", "hu": "Lengyelország"},
-    "FIN": {"en": "Finland", "hu": "Finnország"},
-    "IRL": {"en": "Ireland", "hu": "Írország"},
-}
-#: ISO 3166-1 alpha-3 -> alpha-2 (Open Badges wants alpha-2)
-ALPHA3_TO_ALPHA2: Final[dict[str, str]] = {
-    "HUN": "HU",
-    "AUT": "AT",
-    "DEU": "DE",
-    "SVK": "SK",
-    "ROU": "RO",
-    "HRV": "HR",
-    "SVN": "SI",
-    "SRB": "RS",
-    "UKR": "UA",
-    "CZE": "CZ",
-    "POL": "PL",
-    "FIN": "FI",
-    "IRL": "IE",
-    "BEL": "BE",
-    "NLD": "NL",
-    "FRA": "FR",
-    "ITA": "IT",
-    "ESP": "ES",
-    "PRT": "PT",
-    "SWE": "SE",
-    "DNK": "DK",
-    "EST": "EE",
-    "LVA": "LV",
-    "LTU": "LT",
-    "LUX": "LU",
-    "MLT": "MT",
-    "CYP": "CY",
-    "GRC": "GR",
-    "BGR": "BG",
-    "NOR": "NO",
-    "ISL": "IS",
-    "LIE": "LI",
-    "CHE": "CH",
-    "GBR": "GB",
-    "TUR": "TR",
-    "MKD": "MK",
-    "MNE": "ME",
-    "ALB": "AL",
-    "BIH": "BA",
-}
-#: awarding-body identifier schemes of §1.2 -> human-readable scheme names
-BODY_SCHEME_NAMES: Final[dict[str, str]] = {
-    "HU-FI": "FIR intézménykód (HU-FI)",
-    "HU-OM": "OM azonosító (HU-OM)",
-    "HU-AKT": "Ágazati készségtanács kód (HU-AKT)",
-    "HU-FAR": "Felnőttképzési nyilvántartási szám (HU-FAR)",
-    "OTHER": "Foreign identifier (OTHER)",
-}
-#: QF-EHEA cycle -> labels
-QF_EHEA_LABELS: Final[dict[str, Labels]] = {
-    "short cycle": {"en": "QF-EHEA short cycle", "hu": "QF-EHEA rövid ciklus"},
-    "first cycle": {"en": "QF-EHEA first cycle", "hu": "QF-EHEA első ciklus"},
-    "second cycle": {"en": "QF-EHEA second cycle", "hu": "QF-EHEA második ciklus"},
-    "third cycle": {"en": "QF-EHEA third cycle", "hu": "QF-EHEA harmadik ciklus"},
-}
-#: Hungarian five-grade scale -> labels
-HU_GRADE_LABELS: Final[dict[int, Labels]] = {
-    5: {"hu": "jeles", "en": "excellent"},
-    4: {"hu": "jó", "en": "good"},
-    3: {"hu": "közepes", "en": "satisfactory"},
-    2: {"hu": "elégséges", "en": "pass"},
-    1: {"hu": "elégtelen", "en": "fail"},
-}
-#: hub-local supervision codes (§7.4) -> human-readable description
-SUPERVISION_TEXT: Final[dict[str, Labels]] = {
-    "none": {
-        "hu": "Felügyelet és személyazonosítás nélkül",
-        "en": "No supervision, no identity check",
-    },
-    "supervised-no-id-check": {
-        "hu": "Felügyelt, személyazonosítás nélkül",
-        "en": "Supervised, identity not checked",
-    },
-    "supervised-id-verified": {
-        "hu": "Helyszínen felügyelt, személyazonosság ellenőrizve",
-        "en": "Supervised on site, identity checked",
-    },
-    "remote-supervised-id-verified": {
-        "hu": "Távfelügyelt (online), személyazonosság ellenőrizve",
-        "en": "Remotely proctored online, identity checked",
     },
 }
 #: hub-local supervision codes -> EU supervision-verification concept, where one fits.
