@@ -9,13 +9,14 @@ then an independent event with its own violations.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from functools import partial
 from typing import Any, Final
 
 from hub import vocab
 from hub.normalise import common as c
-from hub.normalise.mappings import AL, MAPPING_VERSION
-from hub.normalise.types import ItemResult, MessageResult, NormalisedEvent, Violation
+from hub.normalise.mappings import AL
+from hub.normalise.types import ItemResult, MessageResult, Violation
 
 BOM: Final = b"\xef\xbb\xbf"
 SEPARATOR: Final = ";"
@@ -50,13 +51,6 @@ COLUMNS: Final = (
     "visszavonas_indoklasa",
 )
 _COLUMN_SET: Final = frozenset(COLUMNS)
-_RECORD_TYPES: Final = {
-    "issued": "credential",
-    "revoked": "revocation",
-    "enrolled": "enrolment",
-    "withdrawn": "enrolment",
-    "completed": "enrolment",
-}
 _NO_ESCO: Final = frozenset({"", "-"})
 _UNQUOTED_RE: Final = re.compile(r'[^;\n"]*')
 
@@ -185,46 +179,48 @@ def _header_problem(header: list[str]) -> str | None:
     return "; ".join(parts) or None
 
 
+class RowFields(c.TextFields):
+    """The cells of one data row by column name, at paths ``row N: column``."""
+
+    separator = ""
+    number_pattern = c.AL_NUMBER_RE
+
+    def __init__(self, out: Out, row: Row, prefix: str) -> None:
+        super().__init__(out, prefix)
+        self.row = row
+
+    def raw(self, name: str) -> str:
+        """The cleaned cell of column ``name``."""
+        return self.row[name]
+
+
+def _rejected_row(
+    index: int, shown_id: str | None, violation: Violation, key: str | None = None
+) -> ItemResult:
+    """A row rejected with one violation."""
+    return ItemResult(
+        event=None, violations=(violation,), row=index, sor_azonosito=shown_id, idempotency_key=key
+    )
+
+
 def _row(index: int, header: list[str], cells: list[str]) -> ItemResult:
     """Check and normalise one data row."""
-    prefix = f"row {index}: "
     if len(cells) != len(header):
         row_id = None
         if "sor_azonosito" in header:
             position = header.index("sor_azonosito")
             if position < len(cells):
                 row_id = c.clean(cells[position]) or None
-        return ItemResult(
-            event=None,
-            violations=(
-                Violation(
-                    c.CSV_COLUMN_COUNT,
-                    f"row {index}",
-                    f"row has {len(cells)} cells, the header has {len(header)}",
-                ),
-            ),
-            row=index,
-            sor_azonosito=row_id,
-        )
+        message = f"row has {len(cells)} cells, the header has {len(header)}"
+        return _rejected_row(index, row_id, Violation(c.CSV_COLUMN_COUNT, f"row {index}", message))
     row: Row = {name: c.clean(value) for name, value in zip(header, cells, strict=True)}
     out: Out = []
-    row_id = c.identifier(
-        out,
-        row["sor_azonosito"],
-        prefix + "sor_azonosito",
-        c.AL_ROW_ID_RE,
-        "row id",
-        required=True,
+    fields = RowFields(out, row, f"row {index}: ")
+    row_id = fields.identifier("sor_azonosito", c.AL_ROW_ID_RE, "row id", required=True)
+    provider = fields.identifier(
+        "felnottkepzo_nyilvantartasi_szam", c.FAR_RE, "provider registration number", required=True
     )
-    provider = c.identifier(
-        out,
-        row["felnottkepzo_nyilvantartasi_szam"],
-        prefix + "felnottkepzo_nyilvantartasi_szam",
-        c.FAR_RE,
-        "provider registration number",
-        required=True,
-    )
-    key = f"al:{provider}:{row_id}" if provider and row_id else None
+    key = c.scoped_key("al", provider, row_id)
     shown_id = row_id or row["sor_azonosito"] or None
     status = row["statusz"]
     event_type = AL.event_type.get(status)
@@ -233,52 +229,19 @@ def _row(index: int, header: list[str], cells: list[str]) -> ItemResult:
             rule, message = c.UNKNOWN_EVENT_TYPE, f"unknown statusz {status!r}"
         else:
             rule, message = c.MISSING_REQUIRED, "statusz is missing"
-        return ItemResult(
-            event=None,
-            violations=(Violation(rule, prefix + "statusz", message),),
-            row=index,
-            sor_azonosito=shown_id,
-            idempotency_key=key,
-        )
+        return _rejected_row(index, shown_id, Violation(rule, fields.path("statusz"), message), key)
 
-    learner_id = c.education_id(out, row["oktatasi_azonosito"], prefix + "oktatasi_azonosito")
-    credential_key: str | None = None
+    learner_id = fields.education_id("oktatasi_azonosito")
     if event_type == "issued":
-        record, cred_id = _issuance(out, row, prefix, provider, learner_id)
+        record, cred_id = _issuance(fields, provider, learner_id)
     elif event_type == "revoked":
-        record, cred_id = _revocation(out, row, prefix, provider)
+        record, cred_id = _revocation(fields, provider)
     else:
-        record, cred_id = _enrolment(out, row, prefix, provider, learner_id, event_type), None
-    if provider and cred_id:
-        credential_key = f"al:{provider}:{cred_id}"
-
-    if out or row_id is None or provider is None or learner_id is None:
-        return ItemResult(
-            event=None,
-            violations=tuple(out),
-            row=index,
-            sor_azonosito=shown_id,
-            idempotency_key=key,
-        )
-    event = NormalisedEvent(
-        feed="al",
-        record_type=_RECORD_TYPES[event_type],  # type: ignore[arg-type]
-        event_type=event_type,
-        idempotency_key=f"al:{provider}:{row_id}",
-        credential_key=credential_key,
-        source_event_id=row_id,
-        learner_id=learner_id,
-        awarding_body_id=provider,
-        occurred_at=None,
-        record=record,
-        content=c.canonical_json(row),
-        mapping_version=MAPPING_VERSION,
-        row=index,
-        sor_azonosito=row_id,
+        record, cred_id = _enrolment(fields, provider, learner_id, event_type), None
+    envelope = c.Envelope(
+        "al", event_type, key, row_id, learner_id, provider, row=index, shown_id=shown_id
     )
-    return ItemResult(
-        event=event, row=index, sor_azonosito=row_id, idempotency_key=event.idempotency_key
-    )
+    return envelope.result(out, record, cred_id, partial(c.canonical_json, row))
 
 
 def _items(out: Out, value: str, path: str, what: str, *, required: bool) -> list[str]:
@@ -293,172 +256,76 @@ def _items(out: Out, value: str, path: str, what: str, *, required: bool) -> lis
     return items
 
 
-def _learner(out: Out, row: Row, prefix: str, learner_id: str | None) -> dict[str, Any]:
+def _learner(fields: RowFields, learner_id: str | None) -> dict[str, Any]:
     """Canonical learner identification."""
-    return {
-        "educationId": learner_id,
-        "familyName": c.text(
-            out, row["csaladi_nev"], prefix + "csaladi_nev", c.PERSON_NAME_MAX, required=True
-        ),
-        "givenName": c.text(
-            out, row["utonev"], prefix + "utonev", c.PERSON_NAME_MAX, required=True
-        ),
-        "dateOfBirth": c.hu_date(out, row["szuletesi_datum"], prefix + "szuletesi_datum"),
-    }
+    return fields.learner(learner_id, "csaladi_nev", "utonev", "szuletesi_datum")
 
 
-def _provider(out: Out, row: Row, prefix: str, provider: str | None, *, required: bool) -> Any:
+def _provider(fields: RowFields, provider: str | None, *, required: bool) -> dict[str, Any]:
     """The provider as a canonical awarding body."""
-    name = c.text(
-        out,
-        row["felnottkepzo_neve"],
-        prefix + "felnottkepzo_neve",
-        c.BODY_NAME_MAX,
-        required=required,
-    )
+    name = fields.text("felnottkepzo_neve", c.BODY_NAME_MAX, required=required)
     return c.body(provider, "HU-FAR", name, vocab.HUN_COUNTRY)
 
 
-def _codes(out: Out, row: Row, column: str, prefix: str, table: Any, what: str) -> list[str]:
+def _codes(fields: RowFields, column: str, table: Mapping[str, str], what: str) -> list[str]:
     """A multi-valued code cell mapped to URIs, de-duplicated in order."""
-    mapped: list[str] = []
-    for item in _items(out, row[column], prefix + column, what, required=True):
-        if item:
-            uri = c.code(out, item, prefix + column, table, what, required=True)
-            if uri is not None:
-                mapped.append(uri)
-    return c.dedupe(mapped)
+    path = fields.path(column)
+    items = _items(fields.out, fields.raw(column), path, what, required=True)
+    return c.code_list(fields.out, ((path, item) for item in items if item), table, what)
 
 
 def _issuance(
-    out: Out, row: Row, prefix: str, provider: str | None, learner_id: str | None
+    fields: RowFields, provider: str | None, learner_id: str | None
 ) -> tuple[dict[str, Any], str | None]:
     """The 18 canonical elements of a ``KIALLITVA`` row and the certificate number."""
-    ident = _learner(out, row, prefix, learner_id)
-    body = _provider(out, row, prefix, provider, required=True)
-    cred_id = c.identifier(
-        out,
-        row["tanusitvany_szam"],
-        prefix + "tanusitvany_szam",
-        c.CREDENTIAL_ID_RE,
-        "certificate number",
-        required=True,
+    ident = _learner(fields, learner_id)
+    body = _provider(fields, provider, required=True)
+    cred_id = fields.identifier(
+        "tanusitvany_szam", c.CREDENTIAL_ID_RE, "certificate number", required=True
     )
-    c.identifier(
-        out,
-        row["kepzes_azonosito"],
-        prefix + "kepzes_azonosito",
-        c.PROGRAMME_ID_RE,
-        "programme id",
-        required=True,
+    fields.identifier("kepzes_azonosito", c.PROGRAMME_ID_RE, "programme id", required=True)
+    cred = c.Credential(ident, [body])
+    cred.title = fields.title("kepzes_megnevezese", "kepzes_megnevezese_angol")
+    cred.date_of_issuing = fields.date("esemeny_datuma")
+    cred.notional_workload = fields.workload(
+        "oraszam", "notional hours are missing", c.workload_from_hours
     )
-    title_hu = c.text(
-        out, row["kepzes_megnevezese"], prefix + "kepzes_megnevezese", c.TITLE_MAX, required=True
+    cred.eqf_level = fields.level("mkkr_szint")
+    cred.field_of_education = fields.isced("iscedf", required=False)
+    cred.learning_outcomes = _outcomes(fields)
+    cred.assessment_types = _codes(fields, "ertekeles", AL.assessment, "assessment")
+    cred.form_of_participation = fields.code(
+        "reszvetel_formaja", AL.participation, "form of participation", required=True
     )
-    title_en = c.text(
-        out,
-        row["kepzes_megnevezese_angol"],
-        prefix + "kepzes_megnevezese_angol",
-        c.TITLE_MAX,
-        required=False,
+    cred.quality_assurance = _codes(
+        fields, "minosegbiztositas", AL.quality_assurance, "quality assurance"
     )
-    title = {"hu": title_hu} if title_en is None else {"hu": title_hu, "en": title_en}
-    issued = c.hu_date(out, row["esemeny_datuma"], prefix + "esemeny_datuma")
-
-    workload = None
-    path = prefix + "oraszam"
-    if not row["oraszam"]:
-        c.add(out, c.MISSING_REQUIRED, path, "notional hours are missing")
-    else:
-        hours = c.text_number(out, row["oraszam"], path, c.AL_NUMBER_RE, "oraszam")
-        if hours is not None and c.positive_workload(out, hours, path, "oraszam"):
-            workload = c.workload_from_hours(hours)
-
-    eqf = None
-    if row["mkkr_szint"]:
-        path = prefix + "mkkr_szint"
-        level = c.text_number(out, row["mkkr_szint"], path, c.AL_NUMBER_RE, "mkkr_szint")
-        if level is not None:
-            eqf = c.level(out, level, path)
-    field = c.isced(out, row["iscedf"], prefix + "iscedf", required=False)
-    outcomes = _outcomes(out, row, prefix)
-    assessments = _codes(out, row, "ertekeles", prefix, AL.assessment, "assessment")
-    mode = c.code(
-        out,
-        row["reszvetel_formaja"],
-        prefix + "reszvetel_formaja",
-        AL.participation,
-        "form of participation",
-        required=True,
+    percent = fields.number("eredmeny_szazalek")
+    if percent is not None:
+        cred.grade = c.percent_grade(fields.out, percent, fields.path("eredmeny_szazalek"))
+    cred.prerequisites = fields.text("elofeltetelek", c.LONG_TEXT_MAX, required=False)
+    cred.supervision = fields.code(
+        "vizsga_felugyelet", AL.supervision, "supervision", required=False
     )
-    quality = _codes(
-        out, row, "minosegbiztositas", prefix, AL.quality_assurance, "quality assurance"
-    )
-    grade = None
-    if row["eredmeny_szazalek"]:
-        path = prefix + "eredmeny_szazalek"
-        percent = c.text_number(
-            out, row["eredmeny_szazalek"], path, c.AL_NUMBER_RE, "eredmeny_szazalek"
-        )
-        if percent is not None:
-            grade = c.percent_grade(out, percent, path)
-    prerequisites = c.text(
-        out, row["elofeltetelek"], prefix + "elofeltetelek", c.LONG_TEXT_MAX, required=False
-    )
-    supervision = c.code(
-        out,
-        row["vizsga_felugyelet"],
-        prefix + "vizsga_felugyelet",
-        AL.supervision,
-        "supervision",
-        required=False,
-    )
-    stack_text = c.text(
-        out, row["beszamithatosag"], prefix + "beszamithatosag", c.LONG_TEXT_MAX, required=False
-    )
-    further = c.text(
-        out,
-        row["tovabbi_informacio"],
-        prefix + "tovabbi_informacio",
-        c.LONG_TEXT_MAX,
-        required=False,
-    )
-    record = {
-        "learnerIdentification": ident,
-        "title": title,
-        "issuerCountry": [vocab.HUN_COUNTRY],
-        "awardingBodies": [body],
-        "dateOfIssuing": issued,
-        "learningOutcomes": outcomes,
-        "notionalWorkload": workload,
-        "eqfLevel": eqf,
-        "qfEheaCycle": None,
-        "fieldOfEducation": field,
-        "assessmentTypes": assessments,
-        "formOfParticipation": mode,
-        "qualityAssurance": quality,
-        "prerequisites": prerequisites,
-        "supervisionAndIdentityVerification": supervision,
-        "gradeAchieved": grade,
-        "integrationStackability": (
-            None if stack_text is None else {"partOfProgramme": None, "text": stack_text}
-        ),
-        "furtherInformation": further,
-    }
-    return record, cred_id
+    stack_text = fields.text("beszamithatosag", c.LONG_TEXT_MAX, required=False)
+    cred.stackability = c.stackability(None, stack_text)
+    cred.further_information = fields.text("tovabbi_informacio", c.LONG_TEXT_MAX, required=False)
+    return cred.record(), cred_id
 
 
-def _outcomes(out: Out, row: Row, prefix: str) -> list[dict[str, Any]]:
+def _outcomes(fields: RowFields) -> list[dict[str, Any]]:
     """Learning outcomes aligned item by item with ``esco_uri`` (§6.4)."""
-    path = prefix + "tanulasi_eredmenyek"
-    texts = _items(out, row["tanulasi_eredmenyek"], path, "learning outcome", required=True)
+    out = fields.out
+    path = fields.path("tanulasi_eredmenyek")
+    texts = _items(out, fields.raw("tanulasi_eredmenyek"), path, "learning outcome", required=True)
     for number, statement in enumerate(texts, start=1):
         if statement:
             c.text(out, statement, f"{path}[{number}]", c.OUTCOME_MAX, required=True)
     uris: list[str | None] = [None] * len(texts)
-    if row["esco_uri"]:
-        esco_path = prefix + "esco_uri"
-        items = [c.clean(item) for item in row["esco_uri"].split("|")]
+    esco_cell = fields.raw("esco_uri")
+    if esco_cell:
+        esco_path = fields.path("esco_uri")
+        items = [c.clean(item) for item in esco_cell.split("|")]
         if len(items) != len(texts):
             c.add(
                 out,
@@ -473,66 +340,27 @@ def _outcomes(out: Out, row: Row, prefix: str) -> list[dict[str, Any]]:
     return [{"text": t, "esco": u} for t, u in zip(texts, uris, strict=True)]
 
 
-def _revocation(
-    out: Out, row: Row, prefix: str, provider: str | None
-) -> tuple[dict[str, Any], str | None]:
+def _revocation(fields: RowFields, provider: str | None) -> tuple[dict[str, Any], str | None]:
     """The canonical revocation record of a ``VISSZAVONVA`` row."""
-    _provider(out, row, prefix, provider, required=False)
-    cred_id = c.identifier(
-        out,
-        row["tanusitvany_szam"],
-        prefix + "tanusitvany_szam",
-        c.CREDENTIAL_ID_RE,
-        "certificate number",
-        required=True,
+    _provider(fields, provider, required=False)
+    cred_id = fields.identifier(
+        "tanusitvany_szam", c.CREDENTIAL_ID_RE, "certificate number", required=True
     )
-    record = {
-        "credentialKey": f"al:{provider}:{cred_id}" if provider and cred_id else None,
-        "reason": c.code(
-            out,
-            row["visszavonas_oka"],
-            prefix + "visszavonas_oka",
-            AL.revocation_reason,
-            "revocation reason",
-            required=True,
-        ),
-        "reasonText": c.text(
-            out,
-            row["visszavonas_indoklasa"],
-            prefix + "visszavonas_indoklasa",
-            c.LONG_TEXT_MAX,
-            required=False,
-        ),
-        "revokedOn": c.hu_date(out, row["esemeny_datuma"], prefix + "esemeny_datuma"),
-    }
-    return record, cred_id
+    reason = fields.code(
+        "visszavonas_oka", AL.revocation_reason, "revocation reason", required=True
+    )
+    reason_text = fields.text("visszavonas_indoklasa", c.LONG_TEXT_MAX, required=False)
+    revoked_on = fields.date("esemeny_datuma")
+    key = c.scoped_key("al", provider, cred_id)
+    return c.revocation(key, reason, reason_text, revoked_on), cred_id
 
 
 def _enrolment(
-    out: Out, row: Row, prefix: str, provider: str | None, learner_id: str | None, status: str
+    fields: RowFields, provider: str | None, learner_id: str | None, status: str
 ) -> dict[str, Any]:
     """The canonical enrolment record of an enrolment-status row."""
-    return {
-        "status": status,
-        "statusDate": c.hu_date(out, row["esemeny_datuma"], prefix + "esemeny_datuma"),
-        "learnerIdentification": _learner(out, row, prefix, learner_id),
-        "provider": _provider(out, row, prefix, provider, required=True),
-        "programme": {
-            "id": c.identifier(
-                out,
-                row["kepzes_azonosito"],
-                prefix + "kepzes_azonosito",
-                c.PROGRAMME_ID_RE,
-                "programme id",
-                required=True,
-            ),
-            "title": c.text(
-                out,
-                row["kepzes_megnevezese"],
-                prefix + "kepzes_megnevezese",
-                c.TITLE_MAX,
-                required=True,
-            ),
-        },
-        "withdrawalReason": None,
-    }
+    status_date = fields.date("esemeny_datuma")
+    ident = _learner(fields, learner_id)
+    body = _provider(fields, provider, required=True)
+    ids = fields.programme("kepzes_azonosito", "kepzes_megnevezese")
+    return c.enrolment(status, status_date, ident, body, ids, None)

@@ -12,13 +12,23 @@ import json
 import math
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Final
+from typing import Any, ClassVar, Final, Generic, TypeVar
 
 from hub import vocab, wire
-from hub.normalise.types import Violation
+from hub.normalise.mappings import MAPPING_VERSION
+from hub.normalise.types import (
+    Feed,
+    ItemResult,
+    MessageResult,
+    NormalisedEvent,
+    RecordType,
+    Violation,
+)
 
 # --- rule codes (§8.1) ----------------------------------------------------------------
 PAYLOAD_TOO_LARGE: Final = "PAYLOAD_TOO_LARGE"
@@ -168,36 +178,40 @@ def representable(value: Decimal) -> bool:
 # --- value checkers ---------------------------------------------------------------------
 
 
-def text(out: Out, value: object, path: str, limit: int, *, required: bool) -> str | None:
-    """A free text: empty counts as missing/absent, longer than ``limit`` is TEXT_TOO_LONG."""
+def _string(
+    out: Out, value: object, path: str, missing: str, expected: str, *, required: bool
+) -> str | None:
+    """A present string value; absent/empty is ``missing`` (when required), else the type."""
     if value is None or value == "":
         if required:
-            add(out, MISSING_REQUIRED, path, "required text is missing or empty")
+            add(out, MISSING_REQUIRED, path, missing)
         return None
     if not isinstance(value, str):
-        add(out, INVALID_FORMAT, path, f"expected a string, got {_kind(value)}")
-        return None
-    if len(value) > limit:
-        add(out, TEXT_TOO_LONG, path, f"text has {len(value)} characters, the limit is {limit}")
+        add(out, INVALID_FORMAT, path, f"{expected}, got {_kind(value)}")
         return None
     return value
+
+
+def text(out: Out, value: object, path: str, limit: int, *, required: bool) -> str | None:
+    """A free text: empty counts as missing/absent, longer than ``limit`` is TEXT_TOO_LONG."""
+    missing = "required text is missing or empty"
+    found = _string(out, value, path, missing, "expected a string", required=required)
+    if found is not None and len(found) > limit:
+        add(out, TEXT_TOO_LONG, path, f"text has {len(found)} characters, the limit is {limit}")
+        return None
+    return found
 
 
 def identifier(
     out: Out, value: object, path: str, pattern: re.Pattern[str], what: str, *, required: bool
 ) -> str | None:
     """An identifier that must fully match ``pattern`` (§3.4)."""
-    if value is None or value == "":
-        if required:
-            add(out, MISSING_REQUIRED, path, f"required {what} is missing or empty")
+    missing = f"required {what} is missing or empty"
+    found = _string(out, value, path, missing, f"{what} must be a string", required=required)
+    if found is not None and pattern.fullmatch(found) is None:
+        add(out, INVALID_FORMAT, path, f"{_show(found)} is not a valid {what}")
         return None
-    if not isinstance(value, str):
-        add(out, INVALID_FORMAT, path, f"{what} must be a string, got {_kind(value)}")
-        return None
-    if pattern.fullmatch(value) is None:
-        add(out, INVALID_FORMAT, path, f"{_show(value)} is not a valid {what}")
-        return None
-    return value
+    return found
 
 
 def education_id(out: Out, value: object, path: str) -> str | None:
@@ -219,22 +233,19 @@ def calendar_date(
     out: Out, value: object, path: str, pattern: re.Pattern[str], shape: str, *, required: bool
 ) -> str | None:
     """A calendar date in the feed's ``shape``; canonical ``YYYY-MM-DD`` (§3.2)."""
-    if value is None or value == "":
-        if required:
-            add(out, MISSING_REQUIRED, path, "required date is missing")
+    expected = f"date must be a string {shape}"
+    found = _string(out, value, path, "required date is missing", expected, required=required)
+    if found is None:
         return None
-    if not isinstance(value, str):
-        add(out, INVALID_FORMAT, path, f"date must be a string {shape}, got {_kind(value)}")
-        return None
-    match = pattern.fullmatch(value)
+    match = pattern.fullmatch(found)
     if match is None:
-        add(out, INVALID_FORMAT, path, f"{_show(value)} is not a date of the form {shape}")
+        add(out, INVALID_FORMAT, path, f"{_show(found)} is not a date of the form {shape}")
         return None
     year, month, day = match.groups()
     try:
         date(int(year), int(month), int(day))
     except ValueError:
-        add(out, INVALID_DATE, path, f"{value!r} is not a real calendar date")
+        add(out, INVALID_DATE, path, f"{found!r} is not a real calendar date")
         return None
     return f"{year}-{month}-{day}"
 
@@ -251,19 +262,17 @@ def iso_date(out: Out, value: object, path: str, *, required: bool = True) -> st
 
 def timestamp(out: Out, value: object, path: str) -> str | None:
     """A required RFC 3339 timestamp with seconds and offset, returned as written (§3.2)."""
-    if value is None or value == "":
-        add(out, MISSING_REQUIRED, path, "required timestamp is missing")
+    missing = "required timestamp is missing"
+    found = _string(out, value, path, missing, "timestamp must be a string", required=True)
+    if found is None:
         return None
-    if not isinstance(value, str):
-        add(out, INVALID_FORMAT, path, f"timestamp must be a string, got {_kind(value)}")
-        return None
-    match = TIMESTAMP_RE.fullmatch(value)
+    match = TIMESTAMP_RE.fullmatch(found)
     if match is None:
         add(
             out,
             INVALID_FORMAT,
             path,
-            f"{_show(value)} is not a timestamp like 2025-06-30T14:05:00+02:00 (offset required)",
+            f"{_show(found)} is not a timestamp like 2025-06-30T14:05:00+02:00 (offset required)",
         )
         return None
     year, month, day, hour, minute, second, off_h, off_m = match.groups()
@@ -274,25 +283,22 @@ def timestamp(out: Out, value: object, path: str) -> str | None:
     except ValueError:
         real = False
     if not real:
-        add(out, INVALID_DATE, path, f"{value!r} is not a real date and time")
+        add(out, INVALID_DATE, path, f"{found!r} is not a real date and time")
         return None
-    return value
+    return found
 
 
 def code(
     out: Out, value: object, path: str, table: Mapping[str, str], what: str, *, required: bool
 ) -> str | None:
     """A code looked up exactly and case-sensitively in ``table`` (§3.10)."""
-    if value is None or value == "":
-        if required:
-            add(out, MISSING_REQUIRED, path, f"required {what} code is missing")
+    missing = f"required {what} code is missing"
+    found = _string(out, value, path, missing, f"{what} code must be a string", required=required)
+    if found is None:
         return None
-    if not isinstance(value, str):
-        add(out, INVALID_FORMAT, path, f"{what} code must be a string, got {_kind(value)}")
-        return None
-    mapped = table.get(value)
+    mapped = table.get(found)
     if mapped is None:
-        add(out, UNKNOWN_CODE, path, f"{_show(value)} is not a known {what} code")
+        add(out, UNKNOWN_CODE, path, f"{_show(found)} is not a known {what} code")
     return mapped
 
 
@@ -380,6 +386,14 @@ def five_grade(out: Out, value: Decimal, path: str) -> dict[str, object] | None:
     return {"scale": "HU_1_5", "value": int(value)}
 
 
+def passing_five_grade(out: Out, value: Decimal, path: str) -> dict[str, object] | None:
+    """A five-grade scale grade on an issuance: grade 1 (fail) is GRADE_FAIL."""
+    grade = five_grade(out, value, path)
+    if grade is not None and grade["value"] == 1:
+        add(out, GRADE_FAIL, path, "grade 1 (fail) on an issuance")
+    return grade
+
+
 def percent_grade(out: Out, value: Decimal, path: str) -> dict[str, object] | None:
     """A percent result 0-100 (§3.9)."""
     if not 0 <= value <= _PERCENT_MAX:
@@ -437,6 +451,369 @@ def issue_not_after_event(out: Out, issued: str, event_ts: str, path: str) -> No
 def body(identifier_: str | None, scheme: str, name: str | None, country: str) -> dict[str, Any]:
     """One canonical awarding body / provider."""
     return {"id": identifier_, "scheme": scheme, "name": name, "country": country}
+
+
+def code_list(
+    out: Out, items: Iterable[tuple[str, object]], table: Mapping[str, str], what: str
+) -> list[str]:
+    """``(path, value)`` items looked up as required codes, de-duplicated in order (§3.10)."""
+    mapped: list[str] = []
+    for path, value in items:
+        uri = code(out, value, path, table, what, required=True)
+        if uri is not None:
+            mapped.append(uri)
+    return dedupe(mapped)
+
+
+def learner(
+    learner_id: str | None, family: str | None, given: str | None, born: str | None
+) -> dict[str, Any]:
+    """The canonical learner identification."""
+    return {
+        "educationId": learner_id,
+        "familyName": family,
+        "givenName": given,
+        "dateOfBirth": born,
+    }
+
+
+def revocation(
+    credential_key: str | None, reason: str | None, reason_text: str | None, revoked_on: str | None
+) -> dict[str, Any]:
+    """The canonical revocation record."""
+    return {
+        "credentialKey": credential_key,
+        "reason": reason,
+        "reasonText": reason_text,
+        "revokedOn": revoked_on,
+    }
+
+
+@dataclass
+class Credential:
+    """The 18 canonical elements of an issuance (§1.2), set one by one as they are read."""
+
+    learner: dict[str, Any] | None
+    awarding_bodies: list[dict[str, Any]]
+    issuer_country: list[str] = field(default_factory=lambda: [vocab.HUN_COUNTRY])
+    title: dict[str, str | None] | None = None
+    date_of_issuing: str | None = None
+    learning_outcomes: list[dict[str, Any]] = field(default_factory=list)
+    notional_workload: dict[str, object] | None = None
+    eqf_level: str | None = None
+    qf_ehea_cycle: str | None = None
+    field_of_education: str | None = None
+    assessment_types: list[str] = field(default_factory=list)
+    form_of_participation: str | None = None
+    quality_assurance: list[str] = field(default_factory=list)
+    prerequisites: str | None = None
+    supervision: str | None = None
+    grade: dict[str, object] | None = None
+    stackability: dict[str, Any] | None = None
+    further_information: str | None = None
+
+    def record(self) -> dict[str, Any]:
+        """The canonical credential record, keys in contract order."""
+        return {
+            "learnerIdentification": self.learner,
+            "title": self.title,
+            "issuerCountry": self.issuer_country,
+            "awardingBodies": self.awarding_bodies,
+            "dateOfIssuing": self.date_of_issuing,
+            "learningOutcomes": self.learning_outcomes,
+            "notionalWorkload": self.notional_workload,
+            "eqfLevel": self.eqf_level,
+            "qfEheaCycle": self.qf_ehea_cycle,
+            "fieldOfEducation": self.field_of_education,
+            "assessmentTypes": self.assessment_types,
+            "formOfParticipation": self.form_of_participation,
+            "qualityAssurance": self.quality_assurance,
+            "prerequisites": self.prerequisites,
+            "supervisionAndIdentityVerification": self.supervision,
+            "gradeAchieved": self.grade,
+            "integrationStackability": self.stackability,
+            "furtherInformation": self.further_information,
+        }
+
+
+def stackability(part_of: str | None, text_: str | None) -> dict[str, Any] | None:
+    """``integrationStackability``, or None when it says nothing."""
+    if part_of is None and text_ is None:
+        return None
+    return {"partOfProgramme": part_of, "text": text_}
+
+
+def enrolment(
+    status: str,
+    status_date: str | None,
+    learner: dict[str, Any] | None,
+    provider: dict[str, Any],
+    programme: tuple[str | None, str | None],
+    withdrawal_reason: str | None,
+) -> dict[str, Any]:
+    """The canonical enrolment record; ``programme`` is its (id, title)."""
+    return {
+        "status": status,
+        "statusDate": status_date,
+        "learnerIdentification": learner,
+        "provider": provider,
+        "programme": {"id": programme[0], "title": programme[1]},
+        "withdrawalReason": withdrawal_reason,
+    }
+
+
+# --- field readers ----------------------------------------------------------------------
+
+V = TypeVar("V")
+
+
+class Fields(ABC, Generic[V]):
+    """Reads and checks the fields of one source node, each named once by its local name.
+
+    A subclass binds the node (an XML element, a JSON object, a CSV row) and says how a
+    field is looked up (:meth:`raw`), how its path is joined to ``base`` (the node's own
+    path, "" at the top), how dates are written and how a present value is a number.
+    Every check reports at :meth:`path` of the field, into ``out``.
+    """
+
+    #: what joins ``base`` and a field name in a path
+    separator: ClassVar[str]
+    #: whether an empty string counts as an absent number
+    empty_is_absent: ClassVar[bool] = True
+    date_pattern: ClassVar[re.Pattern[str]] = HU_DATE_RE
+    date_shape: ClassVar[str] = "YYYY.MM.DD."
+
+    def __init__(self, out: Out, base: str) -> None:
+        self.out = out
+        self.base = base
+
+    def path(self, name: str) -> str:
+        """The violation path of field ``name``; the empty name is the node itself."""
+        if not name:
+            return self.base
+        return f"{self.base}{self.separator}{name}" if self.base else name
+
+    @abstractmethod
+    def raw(self, name: str) -> V | None:
+        """The field's value as found, None when absent (lookup problems go to ``out``)."""
+
+    @abstractmethod
+    def parse_number(self, value: V, path: str, what: str) -> Decimal | None:
+        """A present value as a Decimal, or None with the violation recorded."""
+
+    def text(self, name: str, limit: int, *, required: bool) -> str | None:
+        """See :func:`text`."""
+        return text(self.out, self.raw(name), self.path(name), limit, required=required)
+
+    def identifier(
+        self, name: str, pattern: re.Pattern[str], what: str, *, required: bool
+    ) -> str | None:
+        """See :func:`identifier`."""
+        value = self.raw(name)
+        return identifier(self.out, value, self.path(name), pattern, what, required=required)
+
+    def education_id(self, name: str) -> str | None:
+        """See :func:`education_id`."""
+        return education_id(self.out, self.raw(name), self.path(name))
+
+    def date(self, name: str, *, required: bool = True) -> str | None:
+        """A calendar date in this feed's shape (see :func:`calendar_date`)."""
+        value = self.raw(name)
+        path = self.path(name)
+        return calendar_date(
+            self.out, value, path, self.date_pattern, self.date_shape, required=required
+        )
+
+    def timestamp(self, name: str) -> str | None:
+        """See :func:`timestamp`."""
+        return timestamp(self.out, self.raw(name), self.path(name))
+
+    def code(self, name: str, table: Mapping[str, str], what: str, *, required: bool) -> str | None:
+        """See :func:`code`."""
+        return code(self.out, self.raw(name), self.path(name), table, what, required=required)
+
+    def isced(self, name: str, *, required: bool) -> str | None:
+        """See :func:`isced`."""
+        return isced(self.out, self.raw(name), self.path(name), required=required)
+
+    def esco(self, name: str) -> str | None:
+        """See :func:`esco`."""
+        return esco(self.out, self.raw(name), self.path(name))
+
+    def number(self, name: str, *, missing: str | None = None) -> Decimal | None:
+        """The field as a number; when absent None, and MISSING_REQUIRED ``missing`` if given."""
+        value = self.raw(name)
+        path = self.path(name)
+        if value is None or (self.empty_is_absent and value == ""):
+            if missing is not None:
+                add(self.out, MISSING_REQUIRED, path, missing)
+            return None
+        return self.parse_number(value, path, name)
+
+    def workload(
+        self, name: str, missing: str, convert: Callable[[Decimal], dict[str, object]]
+    ) -> dict[str, object] | None:
+        """A required positive workload number turned into ``notionalWorkload``."""
+        amount = self.number(name, missing=missing)
+        if amount is None or not positive_workload(self.out, amount, self.path(name), name):
+            return None
+        return convert(amount)
+
+    def level(self, name: str, *, missing: str | None = None) -> str | None:
+        """An MKKR level as its EQF URI (see :func:`level`)."""
+        number = self.number(name, missing=missing)
+        return None if number is None else level(self.out, number, self.path(name))
+
+    def five_grade(self, name: str) -> dict[str, object] | None:
+        """An optional five-grade result of an issuance (see :func:`passing_five_grade`)."""
+        number = self.number(name)
+        return None if number is None else passing_five_grade(self.out, number, self.path(name))
+
+    def title(self, hu: str, en: str) -> dict[str, str | None]:
+        """The ``title`` from a required Hungarian and an optional English field."""
+        title_hu = self.text(hu, TITLE_MAX, required=True)
+        title_en = self.text(en, TITLE_MAX, required=False)
+        return {"hu": title_hu} if title_en is None else {"hu": title_hu, "en": title_en}
+
+    def programme(self, id_name: str, title_name: str) -> tuple[str | None, str | None]:
+        """A programme's required (id, title)."""
+        return (
+            self.identifier(id_name, PROGRAMME_ID_RE, "programme id", required=True),
+            self.text(title_name, TITLE_MAX, required=True),
+        )
+
+    def stackability(self, programme: str, text: str) -> dict[str, Any] | None:
+        """``integrationStackability`` from an optional programme id and text."""
+        part_of = self.identifier(programme, PROGRAMME_ID_RE, "programme id", required=False)
+        return stackability(part_of, self.text(text, LONG_TEXT_MAX, required=False))
+
+    def issue_date(self, name: str, occurred: str | None) -> str | None:
+        """The date of issuing, not after the event's own date (when both are known)."""
+        issued = self.date(name)
+        if issued is not None and occurred is not None:
+            issue_not_after_event(self.out, issued, occurred, self.path(name))
+        return issued
+
+    def learner(self, learner_id: str | None, family: str, given: str, born: str) -> dict[str, Any]:
+        """The learner identification from the family name, given name and birth date fields."""
+        return learner(
+            learner_id,
+            self.text(family, PERSON_NAME_MAX, required=True),
+            self.text(given, PERSON_NAME_MAX, required=True),
+            self.date(born),
+        )
+
+
+class TextFields(Fields[str]):
+    """A reader whose values are texts (XML, CSV): numbers are written as text."""
+
+    number_pattern: ClassVar[re.Pattern[str]] = TEXT_INTEGER_RE
+
+    def parse_number(self, value: str, path: str, what: str) -> Decimal | None:
+        """See :func:`text_number`."""
+        return text_number(self.out, value, path, self.number_pattern, what)
+
+
+# --- results ----------------------------------------------------------------------------
+
+#: the record type of each canonical event type
+RECORD_TYPES: Final[Mapping[str, RecordType]] = {
+    "issued": "credential",
+    "revoked": "revocation",
+    "enrolled": "enrolment",
+    "withdrawn": "enrolment",
+    "completed": "enrolment",
+}
+
+
+def scoped_key(feed: Feed, body_id: str | None, local_id: str | None) -> str | None:
+    """``feed:body:id`` (a credential key, a ``vet``/``al`` event key), None if a part is."""
+    return f"{feed}:{body_id}:{local_id}" if body_id and local_id else None
+
+
+def rejected_item(rule: str, path: str, message: str, key: str | None = None) -> ItemResult:
+    """An item rejected with one violation."""
+    return ItemResult(event=None, violations=(Violation(rule, path, message),), idempotency_key=key)
+
+
+def rejected_message(
+    feed: Feed, rule: str, path: str, message: str, key: str | None = None
+) -> MessageResult:
+    """A single-event message rejected with one violation."""
+    return MessageResult(feed=feed, items=(rejected_item(rule, path, message, key),))
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """The identity of one source event: what its accepted form carries besides the record.
+
+    ``key`` is its idempotency key (None while a part is missing); ``row`` and ``shown_id``
+    (the row id as shown on a rejection) are for ``al`` rows.
+    """
+
+    feed: Feed
+    event_type: str
+    key: str | None
+    source_event_id: str | None
+    learner_id: str | None
+    awarding_body_id: str | None
+    occurred_at: str | None = None
+    row: int | None = None
+    shown_id: str | None = None
+
+    def rejected(self, violations: Iterable[Violation]) -> ItemResult:
+        """The event rejected with ``violations``."""
+        return ItemResult(
+            event=None,
+            violations=tuple(violations),
+            row=self.row,
+            sor_azonosito=self.shown_id,
+            idempotency_key=self.key,
+        )
+
+    def result(
+        self,
+        out: Out,
+        record: dict[str, Any] | None,
+        credential_id: str | None,
+        content: Callable[[], str | Violation],
+    ) -> ItemResult:
+        """Accepted when nothing is violated and every id is there, else rejected.
+
+        ``content`` (called only then) gives the canonical content, or the violation that
+        stops it.
+        """
+        if (
+            out
+            or record is None
+            or self.key is None
+            or self.source_event_id is None
+            or self.learner_id is None
+            or self.awarding_body_id is None
+        ):
+            return self.rejected(out)
+        canonical = content()
+        if isinstance(canonical, Violation):
+            return self.rejected((canonical,))
+        event = NormalisedEvent(
+            feed=self.feed,
+            record_type=RECORD_TYPES[self.event_type],
+            event_type=self.event_type,
+            idempotency_key=self.key,
+            credential_key=scoped_key(self.feed, self.awarding_body_id, credential_id),
+            source_event_id=self.source_event_id,
+            learner_id=self.learner_id,
+            awarding_body_id=self.awarding_body_id,
+            occurred_at=self.occurred_at,
+            record=record,
+            content=canonical,
+            mapping_version=MAPPING_VERSION,
+            row=self.row,
+            sor_azonosito=self.shown_id,
+        )
+        return ItemResult(
+            event=event, row=self.row, sor_azonosito=self.shown_id, idempotency_key=self.key
+        )
 
 
 def _kind(value: object) -> str:

@@ -9,22 +9,16 @@ field checks read and, serialised canonically, the event's ``content`` (§9.2).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Mapping
 from decimal import Decimal
+from functools import partial
 from typing import Any, Final
 from unicodedata import normalize as _nfc
 
 from hub import vocab
 from hub.normalise import common as c
-from hub.normalise.mappings import HE, MAPPING_VERSION
-from hub.normalise.types import ItemResult, MessageResult, NormalisedEvent, Violation
-
-_RECORD_TYPES: Final = {
-    "issued": "credential",
-    "revoked": "revocation",
-    "enrolled": "enrolment",
-    "withdrawn": "enrolment",
-    "completed": "enrolment",
-}
+from hub.normalise.mappings import HE
+from hub.normalise.types import ItemResult, MessageResult, Violation
 
 
 class _DuplicateMember(ValueError):
@@ -111,10 +105,9 @@ def _has_surrogate(value: Any) -> bool:
     return False
 
 
-def _reject(rule: str, path: str, message: str, key: str | None = None) -> MessageResult:
+def _reject(rule: str, path: str, message: str) -> MessageResult:
     """A message that fails before field checks."""
-    item = ItemResult(event=None, violations=(Violation(rule, path, message),), idempotency_key=key)
-    return MessageResult(feed="he", items=(item,))
+    return c.rejected_message("he", rule, path, message)
 
 
 def normalise_he(payload: bytes) -> MessageResult:
@@ -140,6 +133,67 @@ def normalise_he(payload: bytes) -> MessageResult:
     return MessageResult(feed="he", items=(_event(doc),))
 
 
+Out = list[Violation]
+
+
+class JsonFields(c.Fields[Any]):
+    """The members of one JSON object at path ``base`` (paths joined with ".")."""
+
+    separator = "."
+    empty_is_absent = False
+
+    def __init__(self, out: Out, obj: dict[str, Any], base: str) -> None:
+        super().__init__(out, base)
+        self.obj = obj
+
+    def raw(self, name: str) -> Any:
+        """The member's value (None when absent: null members are dropped when parsed)."""
+        return self.obj.get(name)
+
+    def parse_number(self, value: Any, path: str, what: str) -> Decimal | None:
+        """A JSON number (booleans and strings are the wrong type)."""
+        if not isinstance(value, Decimal):
+            kind = "boolean" if isinstance(value, bool) else type(value).__name__
+            c.add(self.out, c.INVALID_FORMAT, path, f"{what} must be a JSON number, got {kind}")
+            return None
+        return value
+
+    def object(self, name: str, *, required: bool) -> JsonFields | None:
+        """The fields of a nested object member (absent/wrong type reported; None then)."""
+        path = self.path(name)
+        value = self.obj.get(name)
+        if value is None:
+            if required:
+                c.add(self.out, c.MISSING_REQUIRED, path, f"required object {name!r} is missing")
+            return None
+        if not isinstance(value, dict):
+            c.add(self.out, c.INVALID_FORMAT, path, f"{name!r} must be a JSON object")
+            return None
+        return JsonFields(self.out, value, path)
+
+    def array(self, name: str, *, required: bool) -> list[Any] | None:
+        """An array member; an empty required array counts as missing."""
+        path = self.path(name)
+        value = self.obj.get(name)
+        if value is None or (required and value == []):
+            if required:
+                missing = f"required list {name!r} is missing or empty"
+                c.add(self.out, c.MISSING_REQUIRED, path, missing)
+            return None
+        if not isinstance(value, list):
+            c.add(self.out, c.INVALID_FORMAT, path, f"{name!r} must be a JSON array")
+            return None
+        return value
+
+
+def _content(doc: dict[str, Any]) -> str | Violation:
+    """The canonical content of a message, or why it has none."""
+    try:
+        return c.canonical_json(doc)
+    except (RecursionError, ValueError) as exc:
+        return Violation(c.MALFORMED, c.PAYLOAD_PATH, f"cannot canonicalise: {exc}")
+
+
 def _event(doc: dict[str, Any]) -> ItemResult:
     """Envelope, field and cross-field checks of one parsed event."""
     raw_id = doc.get("esemeny_azonosito")
@@ -150,7 +204,7 @@ def _event(doc: dict[str, Any]) -> ItemResult:
     )
     version = doc.get("sema_verzio")
     if version is None or version == "":
-        return _item_reject(
+        return c.rejected_item(
             c.MISSING_REQUIRED, "sema_verzio", "schema version is missing", early_key
         )
     if version != "1.0":
@@ -166,7 +220,9 @@ def _event(doc: dict[str, Any]) -> ItemResult:
         return ItemResult(event=None, violations=tuple(bad), idempotency_key=early_key)
     kind = doc.get("esemeny_tipus")
     if kind is None or kind == "":
-        return _item_reject(c.MISSING_REQUIRED, "esemeny_tipus", "event type is missing", early_key)
+        return c.rejected_item(
+            c.MISSING_REQUIRED, "esemeny_tipus", "event type is missing", early_key
+        )
     event_type = HE.event_type.get(kind) if isinstance(kind, str) else None
     if event_type is None:
         bad = [Violation(c.UNKNOWN_EVENT_TYPE, "esemeny_tipus", f"unknown event type {kind!r}")]
@@ -174,434 +230,169 @@ def _event(doc: dict[str, Any]) -> ItemResult:
             bad.append(Violation(c.INVALID_FORMAT, "esemeny_tipus", "event type must be a string"))
         return ItemResult(event=None, violations=tuple(bad), idempotency_key=early_key)
 
-    out: list[Violation] = []
-    event_id = c.identifier(
-        out,
-        doc.get("esemeny_azonosito"),
-        "esemeny_azonosito",
-        c.HE_EVENT_ID_RE,
-        "event id (lowercase UUID)",
-        required=True,
+    out: Out = []
+    top = JsonFields(out, doc, "")
+    event_id = top.identifier(
+        "esemeny_azonosito", c.HE_EVENT_ID_RE, "event id (lowercase UUID)", required=True
     )
-    occurred = c.timestamp(out, doc.get("esemeny_idopont"), "esemeny_idopont")
-    inst = _object(out, doc, "intezmeny", "intezmeny", required=True)
-    learner = _object(out, doc, "hallgato", "hallgato", required=True)
+    occurred = top.timestamp("esemeny_idopont")
+    inst = top.object("intezmeny", required=True)
+    learner = top.object("hallgato", required=True)
     inst_code = inst_name = learner_id = None
     if inst is not None:
-        inst_code = c.identifier(
-            out,
-            inst.get("kod"),
-            "intezmeny.kod",
-            c.HE_INSTITUTION_RE,
-            "FIR institution code",
-            required=True,
+        inst_code = inst.identifier(
+            "kod", c.HE_INSTITUTION_RE, "FIR institution code", required=True
         )
-        inst_name = c.text(
-            out,
-            inst.get("nev"),
-            "intezmeny.nev",
-            c.BODY_NAME_MAX,
-            required=event_type != "revoked",
-        )
+        inst_name = inst.text("nev", c.BODY_NAME_MAX, required=event_type != "revoked")
     if learner is not None:
-        learner_id = c.education_id(
-            out, learner.get("oktatasi_azonosito"), "hallgato.oktatasi_azonosito"
-        )
+        learner_id = learner.education_id("oktatasi_azonosito")
 
     record: dict[str, Any] | None
-    credential_key: str | None = None
-    if event_type == "issued":
-        record, cred_id = _issuance(out, doc, learner, inst_code, inst_name, occurred)
-        if inst_code and cred_id:
-            credential_key = f"he:{inst_code}:{cred_id}"
-    elif event_type == "revoked":
-        record, cred_id = _revocation(out, doc, inst_code)
-        if inst_code and cred_id:
-            credential_key = f"he:{inst_code}:{cred_id}"
+    cred_id: str | None = None
+    if event_type == "revoked":
+        record, cred_id = _revocation(top, inst_code)
     else:
-        record = _enrolment(out, doc, learner, inst_code, inst_name, event_type)
-
+        ident = _learner(learner)
+        provider = c.body(inst_code, "HU-FI", inst_name, vocab.HUN_COUNTRY)
+        if event_type == "issued":
+            record, cred_id = _issuance(top, ident, provider, occurred)
+        else:
+            record = _enrolment(top, ident, provider, event_type)
     key = f"he:{event_id}" if event_id else None
-    if out or record is None or event_id is None or learner_id is None or inst_code is None:
-        return ItemResult(event=None, violations=tuple(out), idempotency_key=key)
-    try:
-        content = c.canonical_json(doc)
-    except (RecursionError, ValueError) as exc:
-        return _item_reject(c.MALFORMED, c.PAYLOAD_PATH, f"cannot canonicalise: {exc}", key)
-    event = NormalisedEvent(
-        feed="he",
-        record_type=_RECORD_TYPES[event_type],  # type: ignore[arg-type]
-        event_type=event_type,
-        idempotency_key=f"he:{event_id}",
-        credential_key=credential_key,
-        source_event_id=event_id,
-        learner_id=learner_id,
-        awarding_body_id=inst_code,
-        occurred_at=occurred,
-        record=record,
-        content=content,
-        mapping_version=MAPPING_VERSION,
-    )
-    return ItemResult(event=event, idempotency_key=event.idempotency_key)
+    envelope = c.Envelope("he", event_type, key, event_id, learner_id, inst_code, occurred)
+    return envelope.result(out, record, cred_id, partial(_content, doc))
 
 
-def _item_reject(rule: str, path: str, message: str, key: str | None = None) -> ItemResult:
-    """An item with a single violation."""
-    return ItemResult(event=None, violations=(Violation(rule, path, message),), idempotency_key=key)
-
-
-def _object(
-    out: list[Violation], parent: dict[str, Any], name: str, path: str, *, required: bool
-) -> dict[str, Any] | None:
-    """A nested JSON object member (absent/wrong type reported; None then)."""
-    value = parent.get(name)
-    if value is None:
-        if required:
-            c.add(out, c.MISSING_REQUIRED, path, f"required object {name!r} is missing")
-        return None
-    if not isinstance(value, dict):
-        c.add(out, c.INVALID_FORMAT, path, f"{name!r} must be a JSON object")
-        return None
-    return value
-
-
-def _array(
-    out: list[Violation], parent: dict[str, Any], name: str, path: str, *, required: bool
-) -> list[Any] | None:
-    """An array member; an empty required array counts as missing."""
-    value = parent.get(name)
-    if value is None or (required and value == []):
-        if required:
-            c.add(out, c.MISSING_REQUIRED, path, f"required list {name!r} is missing or empty")
-        return None
-    if not isinstance(value, list):
-        c.add(out, c.INVALID_FORMAT, path, f"{name!r} must be a JSON array")
-        return None
-    return value
-
-
-def _number(out: list[Violation], value: object, path: str, what: str) -> Decimal | None:
-    """A JSON number (booleans and strings are the wrong type)."""
-    if not isinstance(value, Decimal):
-        kind = "boolean" if isinstance(value, bool) else type(value).__name__
-        c.add(out, c.INVALID_FORMAT, path, f"{what} must be a JSON number, got {kind}")
-        return None
-    return value
-
-
-def _learner(out: list[Violation], learner: dict[str, Any] | None, learner_id: object) -> Any:
+def _learner(learner: JsonFields | None) -> dict[str, Any] | None:
     """The canonical learner identification (all four members required)."""
     if learner is None:
         return None
-    family = c.text(
-        out, learner.get("csaladi_nev"), "hallgato.csaladi_nev", c.PERSON_NAME_MAX, required=True
-    )
-    given = c.text(out, learner.get("utonev"), "hallgato.utonev", c.PERSON_NAME_MAX, required=True)
-    born = c.hu_date(out, learner.get("szuletesi_datum"), "hallgato.szuletesi_datum")
-    return {
-        "educationId": learner_id,
-        "familyName": family,
-        "givenName": given,
-        "dateOfBirth": born,
-    }
+    learner_id = learner.raw("oktatasi_azonosito")
+    return learner.learner(learner_id, "csaladi_nev", "utonev", "szuletesi_datum")
 
 
-def _codes(
-    out: list[Violation],
-    items: list[Any] | None,
-    path: str,
-    table: Any,
-    what: str,
-) -> list[str]:
-    """A list of codes mapped to URIs, de-duplicated in order of first appearance."""
-    if items is None:
-        return []
-    mapped: list[str] = []
+def _present(out: Out, items: list[Any], path: str, what: str) -> Iterator[tuple[str, Any]]:
+    """``(path, item)`` of the non-empty list items; an empty one is reported when reached."""
     for index, item in enumerate(items):
         item_path = f"{path}[{index}]"
         if item == "" or item is None:
             c.add(out, c.INVALID_FORMAT, item_path, f"empty {what} code in the list")
             continue
-        uri = c.code(out, item, item_path, table, what, required=True)
-        if uri is not None:
-            mapped.append(uri)
-    return c.dedupe(mapped)
+        yield item_path, item
+
+
+def _codes(cert: JsonFields, name: str, table: Mapping[str, str], what: str) -> list[str]:
+    """A required list of codes mapped to URIs, de-duplicated in order of first appearance."""
+    items = cert.array(name, required=True)
+    if items is None:
+        return []
+    return c.code_list(cert.out, _present(cert.out, items, cert.path(name), what), table, what)
 
 
 def _issuance(
-    out: list[Violation],
-    doc: dict[str, Any],
-    learner: dict[str, Any] | None,
-    inst_code: str | None,
-    inst_name: str | None,
+    top: JsonFields,
+    ident: dict[str, Any] | None,
+    provider: dict[str, Any],
     occurred: str | None,
 ) -> tuple[dict[str, Any] | None, str | None]:
     """The 18 canonical elements of an issuance, and the credential id."""
-    learner_id = learner.get("oktatasi_azonosito") if learner is not None else None
-    ident = _learner(out, learner, learner_id)
-
-    bodies = [c.body(inst_code, "HU-FI", inst_name, vocab.HUN_COUNTRY)]
-    partners = _array(out, doc, "tarsintezmenyek", "tarsintezmenyek", required=False)
+    out = top.out
+    bodies = [provider]
+    partners = top.array("tarsintezmenyek", required=False)
     for index, partner in enumerate(partners or ()):
-        bodies.append(_partner(out, partner, f"tarsintezmenyek[{index}]"))
+        bodies.append(_partner(out, partner, f"{top.path('tarsintezmenyek')}[{index}]"))
 
-    cert = _object(out, doc, "oklevel", "oklevel", required=True)
+    cert = top.object("oklevel", required=True)
     if cert is None:
         return None, None
-    cred_id = c.identifier(
-        out,
-        cert.get("azonosito"),
-        "oklevel.azonosito",
-        c.CREDENTIAL_ID_RE,
-        "credential id",
-        required=True,
+    cred_id = cert.identifier("azonosito", c.CREDENTIAL_ID_RE, "credential id", required=True)
+    countries = c.dedupe(b["country"] for b in bodies if b["country"])
+    cred = c.Credential(ident, bodies, issuer_country=countries)
+    cred.title = cert.title("megnevezes", "megnevezes_angol")
+    cred.notional_workload = cert.workload("kredit", "credits are missing", c.workload_from_credits)
+    cred.eqf_level = cert.level("mkkr_szint", missing="MKKR level is missing")
+    cred.qf_ehea_cycle = cert.code("ciklus", HE.cycle, "cycle", required=False)
+    if cred.qf_ehea_cycle is not None and cred.eqf_level is not None:
+        c.cycle_fits(out, cred.qf_ehea_cycle, cred.eqf_level, cert.path("ciklus"))
+    cred.field_of_education = cert.isced("iscedf", required=True)
+    cred.learning_outcomes = _outcomes(cert)
+    cred.assessment_types = _codes(cert, "ertekeles_modja", HE.assessment, "assessment")
+    cred.form_of_participation = cert.code(
+        "reszvetel_formaja", HE.participation, "form of participation", required=True
     )
-    title_hu = c.text(out, cert.get("megnevezes"), "oklevel.megnevezes", c.TITLE_MAX, required=True)
-    title_en = c.text(
-        out, cert.get("megnevezes_angol"), "oklevel.megnevezes_angol", c.TITLE_MAX, required=False
+    cred.quality_assurance = _codes(
+        cert, "minosegbiztositas", HE.quality_assurance, "quality assurance"
     )
-    title = {"hu": title_hu} if title_en is None else {"hu": title_hu, "en": title_en}
-
-    workload = None
-    raw = cert.get("kredit")
-    if raw is None:
-        c.add(out, c.MISSING_REQUIRED, "oklevel.kredit", "credits are missing")
-    else:
-        credits = _number(out, raw, "oklevel.kredit", "kredit")
-        if credits is not None and c.positive_workload(out, credits, "oklevel.kredit", "kredit"):
-            workload = c.workload_from_credits(credits)
-
-    eqf = None
-    raw = cert.get("mkkr_szint")
-    if raw is None:
-        c.add(out, c.MISSING_REQUIRED, "oklevel.mkkr_szint", "MKKR level is missing")
-    else:
-        number = _number(out, raw, "oklevel.mkkr_szint", "mkkr_szint")
-        if number is not None:
-            eqf = c.level(out, number, "oklevel.mkkr_szint")
-    cycle = c.code(out, cert.get("ciklus"), "oklevel.ciklus", HE.cycle, "cycle", required=False)
-    if cycle is not None and eqf is not None:
-        c.cycle_fits(out, cycle, eqf, "oklevel.ciklus")
-
-    field = c.isced(out, cert.get("iscedf"), "oklevel.iscedf", required=True)
-    outcomes = _outcomes(out, cert)
-    assessments = _codes(
-        out,
-        _array(out, cert, "ertekeles_modja", "oklevel.ertekeles_modja", required=True),
-        "oklevel.ertekeles_modja",
-        HE.assessment,
-        "assessment",
-    )
-    mode = c.code(
-        out,
-        cert.get("reszvetel_formaja"),
-        "oklevel.reszvetel_formaja",
-        HE.participation,
-        "form of participation",
-        required=True,
-    )
-    quality = _codes(
-        out,
-        _array(out, cert, "minosegbiztositas", "oklevel.minosegbiztositas", required=True),
-        "oklevel.minosegbiztositas",
-        HE.quality_assurance,
-        "quality assurance",
-    )
-
-    grade = None
-    raw = cert.get("erdemjegy")
-    if raw is not None:
-        number = _number(out, raw, "oklevel.erdemjegy", "erdemjegy")
-        if number is not None:
-            grade = c.five_grade(out, number, "oklevel.erdemjegy")
-            if grade is not None and grade["value"] == 1:
-                c.add(out, c.GRADE_FAIL, "oklevel.erdemjegy", "grade 1 (fail) on an issuance")
-
-    prerequisites = c.text(
-        out, cert.get("elofeltetelek"), "oklevel.elofeltetelek", c.LONG_TEXT_MAX, required=False
-    )
-    supervision = c.code(
-        out,
-        cert.get("felugyelet"),
-        "oklevel.felugyelet",
-        HE.supervision,
-        "supervision",
-        required=False,
-    )
-    stackability = None
-    stack = _object(out, cert, "halmozhatosag", "oklevel.halmozhatosag", required=False)
-    if stack is not None:
-        part_of = c.identifier(
-            out,
-            stack.get("kepzes_kod"),
-            "oklevel.halmozhatosag.kepzes_kod",
-            c.PROGRAMME_ID_RE,
-            "programme id",
-            required=False,
-        )
-        stack_text = c.text(
-            out,
-            stack.get("leiras"),
-            "oklevel.halmozhatosag.leiras",
-            c.LONG_TEXT_MAX,
-            required=False,
-        )
-        if part_of is not None or stack_text is not None:
-            stackability = {"partOfProgramme": part_of, "text": stack_text}
-    further = c.text(
-        out,
-        cert.get("tovabbi_informacio"),
-        "oklevel.tovabbi_informacio",
-        c.LONG_TEXT_MAX,
-        required=False,
-    )
-    issued = c.hu_date(out, cert.get("kiallitas_datuma"), "oklevel.kiallitas_datuma")
-    if issued is not None and occurred is not None:
-        c.issue_not_after_event(out, issued, occurred, "oklevel.kiallitas_datuma")
-
-    record = {
-        "learnerIdentification": ident,
-        "title": title,
-        "issuerCountry": c.dedupe(b["country"] for b in bodies if b["country"]),
-        "awardingBodies": bodies,
-        "dateOfIssuing": issued,
-        "learningOutcomes": outcomes,
-        "notionalWorkload": workload,
-        "eqfLevel": eqf,
-        "qfEheaCycle": cycle,
-        "fieldOfEducation": field,
-        "assessmentTypes": assessments,
-        "formOfParticipation": mode,
-        "qualityAssurance": quality,
-        "prerequisites": prerequisites,
-        "supervisionAndIdentityVerification": supervision,
-        "gradeAchieved": grade,
-        "integrationStackability": stackability,
-        "furtherInformation": further,
-    }
-    return record, cred_id
+    cred.grade = cert.five_grade("erdemjegy")
+    cred.prerequisites = cert.text("elofeltetelek", c.LONG_TEXT_MAX, required=False)
+    cred.supervision = cert.code("felugyelet", HE.supervision, "supervision", required=False)
+    stack = cert.object("halmozhatosag", required=False)
+    cred.stackability = None if stack is None else stack.stackability("kepzes_kod", "leiras")
+    cred.further_information = cert.text("tovabbi_informacio", c.LONG_TEXT_MAX, required=False)
+    cred.date_of_issuing = cert.issue_date("kiallitas_datuma", occurred)
+    return cred.record(), cred_id
 
 
-def _partner(out: list[Violation], partner: object, path: str) -> dict[str, Any]:
+def _partner(out: Out, partner: object, path: str) -> dict[str, Any]:
     """One co-awarding institution (HUN: FIR code required; foreign: free-text code)."""
     if not isinstance(partner, dict):
         c.add(out, c.INVALID_FORMAT, path, "co-awarding institution must be a JSON object")
         return c.body(None, "OTHER", None, "")
-    name = c.text(out, partner.get("nev"), f"{path}.nev", c.BODY_NAME_MAX, required=True)
-    country = partner.get("orszag")
+    fields = JsonFields(out, partner, path)
+    name = fields.text("nev", c.BODY_NAME_MAX, required=True)
+    country = fields.raw("orszag")
     if country is None or country == "":
         country = "HUN"
     elif not isinstance(country, str) or c.COUNTRY_RE.fullmatch(country) is None:
-        c.add(out, c.INVALID_FORMAT, f"{path}.orszag", f"{country!r} is not an alpha-3 code")
+        c.add(out, c.INVALID_FORMAT, fields.path("orszag"), f"{country!r} is not an alpha-3 code")
         country = None
     uri = vocab.country_uri(country) if country else ""
     if country == "HUN":
-        kod = c.identifier(
-            out,
-            partner.get("kod"),
-            f"{path}.kod",
-            c.HE_INSTITUTION_RE,
-            "FIR institution code",
-            required=True,
-        )
+        kod = fields.identifier("kod", c.HE_INSTITUTION_RE, "FIR institution code", required=True)
         return c.body(kod, "HU-FI", name, uri)
-    kod = c.text(out, partner.get("kod"), f"{path}.kod", c.FOREIGN_CODE_MAX, required=False)
+    kod = fields.text("kod", c.FOREIGN_CODE_MAX, required=False)
     return c.body(kod, "OTHER", name, uri)
 
 
-def _outcomes(out: list[Violation], cert: dict[str, Any]) -> list[dict[str, Any]]:
+def _outcomes(cert: JsonFields) -> list[dict[str, Any]]:
     """Learning outcomes in source order."""
-    path = "oklevel.tanulasi_eredmenyek"
-    items = _array(out, cert, "tanulasi_eredmenyek", path, required=True)
+    path = cert.path("tanulasi_eredmenyek")
     outcomes: list[dict[str, Any]] = []
-    for index, item in enumerate(items or ()):
+    for index, item in enumerate(cert.array("tanulasi_eredmenyek", required=True) or ()):
         item_path = f"{path}[{index}]"
         if not isinstance(item, dict):
-            c.add(out, c.INVALID_FORMAT, item_path, "learning outcome must be a JSON object")
+            c.add(cert.out, c.INVALID_FORMAT, item_path, "learning outcome must be a JSON object")
             continue
-        statement = c.text(
-            out, item.get("szoveg"), f"{item_path}.szoveg", c.OUTCOME_MAX, required=True
-        )
-        outcomes.append(
-            {"text": statement, "esco": c.esco(out, item.get("esco"), f"{item_path}.esco")}
-        )
+        fields = JsonFields(cert.out, item, item_path)
+        statement = fields.text("szoveg", c.OUTCOME_MAX, required=True)
+        outcomes.append({"text": statement, "esco": fields.esco("esco")})
     return outcomes
 
 
-def _revocation(
-    out: list[Violation], doc: dict[str, Any], inst_code: str | None
-) -> tuple[dict[str, Any] | None, str | None]:
+def _revocation(top: JsonFields, inst_code: str | None) -> tuple[dict[str, Any] | None, str | None]:
     """The canonical revocation record and the revoked credential id."""
-    rev = _object(out, doc, "visszavonas", "visszavonas", required=True)
+    rev = top.object("visszavonas", required=True)
     if rev is None:
         return None, None
-    cred_id = c.identifier(
-        out,
-        rev.get("oklevel_azonosito"),
-        "visszavonas.oklevel_azonosito",
-        c.CREDENTIAL_ID_RE,
-        "credential id",
-        required=True,
+    cred_id = rev.identifier(
+        "oklevel_azonosito", c.CREDENTIAL_ID_RE, "credential id", required=True
     )
-    reason = c.code(
-        out,
-        rev.get("ok_kod"),
-        "visszavonas.ok_kod",
-        HE.revocation_reason,
-        "revocation reason",
-        required=True,
-    )
-    reason_text = c.text(
-        out, rev.get("indoklas"), "visszavonas.indoklas", c.LONG_TEXT_MAX, required=False
-    )
-    revoked_at = c.timestamp(
-        out, rev.get("visszavonas_idopontja"), "visszavonas.visszavonas_idopontja"
-    )
-    record = {
-        "credentialKey": f"he:{inst_code}:{cred_id}" if inst_code and cred_id else None,
-        "reason": reason,
-        "reasonText": reason_text,
-        "revokedOn": revoked_at[:10] if revoked_at else None,
-    }
-    return record, cred_id
+    reason = rev.code("ok_kod", HE.revocation_reason, "revocation reason", required=True)
+    reason_text = rev.text("indoklas", c.LONG_TEXT_MAX, required=False)
+    revoked_at = rev.timestamp("visszavonas_idopontja")
+    revoked_on = revoked_at[:10] if revoked_at else None
+    key = c.scoped_key("he", inst_code, cred_id)
+    return c.revocation(key, reason, reason_text, revoked_on), cred_id
 
 
 def _enrolment(
-    out: list[Violation],
-    doc: dict[str, Any],
-    learner: dict[str, Any] | None,
-    inst_code: str | None,
-    inst_name: str | None,
-    status: str,
-) -> dict[str, Any] | None:
+    top: JsonFields, ident: dict[str, Any] | None, provider: dict[str, Any], status: str
+) -> dict[str, Any]:
     """The canonical enrolment record (enrolled / withdrawn / completed)."""
-    learner_id = learner.get("oktatasi_azonosito") if learner is not None else None
-    ident = _learner(out, learner, learner_id)
-    programme = _object(out, doc, "kepzes", "kepzes", required=True)
-    prog_id = prog_title = None
-    if programme is not None:
-        prog_id = c.identifier(
-            out,
-            programme.get("kod"),
-            "kepzes.kod",
-            c.PROGRAMME_ID_RE,
-            "programme id",
-            required=True,
-        )
-        prog_title = c.text(
-            out, programme.get("megnevezes"), "kepzes.megnevezes", c.TITLE_MAX, required=True
-        )
-    status_date = c.hu_date(out, doc.get("datum"), "datum")
+    programme = top.object("kepzes", required=True)
+    ids = (None, None) if programme is None else programme.programme("kod", "megnevezes")
+    status_date = top.date("datum")
     reason = None
     if status == "withdrawn":
-        reason = c.text(
-            out, doc.get("kimaradas_oka"), "kimaradas_oka", c.LONG_TEXT_MAX, required=False
-        )
-    return {
-        "status": status,
-        "statusDate": status_date,
-        "learnerIdentification": ident,
-        "provider": c.body(inst_code, "HU-FI", inst_name, vocab.HUN_COUNTRY),
-        "programme": {"id": prog_id, "title": prog_title},
-        "withdrawalReason": reason,
-    }
+        reason = top.text("kimaradas_oka", c.LONG_TEXT_MAX, required=False)
+    return c.enrolment(status, status_date, ident, provider, ids, reason)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as _FastET
+from collections.abc import Mapping
+from functools import partial
 from typing import Any, Final
 from xml.etree.ElementTree import Element, ParseError
 
@@ -20,8 +22,8 @@ import defusedxml.ElementTree as SafeET
 
 from hub import vocab
 from hub.normalise import common as c
-from hub.normalise.mappings import MAPPING_VERSION, VET
-from hub.normalise.types import ItemResult, MessageResult, NormalisedEvent, Violation
+from hub.normalise.mappings import VET
+from hub.normalise.types import ItemResult, MessageResult, Violation
 
 NAMESPACE: Final = "urn:mchub:feed:vet:1"
 _NS: Final = "{" + NAMESPACE + "}"
@@ -29,21 +31,13 @@ XML_LANG: Final = "{http://www.w3.org/XML/1998/namespace}lang"
 
 _DECLARATION_RE: Final = re.compile(r"\ufeff?<\?xml([^?>]*)\?>")
 _ENCODING_RE: Final = re.compile(r"\sencoding\s*=\s*([\"'])(.*?)\1", re.DOTALL)
-_RECORD_TYPES: Final = {
-    "issued": "credential",
-    "revoked": "revocation",
-    "enrolled": "enrolment",
-    "withdrawn": "enrolment",
-    "completed": "enrolment",
-}
 
 Out = list[Violation]
 
 
-def _reject(rule: str, path: str, message: str, key: str | None = None) -> MessageResult:
+def _reject(rule: str, path: str, message: str) -> MessageResult:
     """A document rejected with one violation."""
-    item = ItemResult(event=None, violations=(Violation(rule, path, message),), idempotency_key=key)
-    return MessageResult(feed="vet", items=(item,))
+    return c.rejected_message("vet", rule, path, message)
 
 
 def parse(payload: bytes) -> Element | Violation:
@@ -177,119 +171,82 @@ def canonical_tree(elem: Element) -> dict[str, Any]:
 # --- events --------------------------------------------------------------------------
 
 
+class XmlFields(c.TextFields):
+    """The fields of one element (None: absent, so are all its fields), at path ``base``.
+
+    A field name is a child's local name (its own text; a repeated child is reported),
+    ``@name`` for an attribute, or "" for the element's own text.
+    """
+
+    separator = "/"
+    date_pattern = c.ISO_DATE_RE
+    date_shape = "YYYY-MM-DD"
+
+    def __init__(self, out: Out, elem: Element | None, base: str) -> None:
+        super().__init__(out, base)
+        self.elem = elem
+
+    def raw(self, name: str) -> str | None:
+        """A child's text, an attribute or the element's own text; None when absent."""
+        if name.startswith("@"):
+            return None if self.elem is None else _attr(self.elem, name[1:])
+        if not name:
+            return None if self.elem is None else _own_text(self.elem)
+        return _leaf(self.out, self.elem, name, self.path(name))
+
+    def child(self, name: str) -> XmlFields:
+        """The fields of the single child ``name`` (a repeated one is reported)."""
+        path = self.path(name)
+        return XmlFields(self.out, _one(self.out, self.elem, name, path), path)
+
+    def children(self, name: str) -> list[Element]:
+        """All children ``name``, in order."""
+        return _children(self.elem, name)
+
+
+def _content(root: Element) -> str | Violation:
+    """The canonical content of a document, or why it has none."""
+    try:
+        return c.canonical_json(canonical_tree(root))
+    except RecursionError:
+        return Violation(c.MALFORMED, c.PAYLOAD_PATH, "XML is nested too deeply")
+
+
 def _event(root: Element, event_type: str) -> ItemResult:
     """Field and cross-field checks of one document in the feed namespace."""
     out: Out = []
-    header = _one(out, root, "Fejlec", "Fejlec")
-    event_id = c.identifier(
-        out,
-        _leaf(out, header, "EsemenyAzonosito", "Fejlec/EsemenyAzonosito"),
-        "Fejlec/EsemenyAzonosito",
-        c.VET_EVENT_ID_RE,
-        "event id",
-        required=True,
-    )
-    occurred = c.timestamp(
-        out, _leaf(out, header, "EsemenyIdopont", "Fejlec/EsemenyIdopont"), "Fejlec/EsemenyIdopont"
-    )
-    school = _one(out, root, "Intezmeny", "Intezmeny")
-    om = c.identifier(
-        out,
-        _leaf(out, school, "OMAzonosito", "Intezmeny/OMAzonosito"),
-        "Intezmeny/OMAzonosito",
-        c.OM_RE,
-        "OM identifier",
-        required=True,
-    )
-    school_name = c.text(
-        out,
-        _leaf(out, school, "Nev", "Intezmeny/Nev"),
-        "Intezmeny/Nev",
-        c.BODY_NAME_MAX,
-        required=event_type != "revoked",
-    )
-    learner = _one(out, root, "Tanulo", "Tanulo")
-    learner_id = c.education_id(
-        out,
-        _leaf(out, learner, "OktatasiAzonosito", "Tanulo/OktatasiAzonosito"),
-        "Tanulo/OktatasiAzonosito",
-    )
+    top = XmlFields(out, root, "")
+    header = top.child("Fejlec")
+    event_id = header.identifier("EsemenyAzonosito", c.VET_EVENT_ID_RE, "event id", required=True)
+    occurred = header.timestamp("EsemenyIdopont")
+    school = top.child("Intezmeny")
+    om = school.identifier("OMAzonosito", c.OM_RE, "OM identifier", required=True)
+    school_name = school.text("Nev", c.BODY_NAME_MAX, required=event_type != "revoked")
+    learner = top.child("Tanulo")
+    learner_id = learner.education_id("OktatasiAzonosito")
 
-    credential_key: str | None = None
+    cred_id: str | None = None
     record: dict[str, Any]
-    if event_type == "issued":
-        ident = _learner(out, learner, learner_id)
-        record, cred_id = _issuance(out, root, ident, om, school_name, occurred)
-        if om and cred_id:
-            credential_key = f"vet:{om}:{cred_id}"
-    elif event_type == "revoked":
-        record, cred_id = _revocation(out, root, om)
-        if om and cred_id:
-            credential_key = f"vet:{om}:{cred_id}"
+    if event_type == "revoked":
+        record, cred_id = _revocation(top, om)
     else:
-        ident = _learner(out, learner, learner_id)
-        record = _enrolment(out, root, ident, om, school_name, event_type)
-
-    key = f"vet:{om}:{event_id}" if om and event_id else None
-    if out or event_id is None or om is None or learner_id is None:
-        return ItemResult(event=None, violations=tuple(out), idempotency_key=key)
-    try:
-        content = c.canonical_json(canonical_tree(root))
-    except RecursionError:
-        return ItemResult(
-            event=None,
-            violations=(Violation(c.MALFORMED, c.PAYLOAD_PATH, "XML is nested too deeply"),),
-            idempotency_key=key,
-        )
-    event = NormalisedEvent(
-        feed="vet",
-        record_type=_RECORD_TYPES[event_type],  # type: ignore[arg-type]
-        event_type=event_type,
-        idempotency_key=f"vet:{om}:{event_id}",
-        credential_key=credential_key,
-        source_event_id=event_id,
-        learner_id=learner_id,
-        awarding_body_id=om,
-        occurred_at=occurred,
-        record=record,
-        content=content,
-        mapping_version=MAPPING_VERSION,
-    )
-    return ItemResult(event=event, idempotency_key=event.idempotency_key)
+        ident = learner.learner(learner_id, "CsaladiNev", "Utonev", "SzuletesiDatum")
+        provider = c.body(om, "HU-OM", school_name, vocab.HUN_COUNTRY)
+        if event_type == "issued":
+            record, cred_id = _issuance(top, ident, provider, occurred)
+        else:
+            record = _enrolment(top, ident, provider, event_type)
+    key = c.scoped_key("vet", om, event_id)
+    envelope = c.Envelope("vet", event_type, key, event_id, learner_id, om, occurred)
+    return envelope.result(out, record, cred_id, partial(_content, root))
 
 
-def _learner(out: Out, learner: Element | None, learner_id: str | None) -> dict[str, Any]:
-    """Canonical learner identification (names and birth date required)."""
-    family = c.text(
-        out,
-        _leaf(out, learner, "CsaladiNev", "Tanulo/CsaladiNev"),
-        "Tanulo/CsaladiNev",
-        c.PERSON_NAME_MAX,
-        required=True,
-    )
-    given = c.text(
-        out,
-        _leaf(out, learner, "Utonev", "Tanulo/Utonev"),
-        "Tanulo/Utonev",
-        c.PERSON_NAME_MAX,
-        required=True,
-    )
-    born = c.iso_date(
-        out, _leaf(out, learner, "SzuletesiDatum", "Tanulo/SzuletesiDatum"), "Tanulo/SzuletesiDatum"
-    )
-    return {
-        "educationId": learner_id,
-        "familyName": family,
-        "givenName": given,
-        "dateOfBirth": born,
-    }
-
-
-def _titles(out: Out, cert: Element | None) -> dict[str, str | None]:
+def _titles(cert: XmlFields) -> dict[str, str | None]:
     """``title`` from ``Megnevezes[@xml:lang]``: exactly one ``hu``, at most one ``en``."""
+    out = cert.out
     found: dict[str, str] = {}
-    for index, elem in enumerate(_children(cert, "Megnevezes"), start=1):
-        path = f"Tanusitvany/Megnevezes[{index}]"
+    for index, elem in enumerate(cert.children("Megnevezes"), start=1):
+        path = f"{cert.path('Megnevezes')}[{index}]"
         lang = (elem.get(XML_LANG) or "").strip().lower()
         if not lang:
             c.add(out, c.INVALID_FORMAT, path, "title without xml:lang")
@@ -302,283 +259,115 @@ def _titles(out: Out, cert: Element | None) -> dict[str, str | None]:
         value = c.text(out, _own_text(elem), path, c.TITLE_MAX, required=lang == "hu")
         found[lang] = value or ""
     if "hu" not in found:
-        c.add(out, c.MISSING_REQUIRED, "Tanusitvany/Megnevezes", "no title with xml:lang='hu'")
+        c.add(out, c.MISSING_REQUIRED, cert.path("Megnevezes"), "no title with xml:lang='hu'")
     title: dict[str, str | None] = {"hu": found.get("hu") or None}
     if found.get("en"):
         title["en"] = found["en"]
     return title
 
 
-def _codes(out: Out, elems: list[Element], path: str, table: Any, what: str) -> list[str]:
+def _codes(parent: XmlFields, name: str, table: Mapping[str, str], what: str) -> list[str]:
     """Repeated code elements mapped to URIs, de-duplicated in order (at least one)."""
+    path = parent.path(name)
+    elems = parent.children(name)
     if not elems:
-        c.add(out, c.MISSING_REQUIRED, path, f"at least one {what} code is required")
+        c.add(parent.out, c.MISSING_REQUIRED, path, f"at least one {what} code is required")
         return []
-    mapped: list[str] = []
-    for index, elem in enumerate(elems, start=1):
-        uri = c.code(out, _own_text(elem), f"{path}[{index}]", table, what, required=True)
-        if uri is not None:
-            mapped.append(uri)
-    return c.dedupe(mapped)
+    items = ((f"{path}[{index}]", _own_text(elem)) for index, elem in enumerate(elems, start=1))
+    return c.code_list(parent.out, items, table, what)
 
 
 def _issuance(
-    out: Out,
-    root: Element,
-    ident: dict[str, Any],
-    om: str | None,
-    school_name: str | None,
-    occurred: str | None,
+    top: XmlFields, ident: dict[str, Any], provider: dict[str, Any], occurred: str | None
 ) -> tuple[dict[str, Any], str | None]:
     """The 18 canonical elements of a ``TanusitvanyKiallitas`` and the certificate id."""
-    bodies = [c.body(om, "HU-OM", school_name, vocab.HUN_COUNTRY)]
-    council = _one(out, root, "AgazatiKeszsegtanacs", "AgazatiKeszsegtanacs")
-    if council is not None and (_attr(council, "Kod") or _own_text(council)):
-        kod = c.identifier(
-            out,
-            _attr(council, "Kod"),
-            "AgazatiKeszsegtanacs/@Kod",
-            c.AKT_RE,
-            "sector skills council code",
-            required=True,
-        )
-        name = c.text(
-            out, _own_text(council), "AgazatiKeszsegtanacs", c.BODY_NAME_MAX, required=True
-        )
+    out = top.out
+    bodies = [provider]
+    council = top.child("AgazatiKeszsegtanacs")
+    if council.elem is not None and (council.raw("@Kod") or council.raw("")):
+        kod = council.identifier("@Kod", c.AKT_RE, "sector skills council code", required=True)
+        name = council.text("", c.BODY_NAME_MAX, required=True)
         bodies.append(c.body(kod, "HU-AKT", name, vocab.HUN_COUNTRY))
 
-    cert = _one(out, root, "Tanusitvany", "Tanusitvany")
-    if cert is None and not _children(root, "Tanusitvany"):
+    cert = top.child("Tanusitvany")
+    if cert.elem is None and not top.children("Tanusitvany"):
         c.add(out, c.MISSING_REQUIRED, "Tanusitvany", "the <Tanusitvany> element is missing")
-    p = "Tanusitvany/"
-    cred_id = c.identifier(
-        out,
-        _leaf(out, cert, "Azonosito", p + "Azonosito"),
-        p + "Azonosito",
-        c.CREDENTIAL_ID_RE,
-        "certificate id",
-        required=True,
+    cred_id = cert.identifier("Azonosito", c.CREDENTIAL_ID_RE, "certificate id", required=True)
+    cred = c.Credential(ident, bodies)
+    cred.title = _titles(cert) if cert.elem is not None else {"hu": None}
+    cred.notional_workload = cert.workload(
+        "Oraszam", "notional hours are missing", c.workload_from_hours
     )
-    title = _titles(out, cert) if cert is not None else {"hu": None}
-
-    workload = None
-    hours_text = _leaf(out, cert, "Oraszam", p + "Oraszam")
-    if not hours_text:
-        c.add(out, c.MISSING_REQUIRED, p + "Oraszam", "notional hours are missing")
-    else:
-        hours = c.text_number(out, hours_text, p + "Oraszam", c.TEXT_INTEGER_RE, "Oraszam")
-        if hours is not None and c.positive_workload(out, hours, p + "Oraszam", "Oraszam"):
-            workload = c.workload_from_hours(hours)
-
-    eqf = None
-    level_text = _leaf(out, cert, "MKKRSzint", p + "MKKRSzint")
-    if not level_text:
-        c.add(out, c.MISSING_REQUIRED, p + "MKKRSzint", "MKKR level is missing")
-    else:
-        number = c.text_number(out, level_text, p + "MKKRSzint", c.TEXT_INTEGER_RE, "MKKRSzint")
-        if number is not None:
-            eqf = c.level(out, number, p + "MKKRSzint")
-
-    field = c.isced(out, _leaf(out, cert, "ISCEDF", p + "ISCEDF"), p + "ISCEDF", required=True)
-    outcomes = _outcomes(out, cert)
-    rating = _one(out, cert, "Ertekeles", p + "Ertekeles")
-    assessments = _codes(
-        out, _children(rating, "Modszer"), p + "Ertekeles/Modszer", VET.assessment, "assessment"
+    cred.eqf_level = cert.level("MKKRSzint", missing="MKKR level is missing")
+    cred.field_of_education = cert.isced("ISCEDF", required=True)
+    cred.learning_outcomes = _outcomes(cert)
+    cred.assessment_types = _codes(cert.child("Ertekeles"), "Modszer", VET.assessment, "assessment")
+    cred.form_of_participation = cert.code(
+        "KepzesiForma", VET.participation, "form of training", required=True
     )
-    mode = c.code(
-        out,
-        _leaf(out, cert, "KepzesiForma", p + "KepzesiForma"),
-        p + "KepzesiForma",
-        VET.participation,
-        "form of training",
-        required=True,
+    cred.quality_assurance = _codes(
+        cert, "Minosegbiztositas", VET.quality_assurance, "quality assurance"
     )
-    quality = _codes(
-        out,
-        _children(cert, "Minosegbiztositas"),
-        p + "Minosegbiztositas",
-        VET.quality_assurance,
-        "quality assurance",
-    )
-    grade = _grade(out, _one(out, cert, "Eredmeny", p + "Eredmeny"))
-    prerequisites = c.text(
-        out,
-        _leaf(out, cert, "Elofeltetelek", p + "Elofeltetelek"),
-        p + "Elofeltetelek",
-        c.LONG_TEXT_MAX,
-        required=False,
-    )
-    supervision = c.code(
-        out,
-        _leaf(out, cert, "Felugyelet", p + "Felugyelet"),
-        p + "Felugyelet",
-        VET.supervision,
-        "supervision",
-        required=False,
-    )
-    stackability = None
-    stack = _one(out, cert, "Beszamithatosag", p + "Beszamithatosag")
-    if stack is not None:
-        part_of = c.identifier(
-            out,
-            _attr(stack, "Kepzes"),
-            p + "Beszamithatosag/@Kepzes",
-            c.PROGRAMME_ID_RE,
-            "programme id",
-            required=False,
-        )
-        stack_text = c.text(
-            out, _own_text(stack), p + "Beszamithatosag", c.LONG_TEXT_MAX, required=False
-        )
-        if part_of is not None or stack_text is not None:
-            stackability = {"partOfProgramme": part_of, "text": stack_text}
-    further = c.text(
-        out,
-        _leaf(out, cert, "TovabbiInformacio", p + "TovabbiInformacio"),
-        p + "TovabbiInformacio",
-        c.LONG_TEXT_MAX,
-        required=False,
-    )
-    issued = c.iso_date(
-        out, _leaf(out, cert, "KiallitasDatuma", p + "KiallitasDatuma"), p + "KiallitasDatuma"
-    )
-    if issued is not None and occurred is not None:
-        c.issue_not_after_event(out, issued, occurred, p + "KiallitasDatuma")
-
-    record = {
-        "learnerIdentification": ident,
-        "title": title,
-        "issuerCountry": [vocab.HUN_COUNTRY],
-        "awardingBodies": bodies,
-        "dateOfIssuing": issued,
-        "learningOutcomes": outcomes,
-        "notionalWorkload": workload,
-        "eqfLevel": eqf,
-        "qfEheaCycle": None,
-        "fieldOfEducation": field,
-        "assessmentTypes": assessments,
-        "formOfParticipation": mode,
-        "qualityAssurance": quality,
-        "prerequisites": prerequisites,
-        "supervisionAndIdentityVerification": supervision,
-        "gradeAchieved": grade,
-        "integrationStackability": stackability,
-        "furtherInformation": further,
-    }
-    return record, cred_id
+    cred.grade = _grade(cert.child("Eredmeny"))
+    cred.prerequisites = cert.text("Elofeltetelek", c.LONG_TEXT_MAX, required=False)
+    cred.supervision = cert.code("Felugyelet", VET.supervision, "supervision", required=False)
+    stack = cert.child("Beszamithatosag")
+    cred.stackability = None if stack.elem is None else stack.stackability("@Kepzes", "")
+    cred.further_information = cert.text("TovabbiInformacio", c.LONG_TEXT_MAX, required=False)
+    cred.date_of_issuing = cert.issue_date("KiallitasDatuma", occurred)
+    return cred.record(), cred_id
 
 
-def _outcomes(out: Out, cert: Element | None) -> list[dict[str, Any]]:
+def _outcomes(cert: XmlFields) -> list[dict[str, Any]]:
     """``Tanulasieredmenyek/Tanulasieredmeny`` in document order (at least one)."""
-    path = "Tanusitvany/Tanulasieredmenyek/Tanulasieredmeny"
-    container = _one(out, cert, "Tanulasieredmenyek", "Tanusitvany/Tanulasieredmenyek")
-    items = _children(container, "Tanulasieredmeny")
+    container = cert.child("Tanulasieredmenyek")
+    path = container.path("Tanulasieredmeny")
+    items = container.children("Tanulasieredmeny")
     if not items:
-        c.add(out, c.MISSING_REQUIRED, path, "at least one learning outcome is required")
+        c.add(cert.out, c.MISSING_REQUIRED, path, "at least one learning outcome is required")
     outcomes: list[dict[str, Any]] = []
     for index, elem in enumerate(items, start=1):
-        item_path = f"{path}[{index}]"
-        statement = c.text(out, _own_text(elem), item_path, c.OUTCOME_MAX, required=True)
-        uri = c.esco(out, _attr(elem, "Esco"), f"{item_path}/@Esco")
-        outcomes.append({"text": statement, "esco": uri})
+        item = XmlFields(cert.out, elem, f"{path}[{index}]")
+        statement = item.text("", c.OUTCOME_MAX, required=True)
+        outcomes.append({"text": statement, "esco": item.esco("@Esco")})
     return outcomes
 
 
-def _grade(out: Out, elem: Element | None) -> dict[str, object] | None:
+def _grade(result: XmlFields) -> dict[str, object] | None:
     """``Eredmeny`` with ``Skala`` OTFOKU (1-5, 1 fails) or SZAZALEK (0-100)."""
-    if elem is None:
-        return None
-    value = _own_text(elem)
+    value = result.raw("")
     if not value:
         return None
-    path = "Tanusitvany/Eredmeny"
-    scale = c.code(
-        out, _attr(elem, "Skala"), path + "/@Skala", VET.grade_scale, "grade scale", required=True
-    )
-    number = c.text_number(out, value, path, c.TEXT_INTEGER_RE, "Eredmeny")
+    scale = result.code("@Skala", VET.grade_scale, "grade scale", required=True)
+    number = result.parse_number(value, result.base, "Eredmeny")
     if number is None or scale is None:
         return None
     if scale == "PERCENT":
-        return c.percent_grade(out, number, path)
-    grade = c.five_grade(out, number, path)
-    if grade is not None and grade["value"] == 1:
-        c.add(out, c.GRADE_FAIL, path, "grade 1 (fail) on an issuance")
-    return grade
+        return c.percent_grade(result.out, number, result.base)
+    return c.passing_five_grade(result.out, number, result.base)
 
 
-def _revocation(out: Out, root: Element, om: str | None) -> tuple[dict[str, Any], str | None]:
+def _revocation(top: XmlFields, om: str | None) -> tuple[dict[str, Any], str | None]:
     """The canonical revocation record of a ``TanusitvanyVisszavonas``."""
-    rev = _one(out, root, "Visszavonas", "Visszavonas")
-    p = "Visszavonas/"
-    cred_id = c.identifier(
-        out,
-        _leaf(out, rev, "TanusitvanyAzonosito", p + "TanusitvanyAzonosito"),
-        p + "TanusitvanyAzonosito",
-        c.CREDENTIAL_ID_RE,
-        "certificate id",
-        required=True,
+    rev = top.child("Visszavonas")
+    cred_id = rev.identifier(
+        "TanusitvanyAzonosito", c.CREDENTIAL_ID_RE, "certificate id", required=True
     )
-    reason = c.code(
-        out,
-        _leaf(out, rev, "Ok", p + "Ok"),
-        p + "Ok",
-        VET.revocation_reason,
-        "revocation reason",
-        required=True,
+    record = c.revocation(
+        c.scoped_key("vet", om, cred_id),
+        rev.code("Ok", VET.revocation_reason, "revocation reason", required=True),
+        rev.text("Indoklas", c.LONG_TEXT_MAX, required=False),
+        rev.date("VisszavonasDatuma"),
     )
-    reason_text = c.text(
-        out,
-        _leaf(out, rev, "Indoklas", p + "Indoklas"),
-        p + "Indoklas",
-        c.LONG_TEXT_MAX,
-        required=False,
-    )
-    revoked_on = c.iso_date(
-        out, _leaf(out, rev, "VisszavonasDatuma", p + "VisszavonasDatuma"), p + "VisszavonasDatuma"
-    )
-    record = {
-        "credentialKey": f"vet:{om}:{cred_id}" if om and cred_id else None,
-        "reason": reason,
-        "reasonText": reason_text,
-        "revokedOn": revoked_on,
-    }
     return record, cred_id
 
 
 def _enrolment(
-    out: Out,
-    root: Element,
-    ident: dict[str, Any],
-    om: str | None,
-    school_name: str | None,
-    status: str,
+    top: XmlFields, ident: dict[str, Any], provider: dict[str, Any], status: str
 ) -> dict[str, Any]:
     """The canonical enrolment record of ``Beiratkozas`` / ``Kimaradas`` / ``Befejezes``."""
-    programme = _one(out, root, "Kepzes", "Kepzes")
-    prog_id = c.identifier(
-        out,
-        _leaf(out, programme, "Azonosito", "Kepzes/Azonosito"),
-        "Kepzes/Azonosito",
-        c.PROGRAMME_ID_RE,
-        "programme id",
-        required=True,
-    )
-    prog_title = c.text(
-        out,
-        _leaf(out, programme, "Megnevezes", "Kepzes/Megnevezes"),
-        "Kepzes/Megnevezes",
-        c.TITLE_MAX,
-        required=True,
-    )
-    status_date = c.iso_date(out, _leaf(out, root, "Datum", "Datum"), "Datum")
-    reason = None
-    if status == "withdrawn":
-        reason = c.text(out, _leaf(out, root, "Ok", "Ok"), "Ok", c.LONG_TEXT_MAX, required=False)
-    return {
-        "status": status,
-        "statusDate": status_date,
-        "learnerIdentification": ident,
-        "provider": c.body(om, "HU-OM", school_name, vocab.HUN_COUNTRY),
-        "programme": {"id": prog_id, "title": prog_title},
-        "withdrawalReason": reason,
-    }
+    programme = top.child("Kepzes")
+    ids = programme.programme("Azonosito", "Megnevezes")
+    status_date = top.date("Datum")
+    reason = top.text("Ok", c.LONG_TEXT_MAX, required=False) if status == "withdrawn" else None
+    return c.enrolment(status, status_date, ident, provider, ids, reason)
