@@ -68,6 +68,19 @@ def _identity(envelope: dict[str, Any], feed_key: str, i: int, received: datetim
     envelope["prevHash"] = None
 
 
+def _event_of(template: dict[str, Any], feed_key: str, i: int,
+              received: datetime) -> dict[str, Any]:
+    """A copy of ``template`` as an event of synthetic credential ``i`` and its learner."""
+    record = copy.deepcopy(template)
+    envelope = record["envelope"]
+    key = credential_key_for(i)
+    _identity(envelope, feed_key, i, received)
+    envelope["credentialKey"] = key
+    envelope["credentialId"] = credential_id(key)
+    envelope["learnerKey"] = learner_for(i)
+    return record
+
+
 def learner_for(i: int) -> str:
     """A syntactically plausible 11-digit education id for learner ``i`` (not validated)."""
     return f"7{i % 10**10:010d}"
@@ -80,27 +93,15 @@ def credential_key_for(i: int) -> str:
 
 def issuance(t: Templates, i: int, received: datetime) -> tuple[str, dict[str, Any]]:
     """(record name, Avro dict) of the issuance of synthetic credential ``i``."""
-    record = copy.deepcopy(t.issued)
-    envelope = record["envelope"]
-    key = credential_key_for(i)
-    _identity(envelope, f"he:issue-{i:09d}", i, received)
-    envelope["credentialKey"] = key
-    envelope["credentialId"] = credential_id(key)
-    envelope["learnerKey"] = learner_for(i)
+    record = _event_of(t.issued, f"he:issue-{i:09d}", i, received)
     record["credential"]["learnerIdentification"]["educationId"] = learner_for(i)
     return "CredentialIssued", record
 
 
 def revocation(t: Templates, i: int, received: datetime) -> tuple[str, dict[str, Any]]:
     """(record name, Avro dict) of a revocation of synthetic credential ``i``."""
-    record = copy.deepcopy(t.revoked)
-    envelope = record["envelope"]
-    key = credential_key_for(i)
-    _identity(envelope, f"he:revoke-{i:09d}", i, received)
-    envelope["credentialKey"] = key
-    envelope["credentialId"] = credential_id(key)
-    envelope["learnerKey"] = learner_for(i)
-    record["credentialKey"] = key
+    record = _event_of(t.revoked, f"he:revoke-{i:09d}", i, received)
+    record["credentialKey"] = credential_key_for(i)
     return "CredentialRevoked", record
 
 

@@ -64,6 +64,17 @@ class ClusterSpec:
         return ",".join(f"127.0.0.1:{n.port}" for n in self.nodes)
 
 
+def _require_free_ports(nodes: list[NodeSpec], advice: str) -> None:
+    """A ConfigurationError naming the first client or controller port of ``nodes`` that
+    another process holds on 127.0.0.1 (``advice`` says what to do)."""
+    for node in nodes:
+        for port in (node.port, node.controller_port):
+            if _port_in_use(port):
+                raise ConfigurationError(
+                    f"port {port} of node {node.node_id} on 127.0.0.1 is already in use by "
+                    f"another process; {advice}")
+
+
 def _port_in_use(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.3)
@@ -243,13 +254,7 @@ class LocalKafka:
             progress("removing stale pid records of a cluster that is no longer running")
             self._kill_nodes(previous)
         nodes = [NodeSpec(i + 1, port + i, port + brokers + i) for i in range(brokers)]
-        for node in nodes:
-            for p in (node.port, node.controller_port):
-                if _port_in_use(p):
-                    raise ConfigurationError(
-                        f"port {p} on 127.0.0.1 is already in use by another process; "
-                        f"stop it or choose another base port with --port"
-                    )
+        _require_free_ports(nodes, "stop it or choose another base port with --port")
         require_tools("java")
         libs = resolve_distribution(self.version, self.cache_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -300,13 +305,8 @@ class LocalKafka:
                 + (f" (node(s) {', '.join(keep)} keep running)" if keep else "")
             )
             libs = resolve_distribution(self.version, self.cache_dir)
+            _require_free_ports(nodes, "stop it or run `mchub kafka down` first")
             for node in nodes:
-                for p in (node.port, node.controller_port):
-                    if _port_in_use(p):
-                        raise ConfigurationError(
-                            f"port {p} of node {node.node_id} on 127.0.0.1 is in use by "
-                            f"another process; stop it or run `mchub kafka down` first"
-                        )
                 self._format(spec, node, libs)
                 node.pid = self._launch(node, libs)
             self._save(spec)
