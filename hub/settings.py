@@ -10,10 +10,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from hub.errors import ConfigurationError
 
@@ -22,6 +28,9 @@ KAFKA_VERSION = "4.1.1"
 
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+#: the issuer server's address on a development machine (``mchub demo`` sets the real one)
+DEV_PUBLIC_BASE_URL: Final = "http://localhost:8080"
 
 #: the feed contract's largest payload (al: 8 MiB per file; hub.normalise.common.MAX_BYTES)
 LARGEST_PAYLOAD_BYTES = 8 * 1024 * 1024
@@ -39,10 +48,208 @@ def default_cache_dir() -> Path:
     return Path.home() / ".cache" / "mchub"
 
 
-class Settings(BaseSettings):
-    """All hub settings; each field maps to ``MCHUB_<FIELD>`` (case-insensitive)."""
+# -- sections: each reads its own variables (its env_prefix), so ``Settings()`` reads all --
+
+
+class GatewaySection(BaseSettings):
+    """The HTTP gateway (``MCHUB_GATEWAY_<FIELD>``); the issuer registry is ``MCHUB_ISSUERS``."""
+
+    model_config = SettingsConfigDict(env_prefix="MCHUB_GATEWAY_", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="address to listen on")
+    port: int = Field(8082, ge=0, le=65535, description="port to listen on")
+    db: Path | None = Field(None, description="SQLite file of submissions and idempotency keys; "
+                                              "default <MCHUB_DATA_DIR>/gateway.db")
+    max_wait_seconds: float = Field(30.0, ge=0, description="cap of `Prefer: wait=N`")
+    rate_per_second: float = Field(50.0, gt=0, description="default sustained requests/s per "
+                                                           "source (registry may override)")
+    rate_burst: int = Field(100, ge=1, description="default burst per source")
+    idempotency_ttl_hours: float = Field(72.0, gt=0, description="how long keys are remembered")
+    receipts_lookback_hours: float = Field(
+        24.0, gt=0, description="receipts read back on start (older ones answer 'pending')")
+    receipts_cache: int = Field(200_000, ge=1000, description="receipt ids kept in memory")
+    access_log: bool = Field(True, description="log every request (uvicorn access log)")
+    tls_certfile: Path | None = Field(None, description="server certificate (PEM): enables TLS")
+    tls_keyfile: Path | None = Field(None, description="server private key (PEM)")
+    tls_ca_certs: Path | None = Field(
+        None, description="CA bundle for client certificates: enables mutual TLS")
+    tls_require_client_cert: bool = Field(
+        False, description="refuse TLS handshakes without a client certificate")
+    # slow clients (issue 14 item 6; docs/gateway.md "Timeouts")
+    header_timeout_seconds: float = Field(
+        10.0, gt=0, le=300,
+        description="a request head (request line and headers) must arrive within this "
+        "many seconds of its first byte; otherwise 408 and the connection is closed")
+    body_timeout_seconds: float = Field(
+        120.0, gt=0, le=3600,
+        description="a request body must arrive within this many seconds of its head "
+        "(8 MiB in 120 s needs ~70 KB/s); otherwise the connection is closed")
+    keep_alive_seconds: int = Field(
+        5, ge=1, le=300, description="an idle kept-alive connection is closed after this")
+    max_header_bytes: int = Field(
+        16 * 1024, ge=4096, le=1024 * 1024,
+        description="largest request head accepted (h11_max_incomplete_event_size)")
+
+
+class AuditSection(BaseSettings):
+    """Signed checkpoints of the canonical log (``MCHUB_<FIELD>``; hub.stream.checkpoints)."""
 
     model_config = SettingsConfigDict(env_prefix="MCHUB_", extra="ignore")
+
+    audit_key: Path | None = Field(None, description="PEM private key signing checkpoints")
+    audit_cert: Path | None = Field(None, description="PEM chain (leaf first) of audit_key")
+    audit_trust: Path | None = Field(
+        None, description="PEM trust anchors for verifying checkpoints (default: dev CA)"
+    )
+    checkpoint_every: int = Field(
+        1000, ge=1, description="a checkpoint at least every N canonical records"
+    )
+    checkpoint_interval_s: float = Field(
+        10.0, gt=0, description="and when idle, at most this long after the last change"
+    )
+
+
+class FanoutSection(BaseSettings):
+    """Where the fan-out delivers, and how (``MCHUB_<FIELD>``).
+
+    A destination's connector runs in ``mchub run`` only when its URL is set.
+    ``MCHUB_REGISTER_TOKEN`` is also what the register service reads, so a hub and a
+    register configured from one environment agree on the bearer token.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="MCHUB_", extra="ignore")
+
+    register_url: str | None = Field(
+        None, description="base URL of the national register; unset: no register connector"
+    )
+    register_token: SecretStr | None = Field(
+        None, description="bearer token the register requires (the register reads it too)"
+    )
+    wallet_url: str | None = Field(
+        None, description="base URL of the default wallet (Open Badges) host; unset: no "
+        "wallet connector"
+    )
+    wallet_token: SecretStr | None = Field(None, description="bearer token for the wallet host")
+    edc_url: str | None = Field(
+        None, description="base URL of the EDC-style deposit endpoint; unset: no EDC connector"
+    )
+    edc_token: SecretStr | None = Field(None, description="bearer token for the EDC endpoint")
+    fanout_concurrency: int = Field(
+        8, ge=1, le=256, description="concurrent HTTP requests per destination connector"
+    )
+    fanout_batch: int = Field(
+        200, ge=1, description="canonical records per delivery batch (one transaction)"
+    )
+    register_batch: int = Field(
+        200, ge=1, le=1000,
+        description="changes per register request (POST /changes); 1: one PUT per change",
+    )
+
+    def urls(self) -> dict[str, str]:
+        """The configured destinations: name -> base URL (only those that are set)."""
+        found = {"register": self.register_url, "wallet": self.wallet_url, "edc": self.edc_url}
+        return {name: url for name, url in found.items() if url}
+
+    def token(self, name: str) -> str | None:
+        """The bearer token of destination ``name``, if one is set."""
+        secret: SecretStr | None = getattr(self, f"{name}_token", None)
+        return secret.get_secret_value() if secret is not None else None
+
+
+class WalletSection(BaseSettings):
+    """The wallet destination (``MCHUB_WALLET_<FIELD>``; its URL and token: ``fanout``)."""
+
+    model_config = SettingsConfigDict(env_prefix="MCHUB_WALLET_", extra="ignore")
+
+    registry: Path | None = Field(
+        None, description="JSON wallet registry (education ID -> host); see "
+        "connectors/wallet/registry.py"
+    )
+    db: Path | None = Field(
+        None, description="SQLite file of the signed credentials sent (default "
+        "<data_dir>/wallet/issued.db)"
+    )
+
+
+class EdcSection(BaseSettings):
+    """The EDC destination (``MCHUB_EDC_<FIELD>``; its URL and token: ``fanout``)."""
+
+    model_config = SettingsConfigDict(env_prefix="MCHUB_EDC_", extra="ignore")
+
+    registry: Path | None = Field(
+        None, description="JSON registry: education ID -> EDC wallet userId or email"
+    )
+
+
+class IssuingSection(BaseSettings):
+    """The seal, the status lists and their public URL (``MCHUB_<FIELD>``)."""
+
+    model_config = SettingsConfigDict(env_prefix="MCHUB_", extra="ignore", populate_by_name=True)
+
+    public_base_url: str = Field(
+        DEV_PUBLIC_BASE_URL,
+        description="public URL of the hub's issuer server (status lists, issuer profiles "
+        "and keys, CA certificate and CRL); written into every credential, so in production "
+        "an https address verifiers can reach",
+    )
+    status_base_url_override: str | None = Field(
+        None,
+        alias="MCHUB_STATUS_BASE_URL",
+        description="status lists' URL prefix when not <public_base_url>/v1/status",
+    )
+    status_db: Path | None = Field(
+        None, description="SQLite file of the status lists (default <data_dir>/status/status.db)"
+    )
+    seal_key: Path | None = Field(None, description="PEM private key of the seal (production)")
+    seal_cert: Path | None = Field(None, description="PEM chain of the seal, leaf first")
+    seal_key_password: SecretStr | None = Field(None, description="password of the seal key")
+
+    @property
+    def status_base_url(self) -> str:
+        """Prefix of the status list URLs: ``<public_base_url>/v1/status`` unless overridden."""
+        if self.status_base_url_override:
+            return self.status_base_url_override
+        return self.public_base_url.rstrip("/") + "/v1/status"
+
+
+#: the sections of :class:`Settings`, by field name
+SECTIONS: Final[dict[str, type[BaseSettings]]] = {
+    "gateway": GatewaySection,
+    "audit": AuditSection,
+    "fanout": FanoutSection,
+    "wallet": WalletSection,
+    "edc": EdcSection,
+    "issuing": IssuingSection,
+}
+
+
+class _TopLevelEnv(EnvSettingsSource):
+    """The environment for the top-level fields only: a section reads its own variables
+    (so no ``MCHUB_<SECTION>`` variable holds a whole section)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        if field_name in SECTIONS:
+            return None, field_name, False
+        return super().get_field_value(field, field_name)
+
+
+class Settings(BaseSettings):
+    """All hub settings: each top-level field maps to ``MCHUB_<FIELD>`` (case-insensitive),
+    each section (``gateway``, ``audit``, ``fanout``, ``wallet``, ``edc``, ``issuing``)
+    reads its own variables; :func:`environment_variables` lists them all."""
+
+    model_config = SettingsConfigDict(env_prefix="MCHUB_", extra="ignore")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, _TopLevelEnv(settings_cls), dotenv_settings, file_secret_settings
 
     bootstrap: str = Field(
         "127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated host:port"
@@ -151,6 +358,19 @@ class Settings(BaseSettings):
         "new change of the key, or `mchub redrive`, tries again)",
     )
 
+    gateway: GatewaySection = Field(default_factory=GatewaySection)
+    audit: AuditSection = Field(default_factory=AuditSection)
+    fanout: FanoutSection = Field(default_factory=FanoutSection)
+    wallet: WalletSection = Field(default_factory=WalletSection)
+    edc: EdcSection = Field(default_factory=EdcSection)
+    issuing: IssuingSection = Field(default_factory=IssuingSection)
+
+    def with_section(self, name: str, **changes: Any) -> Settings:
+        """A copy whose section ``name`` has ``changes`` (validated) on top of its values."""
+        section: BaseSettings = getattr(self, name)
+        changed = SECTIONS[name].model_validate({**section.model_dump(), **changes})
+        return self.model_copy(update={name: changed})
+
     @property
     def samples_dir(self) -> Path:
         """The feed contracts' sample events (``<shared>/feeds/samples``)."""
@@ -219,6 +439,25 @@ class Settings(BaseSettings):
 def load_settings(**overrides: Any) -> Settings:
     """Settings from the environment, with explicit overrides (CLI options) on top."""
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def environment_variables() -> list[tuple[str, str]]:
+    """Every variable :class:`Settings` reads, with its field (``section.field`` in a
+    section), in field order; a name appearing twice would be read by two fields."""
+    found: list[tuple[str, str]] = []
+
+    def walk(model: type[BaseSettings], path: str) -> None:
+        prefix = str(model.model_config.get("env_prefix", ""))
+        for name, info in model.model_fields.items():
+            if model is Settings and name in SECTIONS:
+                walk(SECTIONS[name], f"{name}.")
+                continue
+            alias = info.validation_alias or info.alias
+            env = alias if isinstance(alias, str) else f"{prefix}{name}"
+            found.append((env.upper(), f"{path}{name}"))
+
+    walk(Settings, "")
+    return found
 
 
 def read_json_config(path: Path, what: str) -> dict[str, Any]:

@@ -99,7 +99,7 @@ def issuer_server_port(data_dir: Path) -> int:
 @contextmanager
 def public_base_url(url: str) -> Iterator[str]:
     """``MCHUB_PUBLIC_BASE_URL`` = ``url`` inside the block (restored after), so every
-    :class:`~connectors.status.IssuingSettings` read during the run, and every child
+    ``issuing`` section of the settings loaded during the run, and every child
     process started in it, names the issuer server actually running."""
     before = os.environ.get(PUBLIC_BASE_URL_VAR)
     os.environ[PUBLIC_BASE_URL_VAR] = url

@@ -12,8 +12,8 @@ from __future__ import annotations
 from connectors.edc.destination import (
     CREDENTIAL_PART,
     EdcDestination,
-    EdcSettings,
     edc_destination,
+    edc_registry,
     seal_issuer,
 )
 from connectors.edc.registry import EdcRegistry, EdcWallet
@@ -22,8 +22,8 @@ __all__ = [
     "CREDENTIAL_PART",
     "EdcDestination",
     "EdcRegistry",
-    "EdcSettings",
     "EdcWallet",
     "edc_destination",
+    "edc_registry",
     "seal_issuer",
 ]

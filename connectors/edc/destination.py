@@ -33,23 +33,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Final
-
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.delivery.http_sink import HttpRequest
 from connectors.edc.multipart import FilePart, encode_multipart
 from connectors.edc.registry import EdcRegistry
 from connectors.fanout.base import CanonicalItem, issuance_credential_ids, revocations
-from connectors.status import IssuingSettings, StatusPublisher, status_publisher
+from connectors.status import StatusPublisher, status_publisher
 from hub import wire
 from hub.crypto.jades import seal
 from hub.crypto.keys import Signer
 from hub.errors import ConfigurationError
 from hub.render import RenderInput
 from hub.render.elm import IssuerProfile, render_elm
+from hub.settings import Settings, load_settings
 
 NAME: Final = "edc"
 CREDENTIAL_PART: Final = "_credential"
@@ -59,18 +56,10 @@ SEALED_MEDIA_TYPE: Final = "application/json"
 DUPLICATE: Final = 409
 
 
-class EdcSettings(BaseSettings):
-    """The EDC destination's settings; each field maps to ``MCHUB_<FIELD>``."""
-
-    model_config = SettingsConfigDict(env_prefix="MCHUB_", extra="ignore")
-
-    edc_registry: Path | None = Field(
-        None, description="JSON registry: education ID -> EDC wallet userId or email"
-    )
-
-    def registry(self) -> EdcRegistry:
-        """The registry file's content (empty without a file: every learner skipped)."""
-        return EdcRegistry.load(self.edc_registry) if self.edc_registry else EdcRegistry()
+def edc_registry(settings: Settings) -> EdcRegistry:
+    """``MCHUB_EDC_REGISTRY``'s content (empty without a file: every learner skipped)."""
+    path = settings.edc.registry
+    return EdcRegistry.load(path) if path else EdcRegistry()
 
 
 def sealed_file(sealed: Mapping[str, object]) -> bytes:
@@ -180,20 +169,20 @@ class EdcDestination:
 
 
 def edc_destination(
-    settings: EdcSettings | None = None,
+    settings: Settings | None = None,
     *,
     registry: EdcRegistry | None = None,
     publisher: StatusPublisher | None = None,
-    issuing: IssuingSettings | None = None,
 ) -> EdcDestination:
-    """The EDC destination, configured from ``MCHUB_*`` unless given explicitly.
+    """The EDC destination, configured from ``settings`` (default
+    :func:`~hub.settings.load_settings`) unless given explicitly.
 
-    ``registry`` (else ``MCHUB_EDC_REGISTRY``), ``publisher`` (else the status database,
-    seal and public URL of :class:`IssuingSettings`). The base URL and bearer token are
-    the connector's (``MCHUB_EDC_URL``, ``MCHUB_EDC_TOKEN``).
+    ``registry`` (else :func:`edc_registry`), ``publisher`` (else the status database,
+    seal and public URL of ``settings.issuing``). The base URL and bearer token are the
+    connector's (``MCHUB_EDC_URL``, ``MCHUB_EDC_TOKEN``: ``settings.fanout``).
     """
-    conf = settings or EdcSettings()
+    conf = settings or load_settings()
     return EdcDestination(
-        registry=registry if registry is not None else conf.registry(),
-        publisher=publisher or status_publisher(issuing),
+        registry=registry if registry is not None else edc_registry(conf),
+        publisher=publisher or status_publisher(conf),
     )

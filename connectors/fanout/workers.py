@@ -14,7 +14,6 @@ from typing import Any
 
 from connectors.fanout.base import Destination, FanoutConnector, connector
 from connectors.fanout.register import RegisterDestination
-from connectors.fanout.settings import FanoutSettings
 from connectors.fanout.state import register_state_stage
 from hub.errors import ConfigurationError
 from hub.settings import Settings
@@ -38,8 +37,9 @@ def available(name: str) -> bool:
         return False
 
 
-def destination_for(name: str, **options: Any) -> Destination:
-    """The :class:`Destination` called ``name``; ``options`` go to its factory."""
+def destination_for(name: str, settings: Settings | None = None, **options: Any) -> Destination:
+    """The :class:`Destination` called ``name``, configured from ``settings`` (default
+    :func:`~hub.settings.load_settings`); ``options`` go to its factory."""
     if name == "register":
         return RegisterDestination()
     if name not in FACTORIES:
@@ -51,7 +51,7 @@ def destination_for(name: str, **options: Any) -> Destination:
         raise ConfigurationError(
             f"the {name} destination is configured but {module}.{factory} is not available"
         ) from exc
-    destination: Destination = make(**options)
+    destination: Destination = make(settings, **options)
     return destination
 
 
@@ -69,14 +69,13 @@ def destination_connector(
     headers |= options.pop("headers", {})
     if name == "register":
         options.setdefault("retry_4xx_with_retry_after", True)  # its 409 "not yet"
-    target = destination if destination is not None else destination_for(name)
+    target = destination if destination is not None else destination_for(name, settings)
     return connector(settings, target, base_url, headers=headers, **options)
 
 
 @asynccontextmanager
 async def fanout_workers(
     settings: Settings,
-    fanout: FanoutSettings | None = None,
     *,
     urls: Mapping[str, str] | None = None,
     destinations: Mapping[str, Destination] | None = None,
@@ -84,12 +83,13 @@ async def fanout_workers(
     runner_options: Mapping[str, Any] | None = None,
     **sink_options: Any,
 ) -> AsyncIterator[list[Worker]]:
-    """The projection and one connector per destination URL (``urls`` or ``fanout``'s).
+    """The projection and one connector per destination URL (``urls``, else
+    ``settings.fanout``'s), batched and tokened as ``settings.fanout`` says.
 
     ``destinations`` overrides the :class:`Destination` of a name (tests, the demo).
     The connectors' HTTP clients are closed when the block ends.
     """
-    fanout = fanout or FanoutSettings()
+    fanout = settings.fanout
     chosen = dict(urls) if urls is not None else fanout.urls()
     workers: list[Worker] = []
     if projection:

@@ -5,7 +5,8 @@
   per-issuer lists, revocation, signing
 - :mod:`connectors.status.server`    ``GET /v1/status/{list id}`` (FastAPI), thread runner
 - :mod:`connectors.status.client`    :class:`HttpStatusResolver` for the verifier
-- :mod:`connectors.status.settings`  ``MCHUB_PUBLIC_BASE_URL`` (lists at
+- :mod:`connectors.status.settings`  the seal and status database of the ``issuing``
+  settings section: ``MCHUB_PUBLIC_BASE_URL`` (lists at
   ``<public base URL>/v1/status/<list id>``), ``MCHUB_STATUS_DB``,
   ``MCHUB_SEAL_KEY``/``MCHUB_SEAL_CERT``
 
@@ -22,29 +23,32 @@ from connectors.status.server import (
     running_app,
     running_status_server,
 )
-from connectors.status.settings import IssuingSettings
+from connectors.status.settings import issuing_signer, status_db_path
 from connectors.status.store import SqliteStatusStore
+from hub.settings import Settings, load_settings
 
 
-def status_publisher(settings: IssuingSettings | None = None) -> StatusPublisher:
-    """A :class:`StatusPublisher` over the configured database, seal and public URL."""
-    conf = settings or IssuingSettings()
+def status_publisher(settings: Settings | None = None) -> StatusPublisher:
+    """A :class:`StatusPublisher` over the configured (``settings.issuing``, default
+    :func:`~hub.settings.load_settings`) database, seal and public URL."""
+    conf = settings or load_settings()
     return StatusPublisher(
-        SqliteStatusStore(conf.status_db_path()), conf.signer(), conf.status_base_url
+        SqliteStatusStore(status_db_path(conf)), issuing_signer(conf), conf.issuing.status_base_url
     )
 
 
 __all__ = [
     "STATUS_PATH",
     "HttpStatusResolver",
-    "IssuingSettings",
     "SqliteStatusStore",
     "StatusPublisher",
     "chain_resolvers",
     "create_status_app",
     "hub_issuer_id",
+    "issuing_signer",
     "legacy_issuer_id",
     "running_app",
     "running_status_server",
+    "status_db_path",
     "status_publisher",
 ]

@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 
 from connectors.status.server import serve
-from connectors.status.settings import IssuingSettings
+from connectors.status.settings import status_db_path
+from hub.settings import load_settings
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -16,7 +17,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--db", type=Path, default=None, help="status database (MCHUB_STATUS_DB)")
     args = parser.parse_args(argv)
-    serve(args.db or IssuingSettings().status_db_path(), host=args.host, port=args.port)
+    serve(args.db or status_db_path(load_settings()), host=args.host, port=args.port)
 
 
 if __name__ == "__main__":

@@ -201,9 +201,7 @@ def issuers_router(
     directory = IssuerDirectory(store.path)
     keys_at = keys_dir or keys_dir_default()
     if cert_path is None and keys_dir is None:
-        from connectors.status.settings import IssuingSettings  # (imports this package)
-
-        cert_path = IssuingSettings().seal_cert  # a production seal's chain, if configured
+        cert_path = load_settings().issuing.seal_cert  # a production seal's chain, if any
 
     def keys() -> list[Jwk]:
         return served_keys(keys_at, cert_path)
@@ -293,7 +291,7 @@ def ob3_issuing(
 ) -> Ob3Issuing:
     """The OB3 signing context of a status publisher (made once per publisher).
 
-    The public base URL is the publisher's (``IssuingSettings().public_base_url`` unless
+    The public base URL is the publisher's (``load_settings().issuing.public_base_url`` unless
     the publisher was given its server's real address).
     """
     with _contexts_lock:

@@ -18,7 +18,7 @@
 
 Lists hold 131,072 entries; when one is full the next gets the next free number as its
 id. The lists' URLs are ``<base_url>/<list id>``; ``base_url`` defaults to
-:attr:`IssuingSettings.status_base_url` (``<public base URL>/v1/status``).
+``load_settings().issuing.status_base_url`` (``<public base URL>/v1/status``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from datetime import UTC, datetime
 from typing import Final
 from urllib.parse import quote
 
-from connectors.status.settings import IssuingSettings
 from connectors.status.store import SqliteStatusStore
 from hub.crypto.jwks import key_thumbprint, key_url
 from hub.crypto.keys import Signer
@@ -38,6 +37,7 @@ from hub.crypto.statuslist import MIN_BITS, RANDOM_TRIES, StatusListService, get
 from hub.errors import StatusListError
 from hub.render import StatusPurpose, StatusRef
 from hub.render.elm import issuer_node_id
+from hub.settings import load_settings
 
 #: the path the status server serves lists under (``<public base URL>/v1/status``)
 STATUS_PATH: Final = "/v1/status"
@@ -75,7 +75,7 @@ def hub_key_owner_url(public_base_url: str, signer: Signer) -> str:
 
 
 def _default_base_url() -> str:
-    return IssuingSettings().status_base_url
+    return load_settings().issuing.status_base_url
 
 
 @dataclass
@@ -98,7 +98,7 @@ class StatusPublisher:
             self.public_base_url = (
                 base.removesuffix(STATUS_PATH)
                 if base.endswith(STATUS_PATH)
-                else IssuingSettings().public_base_url
+                else load_settings().issuing.public_base_url
             )
         # an entry never moves once handed out, so entries seen are kept in memory (the
         # wallet and EDC destinations ask once per batch, then once per credential)

@@ -12,8 +12,9 @@ from connectors.wallet.destination import (
     CREDENTIALS_PATH,
     SentCredentials,
     WalletDestination,
-    WalletSettings,
+    sent_db_path,
     wallet_destination,
+    wallet_registry,
 )
 from connectors.wallet.registry import WalletHost, WalletRegistry
 
@@ -23,6 +24,7 @@ __all__ = [
     "WalletDestination",
     "WalletHost",
     "WalletRegistry",
-    "WalletSettings",
+    "sent_db_path",
     "wallet_destination",
+    "wallet_registry",
 ]

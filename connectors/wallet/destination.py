@@ -38,19 +38,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
 from connectors.delivery.http_sink import HttpRequest
 from connectors.fanout.base import CanonicalItem, issuances, revocations
-from connectors.status import IssuingSettings, StatusPublisher, status_publisher
+from connectors.status import StatusPublisher, status_publisher
 from connectors.status.issuers import ob3_issuing
 from connectors.wallet.registry import WalletHost, WalletRegistry
 from hub.adapters.sqlite import open_database
 from hub.errors import ConfigurationError
 from hub.render import RenderInput
 from hub.render.ob3 import issuer_id, render_ob3
-from hub.settings import load_settings
+from hub.settings import Settings, load_settings
 
 NAME: Final = "wallet"
 #: the OB 3.0 API path of upsertCredential (relative to the host's base URL)
@@ -60,36 +57,24 @@ VC_JWT_CONTENT_TYPE: Final = "text/plain"
 NOT_MODIFIED: Final = 304
 
 
-class WalletSettings(BaseSettings):
-    """The wallet destination's settings; each field maps to ``MCHUB_<FIELD>``."""
+def wallet_registry(settings: Settings) -> WalletRegistry:
+    """The registry: ``MCHUB_WALLET_REGISTRY``'s, with ``MCHUB_WALLET_URL`` (and
+    ``MCHUB_WALLET_TOKEN``) as host ``default``."""
+    url = settings.fanout.wallet_url
+    fallback = WalletHost("default", url, settings.fanout.token(NAME)) if url else None
+    if settings.wallet.registry is not None:
+        return WalletRegistry.load(settings.wallet.registry, fallback=fallback)
+    if fallback is None:
+        raise ConfigurationError(
+            "the wallet destination needs MCHUB_WALLET_URL or MCHUB_WALLET_REGISTRY"
+        )
+    return WalletRegistry({fallback.name: fallback}, {}, fallback.name)
 
-    model_config = SettingsConfigDict(env_prefix="MCHUB_", extra="ignore")
 
-    wallet_url: str | None = Field(None, description="base URL of the default wallet host")
-    wallet_token: SecretStr | None = Field(None, description="bearer token of that host")
-    wallet_registry: Path | None = Field(
-        None, description="JSON wallet registry (education ID -> host); see registry.py"
-    )
-    wallet_db: Path | None = Field(
-        None, description="SQLite file of the signed credentials sent (default "
-        "<data_dir>/wallet/issued.db)"
-    )
-
-    def registry(self) -> WalletRegistry:
-        """The registry: the file's, with ``MCHUB_WALLET_URL`` as host ``default``."""
-        token = self.wallet_token.get_secret_value() if self.wallet_token else None
-        fallback = WalletHost("default", self.wallet_url, token) if self.wallet_url else None
-        if self.wallet_registry is not None:
-            return WalletRegistry.load(self.wallet_registry, fallback=fallback)
-        if fallback is None:
-            raise ConfigurationError(
-                "the wallet destination needs MCHUB_WALLET_URL or MCHUB_WALLET_REGISTRY"
-            )
-        return WalletRegistry({fallback.name: fallback}, {}, fallback.name)
-
-    def db_path(self) -> Path:
-        """Where the signed credentials sent are kept."""
-        return self.wallet_db or load_settings().data_dir / "wallet" / "issued.db"
+def sent_db_path(settings: Settings) -> Path:
+    """Where the signed credentials sent are kept (``MCHUB_WALLET_DB``, else
+    ``<data_dir>/wallet/issued.db``)."""
+    return settings.wallet.db or settings.data_dir / "wallet" / "issued.db"
 
 
 @dataclass(frozen=True)
@@ -260,21 +245,20 @@ class WalletDestination:
 
 
 def wallet_destination(
-    settings: WalletSettings | None = None,
+    settings: Settings | None = None,
     *,
     registry: WalletRegistry | None = None,
     publisher: StatusPublisher | None = None,
-    issuing: IssuingSettings | None = None,
     sent: SentCredentials | None = None,
 ) -> WalletDestination:
-    """The wallet destination, configured from ``MCHUB_*`` unless given explicitly.
+    """The wallet destination, configured from ``settings`` (default
+    :func:`~hub.settings.load_settings`) unless given explicitly.
 
-    ``registry`` (else ``MCHUB_WALLET_REGISTRY`` / ``MCHUB_WALLET_URL``), ``publisher``
-    (else the status database, seal and public URL of :class:`IssuingSettings`), ``sent``
-    (else ``MCHUB_WALLET_DB``).
+    ``registry`` (else :func:`wallet_registry`), ``publisher`` (else the status database,
+    seal and public URL of ``settings.issuing``), ``sent`` (else :func:`sent_db_path`).
     """
-    conf = settings or WalletSettings()
-    chosen = registry or conf.registry()
+    conf = settings or load_settings()
+    chosen = registry or wallet_registry(conf)
     if len(chosen.hosts) > 1:
         tokenless = sorted(h.name for h in chosen.hosts.values() if h.token is None)
         if tokenless:
@@ -284,6 +268,6 @@ def wallet_destination(
             )
     return WalletDestination(
         registry=chosen,
-        publisher=publisher or status_publisher(issuing),
-        sent=sent or SentCredentials(conf.db_path()),
+        publisher=publisher or status_publisher(conf),
+        sent=sent or SentCredentials(sent_db_path(conf)),
     )

@@ -31,7 +31,7 @@ from hub.stream.reading import ProgressHook, read_topic, to_millis
 from hub.topics import CANONICAL_LOG, DELIVERY_RECEIPTS
 
 
-def destination_named(name: str) -> Destination:
+def destination_named(settings: Settings, name: str) -> Destination:
     """The :class:`Destination` of ``register``, ``wallet`` or ``edc``."""
     if name == "register":
         from connectors.fanout.register import RegisterDestination
@@ -41,14 +41,12 @@ def destination_named(name: str) -> Destination:
         from connectors.fanout.workers import destination_for
     except ImportError as exc:  # pragma: no cover - the fan-out package ships it
         raise ConfigurationError(f"destination {name!r} is not available: {exc}") from exc
-    return destination_for(name)
+    return destination_for(name, settings)
 
 
-def destination_url(name: str) -> tuple[str, str | None]:
+def destination_url(settings: Settings, name: str) -> tuple[str, str | None]:
     """(base URL, bearer token) of a destination from ``MCHUB_<NAME>_URL``/``_TOKEN``."""
-    from connectors.fanout.settings import FanoutSettings
-
-    fanout = FanoutSettings()
+    fanout = settings.fanout
     url = fanout.urls().get(name)
     if url is None:
         raise ConfigurationError(f"no URL for destination {name!r}: set MCHUB_{name.upper()}_URL")
@@ -70,9 +68,9 @@ async def redrive(
 ) -> dict[str, Any]:
     """Re-deliver every event logged at or after ``since`` (optionally one credential)."""
     if base_url is None:
-        base_url, token = destination_url(destination)
+        base_url, token = destination_url(settings, destination)
     cid = resolve(credential)[0] if credential else None
-    made = target or destination_named(destination)
+    made = target or destination_named(settings, destination)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     if destination == "register":
         sink_options.setdefault("retry_4xx_with_retry_after", True)

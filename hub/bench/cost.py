@@ -188,7 +188,6 @@ def fanout_costs(payloads: Sequence[bytes], settings: Settings) -> dict[str, flo
     """µs per issuance of each fan-out step (see the module docstring)."""
     from connectors.edc.destination import seal_issuer
     from connectors.fanout.base import decode_canonical
-    from connectors.fanout.settings import FanoutSettings
     from connectors.status import SqliteStatusStore, StatusPublisher
     from hub.crypto.devca import dev_signer
     from hub.crypto.jades import seal
@@ -235,7 +234,7 @@ def fanout_costs(payloads: Sequence[bytes], settings: Settings) -> dict[str, flo
             publisher.allocate_many([entry[0] for entry in batch])
             return [publisher.allocate(entry[0]) for entry in batch]
 
-        size = FanoutSettings().fanout_batch
+        size = settings.fanout.fanout_batch
         batches = [issued[i : i + size] for i in range(0, len(issued), size)]
         per_batch, allocated = per_event_us(allocate_batch, batches, warmup=0)
         costs["status"] = per_batch * len(batches) / len(issued)

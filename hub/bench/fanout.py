@@ -40,7 +40,6 @@ import httpx
 from connectors.fanout.base import decode_canonical
 from connectors.fanout.lag import committed_records, log_end_offsets, wait_caught_up
 from connectors.fanout.register import RegisterDestination
-from connectors.fanout.settings import FanoutSettings
 from connectors.fanout.workers import fanout_workers
 from hub.adapters.kafka import make_consumer, make_producer
 from hub.bench import machine_info
@@ -110,7 +109,7 @@ async def deliver_rate(
     ends = await log_end_offsets(settings)
     stop = asyncio.Event()
     async with fanout_workers(
-        settings, FanoutSettings(), urls=urls, destinations=destinations, projection=False
+        settings, urls=urls, destinations=destinations, projection=False
     ) as workers:
         task = asyncio.create_task(run_stages(workers, stop))
         try:
@@ -229,7 +228,7 @@ async def latency_at(
     sent: dict[str, float] = {}
     with local_destinations(data_dir, wallet=False, edc=False, separate_process=True) as local:
         async with fanout_workers(
-            settings, FanoutSettings(), urls={"register": local.urls["register"]},
+            settings, urls={"register": local.urls["register"]},
             transport=stamps,
         ) as fan:
             workers = [*core_stages(settings), *fan]
@@ -275,7 +274,7 @@ async def run(
     template = json.loads(
         (samples_dir / "he" / "01_kiallitas_tesztvezerelt_python.json").read_text()
     )
-    concurrency = FanoutSettings().fanout_concurrency
+    concurrency = settings.fanout.fanout_concurrency
     with tempfile.TemporaryDirectory(prefix="mchub-bench-fanout-") as tmp:
         work = Path(tmp)
         bench = _isolated(settings, "fanout")

@@ -235,9 +235,7 @@ def redrive(
     assert moment is not None
     token = None
     if url is not None:
-        from connectors.fanout.settings import FanoutSettings
-
-        token = FanoutSettings().token(destination)
+        token = settings.fanout.token(destination)
     summary = asyncio.run(
         run_redrive(
             settings,

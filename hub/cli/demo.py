@@ -83,7 +83,6 @@ class FanoutReport:
 async def _run_demo(
     settings: Settings, folder: Path
 ) -> tuple[list[Published], ReceiptBook, FanoutReport]:
-    from connectors.fanout.settings import FanoutSettings
     from mchub_reference.local import local_destinations
 
     results = await apply_topics(settings)
@@ -109,7 +108,7 @@ async def _run_demo(
         )
         stop = asyncio.Event()
         async with fanout_workers(
-            settings, FanoutSettings(), urls=local.urls, destinations=local.destinations
+            settings, urls=local.urls, destinations=local.destinations
         ) as fanout:
             stages = [*core_stages(settings), *fanout]
             workers = asyncio.create_task(run_stages(stages, stop))

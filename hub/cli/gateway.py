@@ -56,19 +56,18 @@ def serve(
 ) -> None:
     """Run the gateway in the foreground until interrupted."""
     from hub.authz import load_registry
-    from hub.gateway.config import GatewaySettings
     from hub.gateway.server import serve as run
 
     path = registry_path(registry)
     loaded = load_registry(path)
-    config = GatewaySettings()
-    config = config.model_copy(update={k: v for k, v in (("host", host), ("port", port))
-                                       if v is not None})
     settings = load_settings()
+    settings = settings.with_section(
+        "gateway", **{k: v for k, v in (("host", host), ("port", port)) if v is not None})
+    config = settings.gateway
     print(f"mchub gateway: http{'s' if config.tls_certfile else ''}://{config.host}:{config.port}"
           f" -> Kafka {settings.bootstrap}; issuer registry {path} version {loaded.version} "
           f"({len(loaded.document.sources)} sources)", file=sys.stderr)
-    run(settings, config, path)
+    run(settings, path)
 
 
 def _render_openapi() -> str:

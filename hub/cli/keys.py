@@ -65,24 +65,25 @@ def rotate(
     ),
 ) -> None:
     """Replace the seal key; the previous public key stays published."""
-    from connectors.status.settings import IssuingSettings
+    from connectors.status.settings import issuing_signer
 
     if (key is None) != (cert is None):
         raise ConfigurationError("give both --key and --cert (or neither, for a dev key)")
-    settings = IssuingSettings()
+    settings = load_settings()
+    issuing = settings.issuing
     keys_dir = _keys_dir()
-    previous = settings.signer()
+    previous = issuing_signer(settings)
     publish_key(keys_dir, previous)  # in the set before anything is replaced
     if key is not None and cert is not None:
         new = load_signer(key, cert)  # refuses a key that does not match the certificate
-        _install(key, settings.seal_key or keys_dir / KEY_FILE, private=True)
-        _install(cert, settings.seal_cert or keys_dir / CERT_FILE, private=False)
+        _install(key, issuing.seal_key or keys_dir / KEY_FILE, private=True)
+        _install(cert, issuing.seal_cert or keys_dir / CERT_FILE, private=False)
     else:
-        if settings.seal_key is not None:
+        if issuing.seal_key is not None:
             raise ConfigurationError(
                 "MCHUB_SEAL_KEY is set (a production seal): rotate with --key/--cert"
             )
-        new = rotate_dev_seal(keys_dir, public_base_url=settings.public_base_url)
+        new = rotate_dev_seal(keys_dir, public_base_url=issuing.public_base_url)
     forget_published()
     publish_key(keys_dir, new)
     print(f"new key:      {key_thumbprint(new)} ({new.alg})")

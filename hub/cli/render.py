@@ -155,9 +155,7 @@ class _FileLists:
 
 
 def _settings_base_url() -> str:
-    from connectors.status.settings import IssuingSettings
-
-    return IssuingSettings().public_base_url
+    return load_settings().issuing.public_base_url
 
 
 def _list_kid(issuer: str, base: str, signer: Signer) -> str | None:
@@ -246,9 +244,9 @@ def _hub_issuer_id(signer: Signer) -> str:
 
 def _issuer_directory() -> IssuerDirectory:
     """The issuer directory in the configured status database (``MCHUB_STATUS_DB``)."""
-    from connectors.status.settings import IssuingSettings
+    from connectors.status.settings import status_db_path
 
-    path = IssuingSettings().status_db_path()
+    path = status_db_path(load_settings())
     path.parent.mkdir(parents=True, exist_ok=True)
     return IssuerDirectory(path)
 

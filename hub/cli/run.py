@@ -2,7 +2,7 @@
 
 The core stream (ingest + decide), the register-state projection, and a delivery
 connector for each destination whose URL is set (``MCHUB_REGISTER_URL``,
-``MCHUB_WALLET_URL``, ``MCHUB_EDC_URL``; see :mod:`connectors.fanout.settings`).
+``MCHUB_WALLET_URL``, ``MCHUB_EDC_URL``: the ``fanout`` section of the settings).
 A broker outage does not end it: the stages abort, back off and retry until Kafka works
 again, logging one WARNING when the trouble starts and one INFO when it is over
 (:mod:`hub.stream.outage`). With ``MCHUB_METRICS_PORT`` set, ``/metrics``, ``/healthz``

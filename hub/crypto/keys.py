@@ -36,7 +36,7 @@ CRL_FILE: Final = "ca.crl"
 #: where the issuer server publishes the dev CA's CRL and certificate (docs/naming.md)
 CRL_PATH: Final = "/v1/pki/ca.crl"
 CA_CERT_PATH: Final = "/v1/pki/ca.cert"
-#: the public base URL a dev seal names when none is configured (IssuingSettings' default)
+#: the public base URL a dev seal names when none is configured (the issuing settings' default)
 DEV_PUBLIC_BASE_URL: Final = "http://localhost:8080"
 
 SigningKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey

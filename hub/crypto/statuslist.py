@@ -37,7 +37,7 @@ MIN_BITS: Final = 131_072
 #: random draws before falling back to choosing among the free indexes
 RANDOM_TRIES: Final = 64
 #: list URL prefix when none is given (the file-backed CLI lists): the development issuer
-#: server's; the hub's publisher takes ``IssuingSettings().status_base_url`` instead
+#: server's; the hub's publisher takes ``Settings().issuing.status_base_url`` instead
 DEV_STATUS_BASE_URL: Final = f"{DEV_PUBLIC_BASE_URL}/v1/status"
 
 

@@ -12,7 +12,7 @@ Modules: :mod:`~hub.gateway.app` (FastAPI routes, OpenAPI),
 :mod:`~hub.gateway.server` (uvicorn, TLS client certificates, threads, SIGTERM),
 :mod:`~hub.gateway.auth` (API keys), :mod:`~hub.gateway.ratelimit` (token buckets),
 :mod:`~hub.gateway.idempotency` (submissions and ``Idempotency-Key`` store, SQLite),
-:mod:`~hub.gateway.receipts` (receipts follower and outcome reports),
-:mod:`~hub.gateway.config` (``MCHUB_GATEWAY_*`` settings). The issuer registry shared
-with the stream is :mod:`hub.authz`. Design: docs/gateway.md.
+:mod:`~hub.gateway.receipts` (receipts follower and outcome reports). Its settings
+(``MCHUB_GATEWAY_*``) are the ``gateway`` section of :class:`hub.settings.Settings`; the
+issuer registry shared with the stream is :mod:`hub.authz`. Design: docs/gateway.md.
 """

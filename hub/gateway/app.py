@@ -35,7 +35,6 @@ from hub.adapters.http_server import (
     openapi_text,
 )
 from hub.errors import ConfigurationError, RequestRefused
-from hub.gateway.config import GatewaySettings
 from hub.gateway.idempotency import SubmissionStore
 from hub.gateway.receipts import Verdict
 from hub.gateway.runtime import Gateway, prefer_wait
@@ -314,7 +313,7 @@ def _validation_errors_are_400(doc: dict[str, Any]) -> None:
 def openapi_document() -> dict[str, Any]:
     """The gateway's OpenAPI document, generated from the application (no I/O)."""
     registry = _EmptyRegistry()
-    gateway = Gateway(Settings(), GatewaySettings(), registry,  # type: ignore[arg-type]
+    gateway = Gateway(Settings(), registry,  # type: ignore[arg-type]
                       store=SubmissionStore(":memory:"))
     try:
         return create_app(gateway, manage_lifecycle=False).openapi()

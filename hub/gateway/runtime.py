@@ -23,7 +23,6 @@ from hub.adapters.kafka import make_producer
 from hub.authz import SOURCE_HEADER, RegistryFile
 from hub.errors import ConfigurationError, RequestRefused
 from hub.gateway.auth import Principal, authenticate
-from hub.gateway.config import GatewaySettings
 from hub.gateway.idempotency import Submission, SubmissionStore, now_iso
 from hub.gateway.ratelimit import RateLimiter
 from hub.gateway.receipts import RECEIPT_PREFIX, ReceiptFollower
@@ -64,10 +63,10 @@ _TRACEPARENT_RE: Final = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9
 class Gateway:
     """The gateway's runtime: registry, store, limiter, producer and receipts follower."""
 
-    def __init__(self, settings: Settings, config: GatewaySettings, registry: RegistryFile,
+    def __init__(self, settings: Settings, registry: RegistryFile,
                  *, store: SubmissionStore | None = None) -> None:
         self.settings = settings
-        self.config = config
+        self.config = config = settings.gateway
         self.registry = registry
         db = config.db or settings.data_dir / "gateway.db"
         self.store = store or SubmissionStore(db)

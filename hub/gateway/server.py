@@ -24,11 +24,10 @@ from hub.errors import ConfigurationError
 from hub.gateway.app import (
     create_app,
 )
-from hub.gateway.config import GatewaySettings
 from hub.gateway.runtime import (
     Gateway,
 )
-from hub.settings import Settings
+from hub.settings import GatewaySection, Settings
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +69,7 @@ class TLSClientCertProtocol(ReadTimeoutProtocol):
         self.app = with_tls
 
 
-def _config(app: FastAPI, config: GatewaySettings, **kwargs: Any) -> uvicorn.Config:
+def _config(app: FastAPI, config: GatewaySection, **kwargs: Any) -> uvicorn.Config:
     tls: dict[str, Any] = {}
     if config.tls_certfile is not None:
         import ssl
@@ -92,16 +91,15 @@ def _config(app: FastAPI, config: GatewaySettings, **kwargs: Any) -> uvicorn.Con
 
 @contextmanager
 def running_gateway(settings: Settings, registry: RegistryFile | Path, *,
-                    config: GatewaySettings | None = None, host: str = "127.0.0.1",
-                    port: int = 0) -> Iterator[str]:
-    """Run the gateway in a background thread; yields its base URL.
+                    host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Run the gateway (``settings.gateway``) in a background thread; yields its base URL.
 
-    ``port`` 0 picks a free port. Kafka clients start before the URL is yielded and stop
-    when the block ends.
+    ``host``/``port`` (0: a free port) replace the section's. Kafka clients start before
+    the URL is yielded and stop when the block ends.
     """
-    config = config or GatewaySettings()
+    config = settings.gateway
     registry_file = registry if isinstance(registry, RegistryFile) else RegistryFile(registry)
-    gateway = Gateway(settings, config, registry_file)
+    gateway = Gateway(settings, registry_file)
     server = uvicorn.Server(_config(create_app(gateway), config, log_level="warning",
                                     access_log=False))
     scheme = "https" if config.tls_certfile is not None else "http"
@@ -110,9 +108,10 @@ def running_gateway(settings: Settings, registry: RegistryFile | Path, *,
         yield url
 
 
-def serve(settings: Settings, config: GatewaySettings, registry: Path) -> None:
-    """Run the gateway in the foreground until interrupted (SIGINT/SIGTERM)."""
-    gateway = Gateway(settings, config, RegistryFile(registry))
+def serve(settings: Settings, registry: Path) -> None:
+    """Run the gateway (``settings.gateway``) in the foreground until interrupted."""
+    config = settings.gateway
+    gateway = Gateway(settings, RegistryFile(registry))
     server = uvicorn.Server(_config(create_app(gateway), config, host=config.host,
                                     port=config.port, log_level="info",
                                     access_log=config.access_log))

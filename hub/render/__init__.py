@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Literal
 
-#: the issuer server's address on a development machine (``IssuingSettings`` has the real one)
+#: the issuer server's address on a development machine (``Settings().issuing`` has the real one)
 DEV_PUBLIC_BASE_URL: Final = "http://localhost:8080"
 
 StatusPurpose = Literal["revocation", "suspension"]

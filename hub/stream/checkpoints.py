@@ -15,7 +15,8 @@ Kafka has assigned their offsets (transaction markers take offsets too); the ver
 counts chained records per partition and reports the offset of any mismatch it finds.
 
 The decide stage signs with the key configured by ``MCHUB_AUDIT_KEY`` and
-``MCHUB_AUDIT_CERT`` (PEM; chain leaf first), else with the development seal in
+``MCHUB_AUDIT_CERT`` (PEM; chain leaf first; the ``audit`` section of
+:class:`hub.settings.Settings`), else with the development seal in
 ``<MCHUB_DATA_DIR>/keys`` (generated on first use, like ``mchub render --dev-keys``).
 """
 
@@ -25,11 +26,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Final
-
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hub.crypto.devca import dev_signer
 from hub.crypto.jose import check_thumbprint, parse_x5c, sign, validate_chain, verify_signature
@@ -50,27 +47,9 @@ CHECKPOINT_TYPE: Final = "mchub-checkpoint"
 JWS_TYPE: Final = "mchub-checkpoint+jws"
 
 
-class AuditSettings(BaseSettings):
-    """Checkpoint settings from ``MCHUB_*`` variables (beside :class:`hub.settings.Settings`)."""
-
-    model_config = SettingsConfigDict(env_prefix="MCHUB_", extra="ignore")
-
-    audit_key: Path | None = Field(None, description="PEM private key signing checkpoints")
-    audit_cert: Path | None = Field(None, description="PEM chain (leaf first) of audit_key")
-    audit_trust: Path | None = Field(
-        None, description="PEM trust anchors for verifying checkpoints (default: dev CA)"
-    )
-    checkpoint_every: int = Field(
-        1000, ge=1, description="a checkpoint at least every N canonical records"
-    )
-    checkpoint_interval_s: float = Field(
-        10.0, gt=0, description="and when idle, at most this long after the last change"
-    )
-
-
-def audit_signer(settings: Settings, audit: AuditSettings | None = None) -> Signer:
-    """The signer of checkpoints: configured key and chain, else the dev seal."""
-    audit = audit or AuditSettings()
+def audit_signer(settings: Settings) -> Signer:
+    """The signer of checkpoints: ``settings.audit``'s key and chain, else the dev seal."""
+    audit = settings.audit
     if audit.audit_key is not None or audit.audit_cert is not None:
         if audit.audit_key is None or audit.audit_cert is None:
             raise ConfigurationError("set both MCHUB_AUDIT_KEY and MCHUB_AUDIT_CERT")
@@ -78,9 +57,9 @@ def audit_signer(settings: Settings, audit: AuditSettings | None = None) -> Sign
     return dev_signer(settings.data_dir / "keys")
 
 
-def trust_anchors(settings: Settings, audit: AuditSettings | None = None) -> list[Any]:
+def trust_anchors(settings: Settings) -> list[Any]:
     """Trust anchors for checkpoint signatures: ``MCHUB_AUDIT_TRUST``, else the dev CA."""
-    audit = audit or AuditSettings()
+    audit = settings.audit
     if audit.audit_trust is not None:
         return load_certificates(audit.audit_trust)
     if audit.audit_cert is not None:

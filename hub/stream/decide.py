@@ -72,7 +72,7 @@ from hub.stream.chain import (
     chain_changelog_key,
     partition_for,
 )
-from hub.stream.checkpoints import AuditSettings, Checkpoint, audit_signer, sign_checkpoint
+from hub.stream.checkpoints import Checkpoint, audit_signer, sign_checkpoint
 from hub.stream.ingest import decode_request
 from hub.stream.kernel import Batch, Output, Outputs, Stage, dead_letter
 from hub.stream.reading import partitions_of, read_topic
@@ -113,7 +113,6 @@ class DecideHandler:
         settings: Settings,
         *,
         now: Any = None,
-        audit: AuditSettings | None = None,
         signer: Signer | None = None,
         store: StoreKind | None = None,
         standby_interval_s: float = 2.0,
@@ -135,7 +134,7 @@ class DecideHandler:
         self.dead_letters_topic = settings.topic(INGEST_DEAD_LETTERS)
         self._now = now or (lambda: datetime.now(UTC))
         # -- hash chain and checkpoints (hub.audit) --
-        self.audit = audit or AuditSettings()
+        self.audit = settings.audit
         self.checkpoints_topic = settings.topic(AUDIT_CHECKPOINTS)
         self.envelopes = EnvelopeReader()
         #: partitions of the canonical log (read from metadata in :meth:`restore`)
@@ -311,7 +310,7 @@ class DecideHandler:
         store = self.store
         self.log_partitions = len(await partitions_of(self.settings, self.log_topic))
         if self._signer is None:
-            self._signer = audit_signer(self.settings, self.audit)
+            self._signer = audit_signer(self.settings)
         start, end = await self._tail_start(store)
         if start is None:
             store.wipe()
@@ -497,7 +496,7 @@ class DecideHandler:
     def checkpoint(self) -> list[Output]:
         """A signed checkpoint of every chain head, and its counter in the changelog."""
         if self._signer is None:
-            self._signer = audit_signer(self.settings, self.audit)
+            self._signer = audit_signer(self.settings)
         self.checkpoint_n += 1
         checkpoint = Checkpoint(
             n=self.checkpoint_n,
@@ -600,15 +599,13 @@ async def delete_retention_ms(settings: Settings, topic: str) -> int | None:
     return DEFAULT_DELETE_RETENTION_MS
 
 
-def decide_stage(
-    settings: Settings, *, audit: AuditSettings | None = None, signer: Signer | None = None
-) -> Stage:
-    """The decide stage, ready to run (``audit``/``signer``: checkpoint options).
+def decide_stage(settings: Settings, *, signer: Signer | None = None) -> Stage:
+    """The decide stage, ready to run (checkpoints: ``settings.audit``, ``signer``).
 
     Its input has one partition: one instance of ``mchub run`` owns the decide task, the
     others stand by in the group and take over within the session timeout.
     """
-    handler = DecideHandler(settings, audit=audit, signer=signer)
+    handler = DecideHandler(settings, signer=signer)
     return Stage(
         settings,
         name=STAGE,

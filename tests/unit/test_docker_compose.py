@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from hub.settings import KAFKA_VERSION, Settings
+from hub.settings import KAFKA_VERSION, Settings, environment_variables
 
 COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
 
@@ -30,7 +30,7 @@ def test_kafka_is_the_official_image_of_the_version_the_cli_runs() -> None:
 
 def test_hub_variables_are_real_settings_and_reach_the_broker_listener() -> None:
     services = load()
-    fields = {f"MCHUB_{name.upper()}" for name in Settings.model_fields}
+    fields = {name for name, _ in environment_variables()}
     for name in ("topics", "hub"):
         env = services[name]["environment"]
         assert isinstance(env, dict)

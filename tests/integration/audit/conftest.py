@@ -15,7 +15,6 @@ import pytest
 from connectors.fanout.state import register_state_stage
 from hub.publish import publish, sample_messages
 from hub.settings import Settings
-from hub.stream.checkpoints import AuditSettings
 from hub.stream.decide import decide_stage
 from hub.stream.ingest import ingest_stage
 from hub.stream.runner import run_stages
@@ -33,10 +32,10 @@ async def audited(applied_settings: Settings, tmp_path: Path) -> AsyncIterator[S
     """The core stream (checkpoint every 10 records / 0.3 s idle) and the register
     projection, with the sample feeds published and logged; keys in ``tmp_path``."""
     settings = applied_settings.model_copy(update={"data_dir": tmp_path / "data"})
-    audit = AuditSettings(checkpoint_every=10, checkpoint_interval_s=0.3)
+    settings = settings.with_section("audit", checkpoint_every=10, checkpoint_interval_s=0.3)
     stages = [
         ingest_stage(settings),
-        decide_stage(settings, audit=audit),
+        decide_stage(settings),
         register_state_stage(settings),
     ]
     stop = asyncio.Event()

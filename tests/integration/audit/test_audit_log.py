@@ -258,20 +258,19 @@ async def test_chain_heads_survive_a_restart_of_the_decide_stage(
     import asyncio
 
     from hub.publish import publish, sample_messages
-    from hub.stream.checkpoints import AuditSettings
     from hub.stream.decide import decide_stage
     from hub.stream.runner import core_stages, run_stages
     from tests.integration.audit.conftest import SAMPLES
     from tests.support_kafka import read_topic
 
     settings = applied_settings.model_copy(update={"data_dir": tmp_path / "data"})
-    audit = AuditSettings(checkpoint_every=4, checkpoint_interval_s=0.2)
+    settings = settings.with_section("audit", checkpoint_every=4, checkpoint_interval_s=0.2)
     messages = list(sample_messages(SAMPLES))
     he = [m for m in messages if m.feed == "he"]
     rest = [m for m in messages if m.feed != "he"]
     logged = 0
     for batch, expected in ((he, 7), (rest, SAMPLE_EVENTS)):
-        stages = [core_stages(settings)[0], decide_stage(settings, audit=audit)]
+        stages = [core_stages(settings)[0], decide_stage(settings)]
         stop = asyncio.Event()
         task = asyncio.create_task(run_stages(stages, stop))
         await asyncio.wait_for(asyncio.gather(*(s.ready.wait() for s in stages)), 60)

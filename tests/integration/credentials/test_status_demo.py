@@ -45,7 +45,7 @@ def test_demo_credentials_name_the_running_issuer_server(tmp_path: Path) -> None
     with local_destinations(tmp_path) as local, httpx.Client(timeout=10) as http:
         base = local.public_base_url
         assert base is not None and base.startswith("http://127.0.0.1:")
-        assert os.environ[PUBLIC_BASE_URL_VAR] == base  # what IssuingSettings read now
+        assert os.environ[PUBLIC_BASE_URL_VAR] == base  # what load_settings().issuing reads now
         anchors = load_certificates(tmp_path / "keys" / "ca.cert.pem")
         wallet, edc = local.destinations["wallet"], local.destinations["edc"]
         badge_request = wallet.build_request(item)

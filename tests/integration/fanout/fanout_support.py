@@ -18,7 +18,6 @@ from connectors.delivery.http_sink import HttpRequest
 from connectors.delivery.policy import CircuitBreaker, RetryPolicy
 from connectors.fanout.base import CanonicalItem, Destination
 from connectors.fanout.lag import log_end_offsets, wait_caught_up
-from connectors.fanout.settings import FanoutSettings
 from connectors.fanout.workers import fanout_workers
 from connectors.register.models import ApplyResult, Change
 from hub.adapters.kafka import make_consumer
@@ -82,7 +81,7 @@ async def hub_running(
     merged = {**fast_options(), **options}
     await topics_visible(settings)
     async with fanout_workers(
-        settings, FanoutSettings(), urls=urls, destinations=destinations, **merged
+        settings, urls=urls, destinations=destinations, **merged
     ) as fanout:
         workers: list[Worker] = [*(core_stages(settings) if core else []), *fanout]
         stop = asyncio.Event()

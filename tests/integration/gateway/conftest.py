@@ -17,7 +17,6 @@ import pytest
 
 from hub.authz import REGISTRY_ENV, example_registry_path
 from hub.gateway.auth import generate_key
-from hub.gateway.config import GatewaySettings
 from hub.gateway.server import running_gateway
 from hub.settings import Settings
 from hub.stream.runner import core_stages, run_stages
@@ -76,6 +75,7 @@ async def stream(
 @pytest.fixture
 def gateway(applied_settings: Settings, registry: Registry, tmp_path: Path) -> Iterator[str]:
     """The gateway on a free loopback port; yields its base URL."""
-    config = GatewaySettings(db=tmp_path / "gateway.db", max_wait_seconds=30)
-    with running_gateway(applied_settings, registry.path, config=config) as url:
+    settings = applied_settings.with_section(
+        "gateway", db=tmp_path / "gateway.db", max_wait_seconds=30)
+    with running_gateway(settings, registry.path) as url:
         yield url

@@ -13,7 +13,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from hub.gateway.config import GatewaySettings
 from hub.gateway.server import running_gateway
 from hub.settings import Settings
 from tests.integration.gateway.conftest import Registry
@@ -60,16 +59,16 @@ async def test_client_certificate_authenticates_its_source(
     client_key = ec.generate_private_key(ec.SECP256R1())
     _write(tmp_path / "client", _cert(x509.Name.from_rfc4514_string(SUBJECT), ca_name,
                                       client_key, ca_key, ca=False), client_key)
-    config = GatewaySettings(db=tmp_path / "gw.db", tls_certfile=tmp_path / "server.crt",
-                             tls_keyfile=tmp_path / "server.key",
-                             tls_ca_certs=tmp_path / "ca.crt")
+    settings = applied_settings.with_section(
+        "gateway", db=tmp_path / "gw.db", tls_certfile=tmp_path / "server.crt",
+        tls_keyfile=tmp_path / "server.key", tls_ca_certs=tmp_path / "ca.crt")
     context = ssl.create_default_context(cafile=tmp_path / "ca.crt")
     context.load_cert_chain(tmp_path / "client.crt", tmp_path / "client.key")
     anonymous = ssl.create_default_context(cafile=tmp_path / "ca.crt")
     own = (SAMPLES / "he" / "01_kiallitas_tesztvezerelt_python.json").read_bytes()
     other = (SAMPLES / "he" / "02_kiallitas_agilis_projektmenedzsment.json").read_bytes()
     json_type = {"Content-Type": "application/json"}
-    with running_gateway(applied_settings, registry.path, config=config) as url:
+    with running_gateway(settings, registry.path) as url:
         assert url.startswith("https://")
         async with httpx.AsyncClient(base_url=url, verify=context, timeout=30) as client:
             ok = await client.post("/v1/feeds/he/events", content=own, headers=json_type)

@@ -10,7 +10,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hub.gateway.config import GatewaySettings
 from hub.gateway.server import running_gateway
 from hub.settings import Settings
 from tests.integration.gateway.conftest import Registry
@@ -50,9 +49,9 @@ async def _slowloris(host: str, port: int, started: float) -> tuple[float, bytes
 async def test_slowloris_connections_are_closed_and_normal_requests_served(
     applied_settings: Settings, registry: Registry, tmp_path: Path
 ) -> None:
-    config = GatewaySettings(db=tmp_path / "gw.db", header_timeout_seconds=HEADER_TIMEOUT,
-                             access_log=False)
-    with running_gateway(applied_settings, registry.path, config=config) as url:
+    settings = applied_settings.with_section(
+        "gateway", db=tmp_path / "gw.db", header_timeout_seconds=HEADER_TIMEOUT, access_log=False)
+    with running_gateway(settings, registry.path) as url:
         host, port = url.removeprefix("http://").rsplit(":", 1)
         started = time.monotonic()
         slow = [asyncio.create_task(_slowloris(host, int(port), started))

@@ -16,7 +16,6 @@ from fastapi import Request
 from hub.authz import RegistryFile, SourceEntry, example_registry_path
 from hub.errors import RequestRefused
 from hub.gateway.auth import Principal
-from hub.gateway.config import GatewaySettings
 from hub.gateway.runtime import Gateway
 from hub.normalise import normalise
 from hub.settings import Settings
@@ -61,8 +60,8 @@ class _Producer:
 
 @pytest.fixture
 async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
-    settings = Settings(data_dir=tmp_path)
-    gw = Gateway(settings, GatewaySettings(db=tmp_path / "gw.db"), RegistryFile(EXAMPLE))
+    settings = Settings(data_dir=tmp_path).with_section("gateway", db=tmp_path / "gw.db")
+    gw = Gateway(settings, RegistryFile(EXAMPLE))
     yield gw
     gw.store.close()
 

@@ -14,8 +14,8 @@ import pytest
 import uvicorn
 
 from hub.adapters.http_server import ReadTimeoutProtocol, read_timeout_protocol, serving_in_thread
-from hub.gateway.config import GatewaySettings
 from hub.gateway.server import TLSClientCertProtocol, _config
+from hub.settings import GatewaySection
 
 HEADER_TIMEOUT = 0.5
 BODY_TIMEOUT = 1.0
@@ -139,8 +139,8 @@ def test_a_complete_request_is_not_cut_by_the_deadlines() -> None:
 
 
 def test_the_gateway_serves_with_the_deadlines_and_sizes() -> None:
-    settings = GatewaySettings(header_timeout_seconds=7, body_timeout_seconds=90,
-                               keep_alive_seconds=4, max_header_bytes=8192)
+    settings = GatewaySection(header_timeout_seconds=7, body_timeout_seconds=90,
+                              keep_alive_seconds=4, max_header_bytes=8192)
     config = _config(echo, settings)  # type: ignore[arg-type]
     protocol = config.http
     assert isinstance(protocol, type)

@@ -12,14 +12,15 @@ from connectors.wallet import (
     SentCredentials,
     WalletDestination,
     WalletRegistry,
-    WalletSettings,
     wallet_destination,
+    wallet_registry,
 )
 from connectors.wallet.registry import WalletHost
 from hub.crypto.statuslist import status_in_list
 from hub.crypto.vcjwt import verify_vc
 from hub.errors import ConfigurationError
 from hub.render.jsonld import undefined_terms
+from hub.settings import load_settings
 from tests.unit.wallet.issuing_support import (
     LEARNER,
     STATUS_BASE,
@@ -183,7 +184,7 @@ def test_configuration_from_the_environment(
     monkeypatch.delenv("MCHUB_WALLET_URL")
     monkeypatch.delenv("MCHUB_WALLET_REGISTRY")
     with pytest.raises(ConfigurationError, match="MCHUB_WALLET_URL"):
-        WalletSettings().registry()
+        wallet_registry(load_settings())
 
 
 def test_registry_errors_are_configuration_errors() -> None:
