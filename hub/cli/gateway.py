@@ -11,15 +11,19 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from hub.cli.documents import add_openapi_command
 from hub.errors import ConfigurationError
 from hub.settings import REPO_ROOT, load_settings
+
+if TYPE_CHECKING:
+    from hub.authz import ApiKeyRecord, IssuerRegistry, SourceEntry
 
 app = typer.Typer(help="The HTTP ingestion gateway (feeds over HTTP, API keys, receipts).",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -90,11 +94,10 @@ def keys_add(
     registry: RegistryOption = None,
 ) -> None:
     """Add a new API key to a source; prints the key once (only its hash is stored)."""
-    from hub.authz import ApiKeyRecord, dump_registry, load_registry
+    from hub.authz import ApiKeyRecord
     from hub.gateway.auth import generate_key
 
-    path = registry_path(registry)
-    current = load_registry(path)
+    path, current = _registry(registry)
     entry = current.source(source)
     if entry is None:
         raise ConfigurationError(f"no source {source!r} in {path}")
@@ -106,9 +109,7 @@ def keys_add(
     record = ApiKeyRecord.model_validate({
         "id": kid, "hash": hashed, "createdAt": now.isoformat(timespec="seconds"),
         "expiresAt": expires, "label": label})
-    sources = tuple(s.model_copy(update={"api_keys": (*s.api_keys, record)})
-                    if s.id == source else s for s in current.document.sources)
-    _write(path, dump_registry(current.document.model_copy(update={"sources": sources})))
+    _write_keys(path, current, lambda s: (*s.api_keys, record) if s.id == source else s.api_keys)
     print(presented)
     print(f"mchub gateway: key {kid} added to {source} in {path}; the key above is shown "
           "only once", file=sys.stderr)
@@ -140,18 +141,29 @@ def keys_revoke(
     registry: RegistryOption = None,
 ) -> None:
     """Remove an API key; the gateway refuses it once it has reloaded the file (≤ 1 s)."""
-    from hub.authz import dump_registry, load_registry
-
-    path = registry_path(registry)
-    current = load_registry(path)
+    path, current = _registry(registry)
     found = current.api_key(key_id)
     if found is None:
         raise ConfigurationError(f"no key {key_id!r} in {path}")
-    sources = tuple(s.model_copy(update={"api_keys": tuple(k for k in s.api_keys
-                                                           if k.id != key_id)})
-                    for s in current.document.sources)
-    _write(path, dump_registry(current.document.model_copy(update={"sources": sources})))
+    _write_keys(path, current, lambda s: tuple(k for k in s.api_keys if k.id != key_id))
     print(f"mchub gateway: key {key_id} of {found[0].id} revoked in {path}", file=sys.stderr)
+
+
+def _registry(option: str | None) -> tuple[Path, IssuerRegistry]:
+    """The issuer registry file the option (or MCHUB_ISSUERS) names, loaded."""
+    from hub.authz import load_registry
+
+    path = registry_path(option)
+    return path, load_registry(path)
+
+
+def _write_keys(path: Path, current: IssuerRegistry,
+                keys: Callable[[SourceEntry], tuple[ApiKeyRecord, ...]]) -> None:
+    """Write the registry back with each source's API keys replaced by ``keys(source)``."""
+    from hub.authz import dump_registry
+
+    sources = tuple(s.model_copy(update={"api_keys": keys(s)}) for s in current.document.sources)
+    _write(path, dump_registry(current.document.model_copy(update={"sources": sources})))
 
 
 def _write(path: Path, text: str) -> None:
