@@ -22,7 +22,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Final, Protocol
 
 from aiokafka import TopicPartition
 from starlette.applications import Starlette
@@ -131,36 +131,24 @@ def _handler_gauge(stage: MetricsStage, method: str) -> float | None:
     return float(value)
 
 
+#: counters of :class:`StageStats` exported as ``mchub_stage_<attr>_total``
+_COUNTERS: Final = (
+    ("records_in", "Input records of committed batches."),
+    ("records_out", "Output records written in committed transactions."),
+    ("transactions", "Kafka transactions committed (one per task and cycle with work)."),
+    ("rebalances", "Partition assignments the stage received."),
+    ("restarts", "Times the stage restarted after a failed cycle (fenced, broker gone)."),
+)
+
+
+def _stats_counter(attr: str) -> Callable[[MetricsStage, float], Iterable[tuple[Labels, float]]]:
+    return _per_stage(lambda stage, _: float(getattr(stage.stats, attr)))
+
+
 FAMILIES: tuple[Family, ...] = (
-    Family(
-        "mchub_stage_records_in_total",
-        "counter",
-        "Input records of committed batches.",
-        _per_stage(lambda s, _: s.stats.records_in),
-    ),
-    Family(
-        "mchub_stage_records_out_total",
-        "counter",
-        "Output records written in committed transactions.",
-        _per_stage(lambda s, _: s.stats.records_out),
-    ),
-    Family(
-        "mchub_stage_transactions_total",
-        "counter",
-        "Kafka transactions committed (one per task and cycle with work).",
-        _per_stage(lambda s, _: s.stats.transactions),
-    ),
-    Family(
-        "mchub_stage_rebalances_total",
-        "counter",
-        "Partition assignments the stage received.",
-        _per_stage(lambda s, _: s.stats.rebalances),
-    ),
-    Family(
-        "mchub_stage_restarts_total",
-        "counter",
-        "Times the stage restarted after a failed cycle (fenced, broker gone).",
-        _per_stage(lambda s, _: s.stats.restarts),
+    *(
+        Family(f"mchub_stage_{attr}_total", "counter", text, _stats_counter(attr))
+        for attr, text in _COUNTERS
     ),
     Family(
         "mchub_stage_assigned_partitions",
