@@ -31,6 +31,7 @@ The CLI turns any ``MchubError`` into a one-line message and a non-zero exit cod
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -124,16 +125,17 @@ class StatusListError(MchubError):
     """A status list cannot do what was asked (full, unknown index, bad encoding)."""
 
 
+@dataclass(eq=False)
 class RequestRefused(MchubError):
     """Raised in the gateway to answer with a problem document (and write nothing):
     ``status`` and ``slug`` name the problem, ``extra`` adds members to it."""
 
-    def __init__(self, status: int, slug: str, title: str, detail: str | None = None, *,
-                 headers: dict[str, str] | None = None, **extra: Any) -> None:
-        super().__init__(detail or title)
-        self.status = status
-        self.slug = slug
-        self.title = title
-        self.detail = detail
-        self.headers = headers
-        self.extra = extra
+    status: int
+    slug: str
+    title: str
+    detail: str | None = None
+    headers: dict[str, str] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__init__(self.detail or self.title)

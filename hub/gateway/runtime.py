@@ -157,9 +157,9 @@ class Gateway:
 
         def too_large(size: int | str) -> RequestRefused:
             message = f"{size} bytes exceed the {feed} limit of {limit} bytes"
+            rule = {"rule": PAYLOAD_TOO_LARGE, "path": "(payload)", "message": message}
             return RequestRefused(413, "payload-too-large", "Payload too large", message,
-                                  rules=[{"rule": PAYLOAD_TOO_LARGE, "path": "(payload)",
-                                          "message": message}])
+                                  extra={"rules": [rule]})
 
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -184,7 +184,7 @@ class Gateway:
             unreadable = [v for v in result.items[0].violations if v.rule in UNREADABLE]
         if unreadable:
             raise RequestRefused(400, "malformed", "Malformed body", unreadable[0].message,
-                                 rules=[v.as_dict() for v in unreadable])
+                                 extra={"rules": [v.as_dict() for v in unreadable]})
         return result
 
     def authorise(self, principal: Principal, result: MessageResult) -> None:
@@ -197,7 +197,7 @@ class Gateway:
                         principal.source.id, refused[0].message)
             raise RequestRefused(403, "issuer-not-authorised",
                                  "Not authorised for this awarding body", refused[0].message,
-                                 rules=[v.as_dict() for v in refused])
+                                 extra={"rules": [v.as_dict() for v in refused]})
 
     # -- the write -------------------------------------------------------------------------
     async def append(self, *, principal: Principal, feed: str, body: bytes,
@@ -215,7 +215,7 @@ class Gateway:
             if existing.body_sha256 != digest or existing.feed != feed:
                 raise RequestRefused(422, "idempotency-key-reused", "Idempotency-Key reused",
                                      "this Idempotency-Key was used for another request body; "
-                                     "use a new key for a new request", receiptId=None)
+                                     "use a new key for a new request", extra={"receiptId": None})
             if existing.state != "written":
                 raise RequestRefused(409, "idempotency-key-in-use", "Request in progress",
                                      "a request with this Idempotency-Key is still being written; "
