@@ -101,12 +101,6 @@ class AuditSection(BaseSettings):
     audit_trust: Path | None = Field(
         None, description="PEM trust anchors for verifying checkpoints (default: dev CA)"
     )
-    checkpoint_every: int = Field(
-        1000, ge=1, description="a checkpoint at least every N canonical records"
-    )
-    checkpoint_interval_s: float = Field(
-        10.0, gt=0, description="and when idle, at most this long after the last change"
-    )
 
 
 class FanoutSection(BaseSettings):

@@ -37,6 +37,7 @@ from connectors.fanout.base import Destination
 from connectors.fanout.register import RegisterDestination
 from connectors.fanout.workers import available
 from hub.errors import ConfigurationError
+from hub.stream.checkpoints import AnchorSource
 from mchub_reference.register.service import running_register
 
 if TYPE_CHECKING:
@@ -121,6 +122,7 @@ def local_destinations(
     edc: bool = True,
     separate_process: bool = False,
     verify: bool = True,
+    anchor: AnchorSource | None = None,
 ) -> Iterator[LocalDestinations]:
     """Start the register (SQLite ``register_db``, default ``<data_dir>/register.db``) and,
     when their packages are installed, a wallet host and an EDC endpoint; stop them after.
@@ -131,7 +133,8 @@ def local_destinations(
     objects (signing, the status publisher) always live in this process. ``verify=False``
     makes the wallet host and the EDC endpoint accept credentials without checking
     seals and status (the wallet host still reads the signed JWT); the benchmark uses it:
-    their checks are not the hub's cost.
+    their checks are not the hub's cost. ``anchor`` makes the issuer server serve
+    ``/v1/audit/anchor`` (in this process only).
     """
     found = LocalDestinations()
     db = (register_db or data_dir / "register.db").resolve()
@@ -151,10 +154,16 @@ def local_destinations(
             # CRL under this address (re-issued, same key, when an earlier run's differs)
             generate_dev_keys(data_dir / "keys", public_base_url=found.public_base_url)
         servers = ["register", *(["status"] if wanted else []), *wanted]
-        run = local_servers_process if separate_process else local_servers
-        urls = stack.enter_context(
-            run(data_dir, db, servers, verify=verify, status_port=status_port)
-        )
+        if separate_process:
+            urls = stack.enter_context(
+                local_servers_process(data_dir, db, servers, verify=verify, status_port=status_port)
+            )
+        else:
+            urls = stack.enter_context(
+                local_servers(
+                    data_dir, db, servers, verify=verify, status_port=status_port, anchor=anchor
+                )
+            )
         found.urls["register"] = urls["register"]
         found.destinations["register"] = RegisterDestination()
         if wanted:
@@ -181,6 +190,7 @@ def local_servers(
     *,
     verify: bool = True,
     status_port: int = 0,
+    anchor: AnchorSource | None = None,
 ) -> Iterator[dict[str, str]]:
     """Run the named ``servers`` (register, status, wallet, edc) in background threads;
     yields their base URLs by name. ``verify``: the wallet host checks status and the EDC
@@ -195,7 +205,9 @@ def local_servers(
 
             store = stack.enter_context(SqliteStatusStore(data_dir / "status" / "status.db"))
             urls["status"] = stack.enter_context(
-                running_status_server(store, port=status_port, keys_dir=data_dir / "keys")
+                running_status_server(
+                    store, port=status_port, keys_dir=data_dir / "keys", anchor=anchor
+                )
             )
         if "wallet" in servers:
             from mchub_reference.wallet_host import DEV_WALLET_TOKEN, running_wallet_host

@@ -67,3 +67,18 @@ def memory_settings(data_dir: Path, *, partitions: int = 3) -> Settings:
         partitions=partitions,
         data_dir=data_dir,
     )
+
+
+def shared_audit_key(settings: Settings, directory: Path) -> Settings:
+    """``settings`` signing checkpoints with one dev seal in ``directory``: several decide
+    instances with data directories of their own must share the audit key, as in
+    production (each instance's chain heads are checked on takeover)."""
+    from hub.crypto.devca import generate_dev_keys
+
+    seal = generate_dev_keys(directory) if not (directory / "seal.key.pem").exists() else None
+    key, chain, ca = (
+        (seal.key, seal.chain, seal.ca_cert)
+        if seal is not None
+        else (directory / "seal.key.pem", directory / "seal.chain.pem", directory / "ca.cert.pem")
+    )
+    return settings.with_section("audit", audit_key=key, audit_cert=chain, audit_trust=ca)

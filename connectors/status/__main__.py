@@ -8,6 +8,7 @@ from pathlib import Path
 from connectors.status.server import serve
 from connectors.status.settings import status_db_path
 from hub.settings import load_settings
+from hub.stream.checkpoints import anchor_source
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -17,7 +18,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--db", type=Path, default=None, help="status database (MCHUB_STATUS_DB)")
     args = parser.parse_args(argv)
-    serve(args.db or status_db_path(load_settings()), host=args.host, port=args.port)
+    settings = load_settings()
+    serve(
+        args.db or status_db_path(settings),
+        host=args.host,
+        port=args.port,
+        anchor=anchor_source(settings),
+    )
 
 
 if __name__ == "__main__":

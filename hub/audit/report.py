@@ -31,6 +31,7 @@ from hub.contract.build import SOURCE_SYSTEMS
 from hub.contract.codec import AvroCodec
 from hub.errors import ConfigurationError, UndecodableInput
 from hub.settings import Settings
+from hub.stream.checkpoints import anchor_document, latest_checkpoint, trust_anchors
 from hub.stream.reading import read_all, read_topic, to_millis
 from hub.topics import CANONICAL_LOG, FEEDS, REJECTIONS, source_receipts
 
@@ -178,6 +179,7 @@ async def period_report(
     ]
     totals = {k: sum(int(r[k]) for r in rows) for k in KINDS}
     return {
+        "anchor": await _anchor(settings),
         "from": start.isoformat(),
         "to": end.isoformat(),
         "filters": {"source": source, "awardingBody": awarding_body},
@@ -200,6 +202,16 @@ async def period_report(
 def kind_day(ms: int) -> str:
     """The UTC day of a Kafka timestamp (``YYYY-MM-DD``)."""
     return datetime.fromtimestamp(ms / 1000, tz=UTC).date().isoformat()
+
+
+async def _anchor(settings: Settings) -> dict[str, Any] | None:
+    """The newest signed checkpoint when the report was made: the auditor keeps it and
+    later detects a log cut short (``mchub audit verify --anchor report.json``)."""
+    try:
+        found = await latest_checkpoint(settings, trust_anchors(settings))
+    except ConfigurationError:
+        return None
+    return None if found is None else anchor_document(*found)
 
 
 async def _read_optional(settings: Settings, topic: str) -> list[Any]:
@@ -395,8 +407,25 @@ def render_html(doc: dict[str, Any]) -> str:
 <p class="muted">{gaps}</p>{outstanding}
 <h2>Anomalies: holds never matched</h2>{holds}
 <h2>Anomalies: conflicts</h2>{conflicts}
+<h2>Anchor</h2>{_anchor_html(doc.get("anchor"))}
 </body></html>
 """
+
+
+def _anchor_html(anchor: dict[str, Any] | None) -> str:
+    if not anchor:
+        return '<p class="muted">no signed checkpoint on the log</p>'
+    heads = ", ".join(f"partition {h['partition']}: {h['seq']}" for h in anchor["heads"])
+    text = (
+        f"Checkpoint #{anchor['checkpoint']} of {anchor['at']} by {anchor['signer']} "
+        f"(records per partition: {heads or 'none'}). Keep this report: "
+        "`mchub audit verify --anchor report.json` detects a log later cut short."
+    )
+    return (
+        f'<p class="muted">{html.escape(text)}</p>'
+        f'<pre style="white-space:pre-wrap;word-break:break-all;font-size:.7rem">'
+        f"{html.escape(anchor['jws'])}</pre>"
+    )
 
 
 def write_report(doc: dict[str, Any], out: Path) -> tuple[Path, Path]:

@@ -16,11 +16,21 @@ a record removed       the next record's ``prevHash`` names a record that is not
                        beyond the end of the partition
 records reordered      a ``prevHash`` names a record that comes *later* (``reordered``)
 a record moved         its ``prevHash`` belongs to another partition's chain
+a record appended      no signed checkpoint covers it (``uncovered``): the hub checkpoints
+by another writer      in every transaction that appends, so only records written by
+                       someone else (or whose checkpoints were removed) are uncovered
 checkpoint forged      signature or certificate chain does not verify; numbering gaps
+                       (``checkpoint-gap``)
+tail cut, checkpoints  the anchor an auditor kept (``--anchor``, the newest checkpoint
+and all                when it was taken) names a checkpoint the topic no longer has
+                       (``anchor-beyond-end``) and sequences the log no longer reaches
+                       (``checkpoint-beyond-end``)
 =====================  ==================================================================
 
-Limits: removing the newest records *after* the last checkpoint cannot be detected (the
-decide stage checkpoints every ``MCHUB_CHECKPOINT_EVERY`` records and when idle); the
+Checkpoints committed while the log is read are read afterwards
+(:meth:`ChainVerifier.add_late_checkpoints`), so records appended during a verification
+are not reported uncovered. Limits: without an anchor, removing the newest records
+together with every checkpoint that covers them leaves a shorter log that verifies; the
 trust anchor must be kept apart from the log (a forger who holds the seal key can re-sign).
 """
 
@@ -32,7 +42,7 @@ from typing import Any, Literal
 
 from hub.errors import UndecodableInput, VerificationError
 from hub.stream.chain import EnvelopeReader, genesis, record_hash
-from hub.stream.checkpoints import verify_checkpoint
+from hub.stream.checkpoints import VerifiedCheckpoint, verify_checkpoint
 
 FindingKind = Literal[
     "broken-link",
@@ -43,6 +53,9 @@ FindingKind = Literal[
     "checkpoint-beyond-end",
     "checkpoint-invalid",
     "checkpoint-gap",
+    "uncovered",
+    "anchor-invalid",
+    "anchor-beyond-end",
 ]
 
 
@@ -87,6 +100,8 @@ class PartitionResult:
     head: str | None = None
     last_offset: int | None = None
     checkpoints_matched: int = 0
+    #: the chain sequence up to which a signed checkpoint covers the records
+    covered: int = 0
     first_break: Finding | None = None
     findings: int = 0
 
@@ -137,11 +152,63 @@ class ChainVerifier:
         self.findings: list[Finding] = []
         #: partition -> the unknown prevHash of its first break (to spot reordering)
         self._pending: dict[int, str] = {}
+        #: whether records must be covered by checkpoints (once checkpoints were added)
+        self._coverage = False
+        #: partition -> (seq, hash, offset) of the records no checkpoint covers yet
+        self._tails: dict[int, list[tuple[int, str, int]]] = {}
+        self._last_n = 0
+        self._anchor: VerifiedCheckpoint | None = None
 
     # -- checkpoints ---------------------------------------------------------------
     def add_checkpoints(self, records: Iterable[tuple[int, bytes]], anchors: Sequence[Any]) -> None:
-        """Verify checkpoint records ``(offset, value)`` in topic order; remember their heads."""
-        last_n = 0
+        """Verify checkpoint records ``(offset, value)`` in topic order, before the log's
+        records; remember their heads. Records must then be covered by a checkpoint."""
+        self._coverage = True
+        for checkpoint in self._verified(records, anchors):
+            for head in checkpoint.heads:
+                if head.seq > 0:
+                    self.expected[(head.partition, head.seq)] = (head.head, checkpoint.n)
+                    self.parts.setdefault(head.partition, PartitionResult(head.partition))
+
+    def add_late_checkpoints(
+        self, records: Iterable[tuple[int, bytes]], anchors: Sequence[Any]
+    ) -> None:
+        """Checkpoints committed while the log was read (after it, in topic order): they
+        cover records already read; sequences beyond them are newer records, not findings."""
+        for checkpoint in self._verified(records, anchors):
+            for head in checkpoint.heads:
+                part = self.parts.get(head.partition)
+                if part is None or head.seq <= part.covered or head.seq > part.seq:
+                    continue
+                tail = self._tails.get(head.partition, [])
+                found = next((entry for entry in tail if entry[0] == head.seq), None)
+                if found is None:
+                    continue
+                if found[1] == head.head:
+                    part.covered = head.seq
+                    part.checkpoints_matched += 1
+                    self._tails[head.partition] = [e for e in tail if e[0] > head.seq]
+                else:
+                    self._mismatch(part, found[2], head.seq, head.head, found[1], checkpoint.n)
+
+    def add_anchor(self, value: bytes, anchors: Sequence[Any], source: str = "the anchor") -> None:
+        """A checkpoint kept outside Kafka (before the log's records): the checkpoint topic
+        must reach its number and every partition its sequence, with the same head."""
+        try:
+            anchor = verify_checkpoint(value, anchors)
+        except VerificationError as exc:
+            self.findings.append(Finding("anchor-invalid", f"{source} does not verify: {exc}"))
+            return
+        self._anchor = anchor
+        for head in anchor.heads:
+            if head.seq > 0:
+                self.expected[(head.partition, head.seq)] = (head.head, anchor.n)
+                self.parts.setdefault(head.partition, PartitionResult(head.partition))
+
+    def _verified(
+        self, records: Iterable[tuple[int, bytes]], anchors: Sequence[Any]
+    ) -> Iterable[VerifiedCheckpoint]:
+        """The checkpoints that verify, numbering checked; findings for the others."""
         for offset, value in records:
             self.checkpoints += 1
             try:
@@ -156,21 +223,18 @@ class ChainVerifier:
                 )
                 continue
             self.checkpoints_valid += 1
-            if checkpoint.n != last_n + 1:
+            if checkpoint.n != self._last_n + 1:
                 self.findings.append(
                     Finding(
                         "checkpoint-gap",
-                        f"checkpoint #{checkpoint.n} follows #{last_n}: checkpoints are "
-                        "missing or repeated",
+                        f"checkpoint #{checkpoint.n} follows #{self._last_n}: checkpoints "
+                        "are missing or repeated",
                         offset=offset,
                         checkpoint=checkpoint.n,
                     )
                 )
-            last_n = checkpoint.n
-            for head in checkpoint.heads:
-                if head.seq > 0:
-                    self.expected[(head.partition, head.seq)] = (head.head, checkpoint.n)
-                    self.parts.setdefault(head.partition, PartitionResult(head.partition))
+            self._last_n = checkpoint.n
+            yield checkpoint
 
     # -- records -------------------------------------------------------------------
     def add(self, partition: int, offset: int, value: bytes | None) -> None:
@@ -237,28 +301,49 @@ class ChainVerifier:
         part.seq += 1
         part.head = digest
         wanted = self.expected.pop((partition, part.seq), None)
+        if wanted is not None and wanted[0] == digest:
+            part.checkpoints_matched += 1
+            part.covered = part.seq
+            self._tails.pop(partition, None)
+            return
         if wanted is not None:
-            head, number = wanted
-            if head == digest:
-                part.checkpoints_matched += 1
-            else:
-                self._break(
-                    part,
-                    Finding(
-                        "checkpoint-mismatch",
-                        "the record at this sequence is not the one the checkpoint signed: "
-                        "it was altered, or records before it were removed or reordered",
-                        partition,
-                        offset,
-                        part.seq,
-                        head,
-                        digest,
-                        number,
-                    ),
-                )
+            self._mismatch(part, offset, part.seq, wanted[0], digest, wanted[1])
+        if self._coverage:
+            self._tails.setdefault(partition, []).append((part.seq, digest, offset))
+
+    def _mismatch(
+        self, part: PartitionResult, offset: int, seq: int, signed: str | None, found: str,
+        number: int,
+    ) -> None:
+        self._break(
+            part,
+            Finding(
+                "checkpoint-mismatch",
+                "the record at this sequence is not the one the checkpoint signed: "
+                "it was altered, or records before it were removed or reordered",
+                part.partition,
+                offset,
+                seq,
+                signed,
+                found,
+                number,
+            ),
+        )
 
     def finish(self) -> VerifyReport:
-        """Checkpoints beyond the end of a partition, then the report."""
+        """An anchor the checkpoints no longer reach, checkpoints beyond the end of a
+        partition, records no checkpoint covers, then the report."""
+        anchor = self._anchor
+        if anchor is not None and anchor.n > self._last_n:
+            self.findings.append(
+                Finding(
+                    "anchor-beyond-end",
+                    f"the anchor is checkpoint #{anchor.n} of {anchor.at.isoformat()} but the "
+                    f"checkpoint topic ends at #{self._last_n}: checkpoints were removed "
+                    "(and, where the log is shorter too, the records they covered)",
+                    checkpoint=anchor.n,
+                )
+            )
         for (partition, seq), (head, number) in sorted(self.expected.items()):
             part = self.parts.setdefault(partition, PartitionResult(partition))
             self._break(
@@ -276,6 +361,23 @@ class ChainVerifier:
                 ),
             )
         self.expected.clear()
+        for partition, tail in sorted(self._tails.items()):
+            if tail:
+                seq, _, offset = tail[0]
+                part = self.parts[partition]
+                self._break(
+                    part,
+                    Finding(
+                        "uncovered",
+                        f"{len(tail)} chained record(s) after sequence {part.covered} are "
+                        "covered by no signed checkpoint: written by a producer other than "
+                        "the hub, or the checkpoints covering them were removed",
+                        partition,
+                        offset,
+                        seq,
+                    ),
+                )
+        self._tails.clear()
         return VerifyReport(
             sorted(self.parts.values(), key=lambda p: p.partition),
             self.checkpoints,
@@ -307,15 +409,24 @@ async def verify_topics(
     anchors: Sequence[Any],
     *,
     progress: Any = None,
+    anchor: bytes | None = None,
 ) -> VerifyReport:
-    """Verify a log topic (and its checkpoint topic) on the broker, read_committed."""
+    """Verify a log topic (and its checkpoint topic, and an ``anchor`` checkpoint kept
+    outside Kafka) on the broker, read_committed."""
     from hub.stream.reading import partitions_of, read_all, read_topic
 
     verifier = ChainVerifier(await partitions_of(settings, log_topic))
+    resume: dict[int, int] | None = None
     if checkpoint_topic is not None:
         records = await read_all(settings, checkpoint_topic)
         verifier.add_checkpoints(((r.offset, bytes(r.value)) for r in records), anchors)
+        resume = {0: records[-1].offset + 1} if records else None
+    if anchor is not None:
+        verifier.add_anchor(anchor, anchors)
     async for batch in read_topic(settings, log_topic, progress=progress):
         for record in batch:
             verifier.add(record.partition, record.offset, record.value)
+    if checkpoint_topic is not None:  # checkpoints of transactions committed meanwhile
+        late = await read_all(settings, checkpoint_topic, start=resume)
+        verifier.add_late_checkpoints(((r.offset, bytes(r.value)) for r in late), anchors)
     return verifier.finish()

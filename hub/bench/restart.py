@@ -38,7 +38,8 @@ from hub.adapters.kafka import make_producer
 from hub.bench import machine_info
 from hub.core import CredentialEntry, IdempotencyState
 from hub.settings import Settings
-from hub.stream.chain import CHECKPOINT_COUNTER_KEY, ChainHead, chain_changelog_key
+from hub.stream.chain import CHAIN_HEAD_KEY, ChainHead
+from hub.stream.checkpoints import Checkpoint, audit_signer, sign_checkpoint
 from hub.topics import CANONICAL_LOG, DECIDE_CHANGELOG, DECIDE_REQUESTS
 
 PLACEHOLDER = b"999999999"
@@ -148,14 +149,15 @@ async def write_changelog(
                 await producer.send(topic, value, key=key, partition=0)
                 records += 1
                 size += len(key) + len(value)
-        if not tail:
-            for p in range(settings.partitions):
-                head = ChainHead(p, credentials // settings.partitions, "ab" * 32)
-                value = json.dumps(head.to_json()).encode()
-                await producer.send(topic, value, key=chain_changelog_key(p).encode(), partition=0)
-            counter = json.dumps({"n": 7, "covered": credentials}).encode()
-            await producer.send(topic, counter, key=CHECKPOINT_COUNTER_KEY.encode(), partition=0)
-            records += settings.partitions + 1
+        if not tail:  # the chain state: one signed head, as decide writes it
+            heads = tuple(
+                ChainHead(p, credentials // settings.partitions, "ab" * 32)
+                for p in range(settings.partitions)
+            )
+            checkpoint = Checkpoint(n=7, at=datetime.now(UTC), heads=heads)
+            signed = sign_checkpoint(checkpoint, audit_signer(settings))
+            await producer.send(topic, signed, key=CHAIN_HEAD_KEY.encode(), partition=0)
+            records += 1
         await producer.flush()
     finally:
         await producer.stop()

@@ -1,4 +1,4 @@
-"""``mchub audit credential|report|verify``, ``mchub replay`` and ``mchub redrive``.
+"""``mchub audit credential|report|verify|anchor``, ``mchub replay`` and ``mchub redrive``.
 
 Every command answers from Kafka alone (read_committed); the ``--json`` documents are
 described in ``docs/audit.md``. Exit codes: 0 success (``verify``: every chain intact),
@@ -120,6 +120,15 @@ def verify(
     trust: Annotated[
         Path | None, typer.Option("--trust", help="PEM trust anchor(s) of checkpoint signatures")
     ] = None,
+    anchor: Annotated[
+        str | None,
+        typer.Option(
+            "--anchor",
+            metavar="FILE|URL",
+            help="a checkpoint kept outside Kafka (`mchub audit anchor`, an audit report, "
+            "GET /v1/audit/anchor): the log must still reach it",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the JSON document")] = False,
 ) -> None:
     """Recompute the hash chains and checkpoint signatures; report the first broken link."""
@@ -133,10 +142,13 @@ def verify(
     log = log_topic or settings.topic(CANONICAL_LOG)
     cps = None if no_checkpoints else (checkpoint_topic or settings.topic(AUDIT_CHECKPOINTS))
     anchors: list[Any] = []
-    if cps is not None:
+    if cps is not None or anchor is not None:
         anchors = list(load_certificates(trust)) if trust else trust_anchors(settings)
+    kept = None if anchor is None else read_anchor(anchor)
     result = asyncio.run(
-        verify_topics(settings, log, cps, anchors, progress=ProgressBar(f"verify {log}"))
+        verify_topics(
+            settings, log, cps, anchors, progress=ProgressBar(f"verify {log}"), anchor=kept
+        )
     )
     if as_json:
         _print_json(result.to_json())
@@ -157,6 +169,48 @@ def verify(
         print("OK: every chain and checkpoint verified" if result.ok else "FAILED")
     if not result.ok:
         raise typer.Exit(1)
+
+
+def read_anchor(source: str) -> bytes:
+    """The anchor's JWS from a file or an ``http(s)://`` URL (a JWS or an anchor/report
+    JSON document)."""
+    import httpx
+
+    from hub.stream.checkpoints import anchor_value
+
+    if source.startswith(("http://", "https://")):
+        try:
+            response = httpx.get(source, timeout=30, follow_redirects=True)
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise ConfigurationError(f"--anchor {source}: {exc}") from exc
+        return anchor_value(response.content)
+    try:
+        return anchor_value(Path(source).read_bytes())
+    except OSError as exc:
+        raise ConfigurationError(f"--anchor {source}: {exc.strerror}") from exc
+
+
+@app.command("anchor")
+def anchor(
+    out: Annotated[
+        Path | None, typer.Option("--out", help="write the anchor document (JSON) to this file")
+    ] = None,
+) -> None:
+    """The newest signed checkpoint, to keep outside Kafka: `mchub audit verify --anchor
+    FILE` later shows whether the log still reaches it."""
+    from hub.stream.checkpoints import anchor_document, latest_checkpoint, trust_anchors
+
+    settings = load_settings()
+    found = asyncio.run(latest_checkpoint(settings, trust_anchors(settings)))
+    if found is None:
+        raise ConfigurationError("no signed checkpoint on the log yet: nothing to anchor")
+    doc = anchor_document(*found)
+    if out is None:
+        _print_json(doc)
+        return
+    out.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    print(f"mchub: checkpoint #{doc['checkpoint']} of {doc['at']} written to {out}")
 
 
 def replay(

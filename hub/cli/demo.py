@@ -83,6 +83,7 @@ class FanoutReport:
 async def _run_demo(
     settings: Settings, folder: Path
 ) -> tuple[list[Published], ReceiptBook, FanoutReport]:
+    from hub.stream.checkpoints import anchor_source
     from mchub_reference.local import local_destinations
 
     results = await apply_topics(settings)
@@ -92,7 +93,7 @@ async def _run_demo(
     if not messages:
         raise typer.BadParameter(f"no sample files under {folder}", param_hint="--samples")
     report = FanoutReport()
-    with local_destinations(settings.data_dir) as local:
+    with local_destinations(settings.data_dir, anchor=anchor_source(settings)) as local:
         report.missing = dict(local.missing)
         report.register_url = local.urls["register"]
         report.register_db = local.register_db
@@ -223,6 +224,10 @@ def _print_issuer_documents(report: FanoutReport) -> None:
     )
     print(f"  {report.public_base_url}/v1/issuers/<scheme>/<id>   OB3 issuer Profiles and keys")
     print(f"  {report.public_base_url}/v1/status/<list id>        status lists (VC-JWT)")
+    print(
+        f"  {report.public_base_url}/v1/audit/anchor           newest signed checkpoint "
+        "(keep it: `mchub audit verify --anchor URL|FILE`)"
+    )
     for url, what in report.issuer_documents:
         print(f"  {url}\n      {what}")
     print(

@@ -317,7 +317,7 @@ class ChainHead:
         return digest
 
     def to_json(self) -> dict[str, Any]:
-        """JSON form as the decide changelog stores it under ``chain|<partition>``."""
+        """JSON form, as a checkpoint's ``heads`` carry it."""
         return {"partition": self.partition, "seq": self.seq, "head": self.head}
 
     @classmethod
@@ -326,10 +326,5 @@ class ChainHead:
         return cls(int(data["partition"]), int(data["seq"]), data.get("head"))
 
 
-#: the decide changelog key of the checkpoint counter (``{"n": <last checkpoint number>}``)
-CHECKPOINT_COUNTER_KEY: Final = "chain|checkpoint"
-
-
-def chain_changelog_key(partition: int) -> str:
-    """The decide changelog key of a partition's chain head: ``chain|<partition>``."""
-    return f"chain|{partition}"
+#: the decide changelog key of the chain state: the newest signed checkpoint (its JWS)
+CHAIN_HEAD_KEY: Final = "chain|head"

@@ -14,6 +14,15 @@ stage writes the checkpoint in the same transaction as the records it covers, be
 Kafka has assigned their offsets (transaction markers take offsets too); the verifier
 counts chained records per partition and reports the offset of any mismatch it finds.
 
+The decide stage writes one checkpoint in **every transaction** that appends records to
+the log, so every record the hub appends is covered by a signature made with it; the same
+JWS is the chain state it keeps in its changelog (``chain|head``), so a head written there
+by anyone else fails verification when the stage restores (:func:`newest_valid`). The
+newest checkpoint is the **anchor** an auditor keeps outside Kafka
+(:func:`latest_checkpoint`, ``mchub audit anchor``, ``GET /v1/audit/anchor``): a log
+later cut short, checkpoints and all, no longer reaches it (``mchub audit verify
+--anchor``).
+
 The decide stage signs with the key configured by ``MCHUB_AUDIT_KEY`` and
 ``MCHUB_AUDIT_CERT`` (PEM; chain leaf first; the ``audit`` section of
 :class:`hub.settings.Settings`), else with the development seal in
@@ -23,7 +32,7 @@ The decide stage signs with the key configured by ``MCHUB_AUDIT_KEY`` and
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -41,7 +50,7 @@ from hub.crypto.keys import (
 from hub.errors import ConfigurationError, VerificationError
 from hub.settings import Settings
 from hub.stream.chain import ChainHead
-from hub.topics import CANONICAL_LOG
+from hub.topics import AUDIT_CHECKPOINTS, CANONICAL_LOG
 
 CHECKPOINT_TYPE: Final = "mchub-checkpoint"
 JWS_TYPE: Final = "mchub-checkpoint+jws"
@@ -145,3 +154,86 @@ def verify_checkpoint(
         raise VerificationError("malformed", f"bad checkpoint payload: {exc}") from exc
     validate_chain(chain, anchors, at or moment)
     return VerifiedCheckpoint(n, moment, heads, chain[0].subject.rfc4514_string())
+
+
+def newest_valid(
+    values: Iterable[bytes], anchors: Sequence[Any]
+) -> tuple[tuple[bytes, VerifiedCheckpoint] | None, int]:
+    """Of ``values``, the checkpoint with the highest number whose signature and chain
+    verify (None when none does: a replayed older checkpoint never wins), and how many
+    values did not verify."""
+    best: tuple[bytes, VerifiedCheckpoint] | None = None
+    refused = 0
+    for value in values:
+        try:
+            checkpoint = verify_checkpoint(value, anchors)
+        except VerificationError:
+            refused += 1
+            continue
+        if best is None or checkpoint.n > best[1].n:
+            best = (value, checkpoint)
+    return best, refused
+
+
+async def latest_checkpoint(
+    settings: Settings,
+    anchors: Sequence[Any],
+    *,
+    topic: str | None = None,
+    look_back: int = 64,
+) -> tuple[bytes, VerifiedCheckpoint] | None:
+    """The newest valid checkpoint among the last ``look_back`` records of the checkpoint
+    topic (default ``audit.checkpoints.log``), or None when it has none: the anchor."""
+    from hub.stream.reading import read_all
+
+    name = topic or settings.topic(AUDIT_CHECKPOINTS)
+    records = await read_all(settings, name, last=look_back)
+    return newest_valid((bytes(r.value) for r in records if r.value is not None), anchors)[0]
+
+
+def anchor_document(value: bytes, checkpoint: VerifiedCheckpoint) -> dict[str, Any]:
+    """The anchor as audit reports and ``GET /v1/audit/anchor`` give it: the checkpoint's
+    number, time and heads, and the JWS itself (what ``mchub audit verify --anchor``
+    takes)."""
+    return {
+        "checkpoint": checkpoint.n,
+        "at": checkpoint.at.isoformat(),
+        "signer": checkpoint.signer_subject,
+        "heads": [h.to_json() for h in sorted(checkpoint.heads, key=lambda h: h.partition)],
+        "jws": value.decode("ascii"),
+    }
+
+
+def anchor_value(text: str | bytes) -> bytes:
+    """The checkpoint JWS of an anchor kept by an auditor: the JWS itself, or the JSON
+    document of :func:`anchor_document` (an audit report's ``anchor`` member too)."""
+    raw = text.encode() if isinstance(text, str) else text
+    raw = raw.strip()
+    if raw.startswith(b"{"):
+        try:
+            doc = json.loads(raw)
+            doc = doc.get("anchor", doc) if isinstance(doc, dict) else doc
+            return str(doc["jws"]).encode("ascii")
+        except (ValueError, KeyError, TypeError, UnicodeEncodeError) as exc:
+            raise VerificationError("malformed", f"not an anchor document: {exc}") from exc
+    return raw
+
+
+#: what serves the anchor over HTTP: the newest anchor document, or None
+AnchorSource = Callable[[], Awaitable[dict[str, Any] | None]]
+
+
+def anchor_source(settings: Settings, *, ttl_s: float = 5.0) -> AnchorSource:
+    """An :data:`AnchorSource` reading the checkpoint topic at most every ``ttl_s``
+    seconds (the issuer server's ``GET /v1/audit/anchor``)."""
+    import time
+
+    cached: list[Any] = [0.0, None]
+
+    async def newest() -> dict[str, Any] | None:
+        if time.monotonic() - cached[0] >= ttl_s:
+            found = await latest_checkpoint(settings, trust_anchors(settings))
+            cached[:] = [time.monotonic(), None if found is None else anchor_document(*found)]
+        return cached[1]  # type: ignore[no-any-return]
+
+    return newest

@@ -15,11 +15,12 @@ the input offset it writes:
 canonical record carries in ``envelope.prevHash`` the SHA-256 of the previous record's
 exact bytes in the same partition. The stage computes every record's partition itself
 (the producer's murmur2 partitioner over the key and the log's partition count, read at
-start) and writes it there explicitly; the chain heads live in the changelog under
-``chain|<partition>`` (same transaction), so they survive restarts exactly once. Every
-``checkpoint_every`` records, and when idle after ``checkpoint_interval_s``, it writes a
-signed checkpoint (partition, sequence, chain head) to ``audit.checkpoints.log`` in the
-same transaction (:mod:`hub.stream.checkpoints`).
+start) and writes it there explicitly. Every transaction that appends records also writes
+a signed checkpoint of every chain head (partition, sequence, hash) to
+``audit.checkpoints.log`` and, as the chain state, to the changelog under ``chain|head``
+(:mod:`hub.stream.checkpoints`). A restore adopts the newest head whose signature
+verifies: a head written to the changelog by anyone but the hub is refused with one
+ERROR line, and the newest valid checkpoint on ``audit.checkpoints.log`` stands in.
 
 On start the stage first fences any earlier instance (transactional producer), then
 restores its tables, and only then consumes. A periodic sweep rejects held revocations
@@ -48,6 +49,7 @@ import json
 import logging
 import struct
 import time
+from collections import deque
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -62,17 +64,20 @@ from hub.core import StateTables
 from hub.core.lifecycle import OutcomeReport, StateChange
 from hub.core.state import credential_changelog_key, index_changelog_key
 from hub.crypto.keys import Signer
+from hub.errors import VerificationError
 from hub.normalise.types import NormalisedEvent
 from hub.settings import Settings
 from hub.stream.canonical import log_key
-from hub.stream.chain import (
-    CHECKPOINT_COUNTER_KEY,
-    ChainHead,
-    EnvelopeReader,
-    chain_changelog_key,
-    partition_for,
+from hub.stream.chain import CHAIN_HEAD_KEY, ChainHead, EnvelopeReader, partition_for
+from hub.stream.checkpoints import (
+    Checkpoint,
+    VerifiedCheckpoint,
+    audit_signer,
+    latest_checkpoint,
+    newest_valid,
+    sign_checkpoint,
+    trust_anchors,
 )
-from hub.stream.checkpoints import Checkpoint, audit_signer, sign_checkpoint
 from hub.stream.ingest import decode_request
 from hub.stream.kernel import Batch, Output, Outputs, Stage, dead_letter
 from hub.stream.reading import partitions_of, read_topic
@@ -95,6 +100,8 @@ STAGE = "decide"
 #: Kafka's default ``delete.retention.ms`` (when the topic's cannot be read)
 DEFAULT_DELETE_RETENTION_MS = 24 * 3600 * 1000
 CHAIN_PREFIX = "chain|"
+#: signed chain heads a restore considers (the newest of the changelog's tail)
+HEAD_CANDIDATES = 16
 #: members of a decide request's context that are not for receipts
 _REQUEST_ONLY = frozenset({"canonical", "prevHashAt"})
 
@@ -153,9 +160,11 @@ class DecideHandler:
         self.chains: dict[int, ChainHead] = {}
         self.checkpoint_n = 0
         self._dirty_chains: set[int] = set()
-        self._since_checkpoint = 0
-        self._covered = 0  # chained records the last checkpoint covered (all partitions)
-        self._last_checkpoint = time.monotonic()
+        #: signed heads (checkpoint JWS) read by a restore, oldest first
+        self._head_candidates: deque[bytes] = deque(maxlen=HEAD_CANDIDATES)
+        #: unsigned heads of an earlier version (``chain|<partition>``, ``chain|checkpoint``)
+        self._legacy_heads: dict[int, ChainHead] = {}
+        self._legacy_n = 0
 
     # -- the kernel's handler interface ---------------------------------------
     async def assigned(self, partitions: Sequence[TopicPartition]) -> None:
@@ -272,8 +281,7 @@ class DecideHandler:
                     out.append(request)  # a dead letter
                 else:
                     out += self.decide(*request)
-            out += self._chain_outputs()
-            if self._since_checkpoint >= self.audit.checkpoint_every:
+            if self._dirty_chains:
                 out += self.checkpoint()
             outputs[tp] = out
         return outputs
@@ -331,8 +339,7 @@ class DecideHandler:
             store.commit(reached)  # durable in steps: memory stays flat, a crash resumes
         store.commit(max(reached, end))  # past trailing transaction markers
         self.restored, self.restored_from = restored, start
-        # records chained before a crash but after the last checkpoint: cover them soon
-        self._since_checkpoint = self._chained_total() - self._covered
+        await self._adopt_chain_heads()
         log.log(
             logging.DEBUG if quiet else logging.INFO,
             "decide: restored %d changelog records from %s into the %s store "
@@ -395,13 +402,63 @@ class DecideHandler:
             self._load_chain(name, value)
 
     def _load_chain(self, name: str, value: bytes) -> None:
-        data = json.loads(value)
-        if name == "checkpoint":
-            self.checkpoint_n = int(data["n"])
-            self._covered = int(data.get("covered", 0))
+        if name == CHAIN_HEAD_KEY.partition("|")[2]:
+            self._head_candidates.append(value)
+            return
+        try:  # an earlier version's unsigned heads: used only when no signed head exists
+            data = json.loads(value)
+            if name == "checkpoint":
+                self._legacy_n = int(data["n"])
+            else:
+                head = ChainHead.from_json(data)
+                self._legacy_heads[head.partition] = head
+        except (ValueError, KeyError, TypeError):
+            log.error("decide: unreadable chain record %r in the changelog ignored", name)
+
+    async def _adopt_chain_heads(self) -> None:
+        """Take the chain heads from the newest signed head the restore read; a head not
+        signed by the hub is refused (one ERROR line) and the newest valid checkpoint on
+        the checkpoint topic stands in. Unsigned heads of an earlier version are adopted
+        (one WARNING) only when no signed head exists at all."""
+        candidates = list(self._head_candidates)
+        self._head_candidates.clear()
+        legacy, self._legacy_heads = self._legacy_heads, {}
+        if not candidates and not legacy:
+            return  # a new log
+        anchors = trust_anchors(self.settings)
+        found, refused = newest_valid(candidates, anchors)
+        newest_refused = bool(candidates) and (found is None or found[0] != candidates[-1])
+        if refused or newest_refused:
+            fallback = await latest_checkpoint(self.settings, anchors)
+            if fallback is not None and (found is None or fallback[1].n > found[1].n):
+                found = fallback
+            log.error(
+                "decide: %d chain head record(s) in %s are not signed by the hub and were "
+                "refused (written by another producer?); continuing from signed checkpoint "
+                "#%s; run `mchub audit verify`",
+                refused,
+                self.changelog_topic,
+                found[1].n if found is not None else "none",
+            )
+        if found is not None:
+            self._adopt(found[1])
+        elif candidates:
+            raise VerificationError(
+                "untrusted-chain-head",
+                f"no chain head in {self.changelog_topic} or {self.checkpoints_topic} is "
+                "signed by the hub: the log cannot be extended safely; run `mchub audit "
+                "verify` and check MCHUB_AUDIT_TRUST",
+            )
         else:
-            head = ChainHead.from_json(data)
-            self.chains[head.partition] = head
+            log.warning(
+                "decide: unsigned chain heads of an earlier version adopted; the next "
+                "transaction signs them"
+            )
+            self.chains, self.checkpoint_n = legacy, self._legacy_n
+
+    def _adopt(self, checkpoint: VerifiedCheckpoint) -> None:
+        self.chains = {h.partition: ChainHead(h.partition, h.seq, h.head) for h in checkpoint.heads}
+        self.checkpoint_n = checkpoint.n
 
     def _changelog(self, key: str, value: bytes) -> Output:
         """A changelog record of the handler's own keys (chains), kept in the store too."""
@@ -458,11 +515,9 @@ class DecideHandler:
         return outputs
 
     async def on_idle(self) -> list[Output]:
-        """The idle hook: expiry sweep, then a checkpoint when one is due."""
+        """The idle hook: expiry sweep, and a checkpoint when it appended records."""
         outputs = await self.sweep()
-        outputs += self._chain_outputs()
-        due = time.monotonic() - self._last_checkpoint >= self.audit.checkpoint_interval_s
-        if self._since_checkpoint > 0 and due:
+        if self._dirty_chains:
             outputs += self.checkpoint()
         return outputs
 
@@ -478,23 +533,11 @@ class DecideHandler:
         chained = self.envelopes.with_prev_hash(value, head.link(), at=prev_hash_at)
         head.advance(chained)
         self._dirty_chains.add(partition)
-        self._since_checkpoint += 1
         return Output(self.log_topic, chained, key=key, partition=partition)
 
-    def _chained_total(self) -> int:
-        return sum(h.seq for h in self.chains.values())
-
-    def _chain_outputs(self) -> list[Output]:
-        """Changelog records of the chain heads changed since the last call."""
-        outputs = [
-            self._changelog(chain_changelog_key(p), json.dumps(self.chains[p].to_json()).encode())
-            for p in sorted(self._dirty_chains)
-        ]
-        self._dirty_chains.clear()
-        return outputs
-
     def checkpoint(self) -> list[Output]:
-        """A signed checkpoint of every chain head, and its counter in the changelog."""
+        """A signed checkpoint of every chain head: on the checkpoint topic, and as the
+        chain state in the changelog (the same JWS), in the transaction of the records."""
         if self._signer is None:
             self._signer = audit_signer(self.settings)
         self.checkpoint_n += 1
@@ -503,20 +546,11 @@ class DecideHandler:
             at=self._now(),
             heads=tuple(ChainHead(h.partition, h.seq, h.head) for h in self.chains.values()),
         )
-        self._since_checkpoint = 0
-        self._covered = self._chained_total()
-        self._last_checkpoint = time.monotonic()
+        self._dirty_chains.clear()
+        signed = sign_checkpoint(checkpoint, self._signer)
         return [
-            Output(
-                self.checkpoints_topic,
-                sign_checkpoint(checkpoint, self._signer),
-                key=str(checkpoint.n).encode(),
-                partition=0,
-            ),
-            self._changelog(
-                CHECKPOINT_COUNTER_KEY,
-                json.dumps({"n": self.checkpoint_n, "covered": self._covered}).encode(),
-            ),
+            Output(self.checkpoints_topic, signed, key=str(checkpoint.n).encode(), partition=0),
+            self._changelog(CHAIN_HEAD_KEY, signed),
         ]
 
     # -- outputs -------------------------------------------------------------

@@ -85,13 +85,15 @@ async def read_topic(
     max_records: int | None = None,
     timeout: float = 600.0,
     partitions: Sequence[int] | None = None,
+    last: int | None = None,
 ) -> AsyncIterator[list[ConsumerRecord]]:
     """Batches of ``topic``'s committed records, each partition in offset order, to the end.
 
-    Starts at the beginning, at the first record with timestamp ``>= since_ms``, or at
-    explicit ``start`` offsets per partition (a resume cursor). The end is the high
-    watermark (last stable offset) when the read began. ``max_records`` bounds a poll;
-    ``partitions`` limits the read to those partitions (default: all).
+    Starts at the beginning, at the first record with timestamp ``>= since_ms``, at
+    explicit ``start`` offsets per partition (a resume cursor), or ``last`` offsets before
+    the end (a topic's newest records). The end is the high watermark (last stable
+    offset) when the read began. ``max_records`` bounds a poll; ``partitions`` limits the
+    read to those partitions (default: all).
     """
     if partitions is None:
         partitions = await partitions_of(settings, topic)
@@ -103,6 +105,8 @@ async def read_topic(
         end = await consumer.end_offsets(tps)
         begin = await consumer.beginning_offsets(tps)
         first = await _start_offsets(consumer, tps, begin, end, since_ms, start)
+        if last is not None:
+            first = {tp: max(first[tp], end[tp] - last) for tp in tps}
         for tp in tps:
             consumer.seek(tp, first[tp])
         state = ReadProgress(0, sum(max(0, end[tp] - first[tp]) for tp in tps))

@@ -29,10 +29,9 @@ SAMPLE_EVENTS = 25
 
 @pytest.fixture
 async def audited(applied_settings: Settings, tmp_path: Path) -> AsyncIterator[Settings]:
-    """The core stream (checkpoint every 10 records / 0.3 s idle) and the register
-    projection, with the sample feeds published and logged; keys in ``tmp_path``."""
+    """The core stream and the register projection, with the sample feeds published and
+    logged; keys in ``tmp_path``."""
     settings = applied_settings.model_copy(update={"data_dir": tmp_path / "data"})
-    settings = settings.with_section("audit", checkpoint_every=10, checkpoint_interval_s=0.3)
     stages = [
         ingest_stage(settings),
         decide_stage(settings),

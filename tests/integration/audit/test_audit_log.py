@@ -116,10 +116,12 @@ async def test_forged_dropped_and_reordered_copies_are_detected_by_audit_verify(
     assert done.returncode == 0, done.stdout + done.stderr
     assert "OK: every chain and checkpoint verified" in done.stdout
 
-    for name, copy, kind in (
-        ("forged", forged, "broken-link"),
-        ("dropped", dropped, "broken-link"),
-        ("reordered", reordered, "reordered"),
+    # a checkpoint per transaction: an altered record is often caught at itself, by the
+    # checkpoint of its own transaction, before the next record's prevHash
+    for name, copy, kinds in (
+        ("forged", forged, {"broken-link", "checkpoint-mismatch"}),
+        ("dropped", dropped, {"broken-link"}),
+        ("reordered", reordered, {"reordered"}),
     ):
         log_topic, cp_topic = await _copy(settings, name, copy, checkpoints)
         done = mchub(
@@ -135,7 +137,7 @@ async def test_forged_dropped_and_reordered_copies_are_detected_by_audit_verify(
         assert done.returncode == 1, (name, done.stderr)
         doc = json.loads(done.stdout)
         first = doc["findings"][0]
-        assert (first["kind"], first["partition"]) == (kind, busiest), (name, first)
+        assert first["kind"] in kinds and first["partition"] == busiest, (name, first)
         assert first["offset"] is not None and first["expected"] != first["found"]
 
     # the newest record of a partition removed: only the signed checkpoint can tell
@@ -264,7 +266,6 @@ async def test_chain_heads_survive_a_restart_of_the_decide_stage(
     from tests.support_kafka import read_topic
 
     settings = applied_settings.model_copy(update={"data_dir": tmp_path / "data"})
-    settings = settings.with_section("audit", checkpoint_every=4, checkpoint_interval_s=0.2)
     messages = list(sample_messages(SAMPLES))
     he = [m for m in messages if m.feed == "he"]
     rest = [m for m in messages if m.feed != "he"]

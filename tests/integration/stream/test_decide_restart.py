@@ -17,6 +17,7 @@ from hub.stream.runner import core_stages, run_stages
 from hub.stream.store import SqliteStore, store_path
 from hub.topics import DECIDE_CHANGELOG, DECIDE_REQUESTS
 from tests.integration.stream.test_core_stream import he, receipts, send_raw
+from tests.support import shared_audit_key
 
 ISSUE_1 = "01_kiallitas_tesztvezerelt_python.json"
 ISSUE_2 = "02_kiallitas_agilis_projektmenedzsment.json"
@@ -62,8 +63,9 @@ async def changelog_records(settings: Settings, start: int | None = None) -> int
 async def test_a_restart_reads_only_the_changelog_tail(
     applied_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    one = applied_settings.model_copy(update={"data_dir": tmp_path / "one"})
-    other = applied_settings.model_copy(update={"data_dir": tmp_path / "other"})
+    shared = shared_audit_key(applied_settings, tmp_path / "seal")
+    one = shared.model_copy(update={"data_dir": tmp_path / "one"})
+    other = shared.model_copy(update={"data_dir": tmp_path / "other"})
 
     async def send(name: str, receipts_total: int) -> None:
         await send_raw(one, "he", [he(name)])

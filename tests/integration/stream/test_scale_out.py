@@ -128,9 +128,6 @@ class Fleet:
             "MCHUB_AUDIT_KEY": str(self.seal.key),
             "MCHUB_AUDIT_CERT": str(self.seal.chain),
             "MCHUB_AUDIT_TRUST": str(self.seal.ca_cert),
-            # checkpoints often, so that several decide owners write them
-            "MCHUB_CHECKPOINT_EVERY": "200",
-            "MCHUB_CHECKPOINT_INTERVAL_S": "1",
             **(
                 {"MCHUB_REGISTER_URL": self.register_url, "MCHUB_REGISTER_TOKEN": REGISTER_TOKEN}
                 if self.register_url

@@ -14,12 +14,22 @@ from hub.stream.chain import EnvelopeReader, genesis, partition_for, record_hash
 from tests.unit.audit.audit_support import Log, canonical_values, chain, checkpoint, signer
 
 
-def verify(log: Log, checkpoints: list[bytes] = (), anchors: list[object] = ()) -> VerifyReport:  # type: ignore[assignment]
+def verify(
+    log: Log,
+    checkpoints: list[bytes] = (),  # type: ignore[assignment]
+    anchors: list[object] = (),  # type: ignore[assignment]
+    *,
+    anchor: bytes | None = None,
+    late: list[bytes] = (),  # type: ignore[assignment]
+) -> VerifyReport:
     verifier = ChainVerifier(sorted(log))
     verifier.add_checkpoints(enumerate(checkpoints), anchors)
+    if anchor is not None:
+        verifier.add_anchor(anchor, anchors)
     for p, values in sorted(log.items()):
         for offset, value in enumerate(values):
             verifier.add(p, offset * 2, value)  # transaction markers take every other offset
+    verifier.add_late_checkpoints(enumerate(late, start=len(checkpoints)), anchors)
     return verifier.finish()
 
 
@@ -147,6 +157,72 @@ def test_a_forged_or_foreign_checkpoint_is_detected(
     forged = head + b"." + body[:-4] + b"AAAA" + b"." + sig
     foreign = checkpoint({}, 3, signer(tmp_path / "forger"))
     report = verify(log, [checkpoints[0], forged, foreign], anchors)
+    invalid = [f for f in report.findings if f.kind == "checkpoint-invalid"]
+    assert len(invalid) == 2 and "untrusted-chain" in invalid[-1].message
+    # the records only the forged checkpoint claimed to cover are covered by none
+    assert "uncovered" in {f.kind for f in report.findings}
+
+
+def _append_forged(log: Log, p: int) -> bytes:
+    """A record written by another producer, linked correctly to the partition's head."""
+    reader = EnvelopeReader()
+    _, value = canonical_values(41)[-1]
+    forged = reader.with_prev_hash(value, record_hash(log[p][-1]))
+    log[p].append(forged)
+    return forged
+
+
+def test_an_append_with_a_correct_prev_hash_is_uncovered(
+    signed: tuple[Log, list[bytes], list[object]],
+) -> None:
+    log, checkpoints, anchors = signed
+    _append_forged(log, 1)
+    report = verify(log, checkpoints, anchors)
+    assert [(f.kind, f.partition, f.seq) for f in report.findings] == [
+        ("uncovered", 1, len(log[1]))
+    ]
+    assert report.findings[0].offset == 2 * (len(log[1]) - 1)
+
+
+def test_checkpoints_committed_during_the_read_cover_what_was_read(
+    signed: tuple[Log, list[bytes], list[object]],
+) -> None:
+    log, checkpoints, anchors = signed
+    # the second checkpoint arrives after the log was read: no finding
+    report = verify(log, checkpoints[:1], anchors, late=checkpoints[1:])
+    assert report.ok, [f.line() for f in report.findings]
+    assert all(p.covered == p.seq for p in report.partitions)
+    # without it the last ten records are uncovered
+    report = verify(log, checkpoints[:1], anchors)
+    assert {f.kind for f in report.findings} == {"uncovered"}
+
+
+def test_dropping_the_newest_checkpoint_leaves_records_uncovered(
+    signed: tuple[Log, list[bytes], list[object]],
+) -> None:
+    log, checkpoints, anchors = signed
+    report = verify(log, checkpoints[:1], anchors)
+    assert report.findings and {f.kind for f in report.findings} == {"uncovered"}
+
+
+def test_a_tail_cut_with_its_checkpoint_is_caught_only_by_the_anchor(
+    signed: tuple[Log, list[bytes], list[object]],
+) -> None:
+    log, checkpoints, anchors = signed
+    cut, _ = chain(canonical_values(30))  # the log as it was at the first checkpoint
+    assert verify(cut, checkpoints[:1], anchors).ok  # shorter, and consistent
+    report = verify(cut, checkpoints[:1], anchors, anchor=checkpoints[1])
     kinds = [f.kind for f in report.findings]
-    assert kinds.count("checkpoint-invalid") == 2
-    assert "untrusted-chain" in report.findings[-1].message
+    assert "anchor-beyond-end" in kinds and "checkpoint-beyond-end" in kinds
+    assert verify(log, checkpoints, anchors, anchor=checkpoints[1]).ok
+    assert verify(log, checkpoints, anchors, anchor=checkpoints[0]).ok  # an older anchor
+
+
+def test_a_forged_anchor_is_refused(
+    tmp_path: Path, signed: tuple[Log, list[bytes], list[object]]
+) -> None:
+    log, checkpoints, anchors = signed
+    _, heads = chain(canonical_values(40))
+    foreign = checkpoint(heads, 9, signer(tmp_path / "forger"))
+    report = verify(log, checkpoints, anchors, anchor=foreign)
+    assert [f.kind for f in report.findings] == ["anchor-invalid"]

@@ -18,7 +18,7 @@ from hub.stream.ingest import ingest_stage
 from hub.stream.reading import read_all
 from hub.stream.runner import run_stages
 from hub.topics import DECIDE_CHANGELOG, apply_topics, source_receipts
-from tests.support import shared_dir
+from tests.support import shared_audit_key, shared_dir
 
 HE = shared_dir() / "feeds" / "samples" / "he"
 
@@ -39,6 +39,7 @@ async def test_the_standby_follows_the_changelog_and_takes_over_from_its_tail(
         client_id=tag, partitions=2, state_store="sqlite",
     )
     await apply_topics(base)
+    base = shared_audit_key(base, tmp_path / "seal")
     one = base.model_copy(update={"data_dir": tmp_path / "one"})
     two = base.model_copy(update={"data_dir": tmp_path / "two"})
     active, standby = decide_stage(one), decide_stage(two)
