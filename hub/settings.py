@@ -61,6 +61,10 @@ class GatewaySection(BaseSettings):
     db: Path | None = Field(None, description="SQLite file of submissions and idempotency keys; "
                                               "default <MCHUB_DATA_DIR>/gateway.db")
     max_wait_seconds: float = Field(30.0, ge=0, description="cap of `Prefer: wait=N`")
+    attestation_secret: SecretStr | None = Field(
+        None, description="secret the gateway MACs the receipt id and source headers of its "
+        "writes with (ingest checks it; default: <data dir>/keys/gateway-attestation.secret, "
+        "made on first use)")
     rate_per_second: float = Field(50.0, gt=0, description="default sustained requests/s per "
                                                            "source (registry may override)")
     rate_burst: int = Field(100, ge=1, description="default burst per source")

@@ -21,6 +21,12 @@ from fastapi.security import HTTPAuthorizationCredentials
 
 from hub.adapters.kafka import make_producer
 from hub.authz import SOURCE_HEADER, RegistryFile
+from hub.crypto.attestation import (
+    ATTESTATION_HEADER,
+    RECEIPT_ID_HEADER,
+    attest,
+    attestation_secret,
+)
 from hub.errors import ConfigurationError, RequestRefused
 from hub.gateway.auth import Principal, authenticate
 from hub.gateway.idempotency import Submission, SubmissionStore, now_iso
@@ -30,7 +36,6 @@ from hub.normalise import MessageResult, normalise
 from hub.normalise.common import ENCODING, MALFORMED, MAX_BYTES, PAYLOAD_TOO_LARGE, XML_DOCTYPE
 from hub.publish import routing_key
 from hub.settings import Settings
-from hub.stream.ingest import RECEIPT_ID_HEADER
 from hub.topics import FEEDS, SOURCE_TOPICS, source_record_limit
 
 log = logging.getLogger(__name__)
@@ -75,6 +80,8 @@ class Gateway:
             settings, lookback_seconds=config.receipts_lookback_hours * 3600,
             capacity=config.receipts_cache)
         self._producer: AIOKafkaProducer | None = None
+        #: the secret its header attestations are keyed with (ingest checks them)
+        self.attestation = attestation_secret(settings)
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator["Gateway"]:
@@ -221,16 +228,19 @@ class Gateway:
                                      "a request with this Idempotency-Key is still being written; "
                                      "retry shortly", headers={"Retry-After": "1"})
             return existing.receipt_id, True
+        topic = self.settings.topic(SOURCE_TOPICS[feed])
+        mark = attest(self.attestation, topic=topic, receipt_id=submission.receipt_id,
+                      source=principal.source.id, value=body)
         headers = [
             ("content-type", content_type.encode()),
             (RECEIPT_ID_HEADER, submission.receipt_id.encode()),
             (SOURCE_HEADER, principal.source.id.encode()),
+            (ATTESTATION_HEADER, mark),
         ]
         if file_name and feed == "al":
             headers.append(("file-name", file_name.encode("utf-8", "replace")[:255]))
         if traceparent and _TRACEPARENT_RE.fullmatch(traceparent.strip()):
             headers.append(("traceparent", traceparent.strip().encode()))
-        topic = self.settings.topic(SOURCE_TOPICS[feed])
         try:
             producer = self.producer
             meta = await asyncio.wait_for(

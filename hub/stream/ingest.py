@@ -45,6 +45,7 @@ from hub.contract.codec import AvroCodec
 from hub.contract.findings import ContractViolation, Finding
 from hub.contract.rules import ValidationContext, validate_event
 from hub.core.state import with_digests
+from hub.crypto.attestation import RECEIPT_ID_HEADER, attestation_secret, read_attested
 from hub.normalise import normalise
 from hub.normalise.types import ItemResult, MessageResult, NormalisedEvent, Violation
 from hub.settings import Settings
@@ -62,7 +63,6 @@ from hub.topics import (
 
 log = logging.getLogger(__name__)
 
-RECEIPT_ID_HEADER = "mchub-receipt-id"
 EVENT_FIELDS = tuple(f.name for f in dataclasses.fields(NormalisedEvent))
 TRACE_HEADER = "traceparent"
 TRACE_NAMESPACE = uuid.UUID("6f1d7c2e-3a4b-5c6d-8e9f-0a1b2c3d4e5f")
@@ -125,12 +125,9 @@ def decode_request(value: bytes) -> dict[str, Any]:
     return request
 
 
-def receipt_id(record: ConsumerRecord, source_topic: str) -> str:
-    """The receipt id: the gateway's header when present, else the record's coordinates."""
-    for name, value in record.headers or ():
-        if name == RECEIPT_ID_HEADER:
-            return bytes(value).decode("utf-8", "replace")
-    return f"{source_topic}:{record.partition}:{record.offset}"
+def coordinates(record: ConsumerRecord) -> str:
+    """The receipt id of a record the gateway did not attest: ``topic:partition:offset``."""
+    return f"{record.topic}:{record.partition}:{record.offset}"
 
 
 def trace_id(record: ConsumerRecord, rid: str) -> str:
@@ -171,6 +168,8 @@ class IngestHandler(BaseHandler):
                 "not checked against their awarding body"
             )
         self.feed_by_topic = {settings.topic(t): feed for feed, t in SOURCE_TOPICS.items()}
+        self._attestation: bytes | None = None  # read on the first record that needs it
+        self._unattested = 0
         self.requests_topic = settings.topic(DECIDE_REQUESTS)
         self.rejections_topic = settings.topic(REJECTIONS)
         self.dead_letters_topic = settings.topic(INGEST_DEAD_LETTERS)
@@ -193,7 +192,7 @@ class IngestHandler(BaseHandler):
 
     def outputs_for(self, record: ConsumerRecord, feed: str, result: MessageResult) -> list[Output]:
         """Requests, rejections and receipts for one normalised message."""
-        rid = receipt_id(record, record.topic)
+        rid = self.receipt_id(record)
         context: dict[str, Any] = {
             "receiptId": rid,
             "feed": feed,
@@ -252,6 +251,28 @@ class IngestHandler(BaseHandler):
                 )
             )
         return outputs
+
+    def receipt_id(self, record: ConsumerRecord) -> str:
+        """The gateway's receipt id when its attestation verifies for this record, else the
+        record's coordinates: a Kafka producer cannot claim (or spoil) a gateway receipt."""
+        headers = record.headers or ()
+        if not any(name == RECEIPT_ID_HEADER for name, _ in headers):
+            return coordinates(record)
+        if self._attestation is None:
+            self._attestation = attestation_secret(self.settings)
+        claims = read_attested(self._attestation, record.topic, record.value, headers)
+        if claims.attested and claims.receipt_id:
+            return claims.receipt_id
+        self._unattested += 1
+        if self._unattested in (1, 10, 100) or self._unattested % 1000 == 0:
+            log.warning(
+                "ingest: %s carries a %s the gateway did not attest (%d such records so "
+                "far): given a receipt id of its own",
+                coordinates(record),
+                RECEIPT_ID_HEADER,
+                self._unattested,
+            )
+        return coordinates(record)
 
     def canonical(
         self, event: NormalisedEvent, context: dict[str, Any]

@@ -312,3 +312,32 @@ async def test_kafka_producers_are_held_to_the_same_rule(
     events = await canonical(stream, at_least=1)
     assert [e["envelope"]["credentialKey"] for e in events] == [
         by_outcome["accept"]["credentialKey"]]
+
+
+async def test_a_kafka_record_cannot_spoil_a_gateway_receipt(
+    stream: Settings, client: httpx.AsyncClient, registry: Registry
+) -> None:
+    """The issue's receipt spoofing: a malformed Kafka record carrying another source's
+    gateway receipt id turned that receipt from accepted into rejected."""
+    posted = await client.post("/v1/feeds/he/events", content=sample("he", HE_01),
+                               headers=headers(registry, "he", Prefer="wait=30"))
+    assert posted.status_code == 200, posted.text
+    rid = posted.json()["receiptId"]
+    producer = make_producer(stream)
+    await producer.start()
+    try:  # a malformed event under the stolen id, with and without a forged attestation
+        for extra in ([], [("mchub-attestation", b"v1.AAAA")]):
+            await producer.send_and_wait(
+                stream.topic(SOURCE_TOPICS["he"]), b'{"not": "an event"',
+                headers=[("mchub-receipt-id", rid.encode()),
+                         ("mchub-source", b"fir-central"), *extra])
+    finally:
+        await producer.stop()
+    receipts = [json.loads(r.value) for r in await read_topic(
+        stream, stream.topic("canon.receipts.he"), at_least=3, timeout=60)]
+    spoofed = [r for r in receipts if r["outcome"] == "reject"]
+    assert len(spoofed) == 2
+    assert all(r["receiptId"] != rid and r["receiptId"].startswith(
+        stream.topic(SOURCE_TOPICS["he"]) + ":") for r in spoofed)
+    view = await client.get(f"/v1/receipts/{rid}", headers=registry.auth("fir-central"))
+    assert view.status_code == 200 and view.json()["fate"] == "accepted", view.json()
