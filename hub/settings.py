@@ -107,6 +107,23 @@ class AuditSection(BaseSettings):
     )
 
 
+class PrivacySection(BaseSettings):
+    """Learner personal data (``MCHUB_LEARNER_<FIELD>``; hub.privacy, docs/privacy.md)."""
+
+    model_config = SettingsConfigDict(env_prefix="MCHUB_LEARNER_", extra="ignore")
+
+    secret: SecretStr | None = Field(
+        None, description="secret of the keyed learner pseudonyms (HMAC-SHA-256; every stage "
+        "must have the same one; default: <data dir>/keys/learner-pseudonym.secret, made on "
+        "first use)")
+    kek: SecretStr | None = Field(
+        None, description="key-encryption key wrapping the per-learner data keys in the key "
+        "store (default: <data dir>/keys/learner-kek.secret, made on first use)")
+    key_store: Path | None = Field(
+        None, description="SQLite file of the per-learner data keys (default <data dir>/keys/"
+        "learners.db); every stage that seals or opens learner data must use the same one")
+
+
 class FanoutSection(BaseSettings):
     """Where the fan-out delivers, and how (``MCHUB_<FIELD>``).
 
@@ -214,6 +231,7 @@ class IssuingSection(BaseSettings):
 SECTIONS: Final[dict[str, type[BaseSettings]]] = {
     "gateway": GatewaySection,
     "audit": AuditSection,
+    "privacy": PrivacySection,
     "fanout": FanoutSection,
     "wallet": WalletSection,
     "edc": EdcSection,
@@ -233,7 +251,7 @@ class _TopLevelEnv(EnvSettingsSource):
 
 class Settings(BaseSettings):
     """All hub settings: each top-level field maps to ``MCHUB_<FIELD>`` (case-insensitive),
-    each section (``gateway``, ``audit``, ``fanout``, ``wallet``, ``edc``, ``issuing``)
+    each section (``gateway``, ``audit``, ``privacy``, ``fanout``, ``wallet``, ``edc``, ``issuing``)
     reads its own variables; :func:`environment_variables` lists them all."""
 
     model_config = SettingsConfigDict(env_prefix="MCHUB_", extra="ignore")
@@ -358,6 +376,7 @@ class Settings(BaseSettings):
 
     gateway: GatewaySection = Field(default_factory=GatewaySection)
     audit: AuditSection = Field(default_factory=AuditSection)
+    privacy: PrivacySection = Field(default_factory=PrivacySection)
     fanout: FanoutSection = Field(default_factory=FanoutSection)
     wallet: WalletSection = Field(default_factory=WalletSection)
     edc: EdcSection = Field(default_factory=EdcSection)

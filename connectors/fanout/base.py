@@ -14,13 +14,17 @@ offset is committed with the rest of the batch, so ``mchub deliveries`` and the 
 table account for every event at every destination.
 
 Ordering key: the hub credential id (as on the canonical log), for enrolments the same
-pseudonymous learner key the log uses (``learner:<sha256 prefix>``), which is also what
-the ledger records as ``credentialId`` (no education ID in the ledger).
+key the log uses (``learner:`` + the keyed learner pseudonym), which is also what the
+ledger records as ``credentialId`` (no education ID in the ledger).
+
+Learner data: the fan-out opens each record's sealed learner identification with the
+deployment's learner key store (:mod:`hub.privacy.seal`); a record of an erased learner
+decodes with :attr:`CanonicalItem.learner_erased` set and placeholders in place of the
+values, and destinations do not send it (docs/privacy.md).
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -40,7 +44,10 @@ from connectors.delivery.sink import Closing, DeliveryItem, DeliveryResult, Retr
 from hub.contract.codec import AvroCodec
 from hub.contract.elements import model_to_elements
 from hub.contract.models import CredentialIssued, CredentialRevoked, EnrolmentRecorded
-from hub.errors import UndecodableInput
+from hub.errors import ConfigurationError, UndecodableInput
+from hub.privacy.keystore import LearnerKeyStore, open_key_store
+from hub.privacy.pseudonym import learner_log_key
+from hub.privacy.seal import open_event
 from hub.settings import Settings
 from hub.topics import CANONICAL_LOG
 
@@ -53,18 +60,20 @@ class CanonicalItem:
     event_type: str  # issued | revoked | enrolled | withdrawn | completed
     credential_id: str | None  # hub-wide credential id (None for enrolments)
     credential_key: str | None
-    learner_id: str  # education ID
+    learner_id: str  # education ID (the pseudonym when erased or never known)
     occurred_at: str | None
     received_at: str
     event: dict[str, Any]  # the canonical event in JSON form (camelCase, model_dump(mode="json"))
     elements: dict[str, Any] | None  # §1.2 elements dict for issuances, else None
+    learner_key: str = ""  # the envelope's learner key: the keyed pseudonym
+    learner_erased: bool = False  # the learner's identification was erased
 
     @property
     def order_key(self) -> str:
         """The delivery ordering key: credential id, else the pseudonymous learner key."""
         if self.credential_id is not None:
             return self.credential_id
-        return learner_order_key(self.learner_id)
+        return learner_log_key(self.learner_key or self.learner_id)
 
     @property
     def issued_at(self) -> datetime:
@@ -155,11 +164,6 @@ def issuance_credential_ids(
     return list(issuances(items, holder_of))
 
 
-def learner_order_key(learner_id: str) -> str:
-    """The canonical log's pseudonymous key of a learner (enrolments are keyed by it)."""
-    return "learner:" + hashlib.sha256(learner_id.encode()).hexdigest()[:32]
-
-
 _codec: AvroCodec | None = None
 
 
@@ -170,20 +174,23 @@ def _shared_codec() -> AvroCodec:
     return _codec
 
 
-def decode_canonical(data: bytes) -> CanonicalItem:
-    """Decode one canonical log record value; raises :class:`~hub.errors.UndecodableInput`."""
-    event = _shared_codec().decode(data)
+def decode_canonical(data: bytes, keys: LearnerKeyStore | None = None) -> CanonicalItem:
+    """Decode one canonical log record value, its learner opened with ``keys``.
+
+    Raises :class:`~hub.errors.UndecodableInput` for bytes that are no canonical record,
+    :class:`~hub.errors.ConfigurationError` for sealed learner data without ``keys`` or
+    with a key the store never held.
+    """
+    decoded = _shared_codec().decode(data)
+    opened = open_event(decoded, _no_keys if keys is None else keys.get)
+    event = opened.event
     envelope = event.envelope
     elements: dict[str, Any] | None = None
     if isinstance(event, CredentialIssued):
         elements = model_to_elements(event.credential)
-        learner = event.credential.learner_identification.education_id
-    elif isinstance(event, EnrolmentRecorded):
-        learner = event.learner_identification.education_id
-    elif isinstance(event, CredentialRevoked):
-        learner = envelope.learner_key
-    else:  # pragma: no cover - the codec only yields the three event classes
+    elif not isinstance(event, EnrolmentRecorded | CredentialRevoked):  # pragma: no cover
         raise UndecodableInput(f"not a canonical event: {type(event).__name__}")
+    learner = opened.education_id
     return CanonicalItem(
         event_id=envelope.event_id,
         event_type=envelope.event_type,
@@ -194,7 +201,38 @@ def decode_canonical(data: bytes) -> CanonicalItem:
         received_at=envelope.received_at.isoformat(),
         event=event.model_dump(mode="json", by_alias=True),
         elements=elements,
+        learner_key=envelope.learner_key,
+        learner_erased=opened.erased,
     )
+
+
+def _no_keys(pseudonym: str, kid: str) -> None:
+    raise ConfigurationError(
+        f"{pseudonym}: the record's learner data is sealed and this reader has no learner "
+        "key store (decode_canonical(data, keys))"
+    )
+
+
+@dataclass
+class CanonicalDecoder:
+    """Decodes canonical records with the deployment's learner key store (opened once)."""
+
+    settings: Settings
+    keys: LearnerKeyStore | None = None
+
+    def store(self) -> LearnerKeyStore:
+        """The key store (opened on first use)."""
+        if self.keys is None:
+            self.keys = open_key_store(self.settings)
+        return self.keys
+
+    def item(self, data: bytes) -> CanonicalItem:
+        """:func:`decode_canonical` with this decoder's key store."""
+        return decode_canonical(data, self.store())
+
+    def delivery_item(self, data: bytes) -> DeliveryItem:
+        """The delivery runner's decoder (see :func:`decode_delivery_item`)."""
+        return delivery_item(self.item(data))
 
 
 @dataclass(frozen=True)
@@ -215,9 +253,9 @@ def delivery_item(item: CanonicalItem) -> CanonicalDeliveryItem:
     )
 
 
-def decode_delivery_item(data: bytes) -> DeliveryItem:
+def decode_delivery_item(data: bytes, keys: LearnerKeyStore | None = None) -> DeliveryItem:
     """The runner's decoder: canonical bytes → :class:`CanonicalDeliveryItem`."""
-    return delivery_item(decode_canonical(data))
+    return delivery_item(decode_canonical(data, keys))
 
 
 def canonical_of(item: DeliveryItem) -> CanonicalItem:
@@ -267,7 +305,7 @@ class FilteringSink:
             self.destination.prepare([canonical_of(i) for i in items])
         if self.inner.batch is None:
             return await deliver_per_key(items, self._deliver_or_skip)
-        wants = [self.destination.wants(canonical_of(i)) for i in items]
+        wants = [self._wanted(i) for i in items]
         wanted = [i for i, w in zip(items, wants, strict=True) if w]
         sent = iter(await self.inner.deliver_batched(wanted))
         now = datetime.now(UTC)
@@ -276,8 +314,14 @@ class FilteringSink:
             for i, w in zip(items, wants, strict=True)
         ]
 
+    def _wanted(self, item: DeliveryItem) -> bool:
+        """Whether to send ``item``: never the data of an erased learner, else as the
+        destination says."""
+        canonical = canonical_of(item)
+        return not canonical.learner_erased and self.destination.wants(canonical)
+
     async def _deliver_or_skip(self, item: DeliveryItem) -> DeliveryResult:
-        if self.destination.wants(canonical_of(item)):
+        if self._wanted(item):
             return await self.inner.deliver(item)
         now = datetime.now(UTC)
         return DeliveryResult(item, "skipped", 0, now, now)
@@ -304,7 +348,7 @@ class FanoutConnector(DeliveryRunner, Closing):
             settings,
             destination=destination.name,
             sink=sink,
-            decode=decode_delivery_item,
+            decode=CanonicalDecoder(settings).delivery_item,
             topic=settings.topic(CANONICAL_LOG),
             **runner_options,
         )

@@ -35,7 +35,7 @@ from typing import Any
 from aiokafka import ConsumerRecord, TopicPartition
 from pydantic import ValidationError
 
-from connectors.fanout.base import CanonicalItem, decode_canonical
+from connectors.fanout.base import CanonicalDecoder, CanonicalItem
 from connectors.fanout.register import credential_push
 from connectors.register.models import CredentialChange
 from hub.errors import ConfigurationError, UndecodableInput
@@ -72,6 +72,7 @@ class RegisterStateProjection(BaseHandler):
         self.partitions: dict[int, dict[str, tuple[str, dict[str, Any] | None]]] = {}
         self.skipped = 0
         self.dead_lettered = 0
+        self.decoder = CanonicalDecoder(settings)
 
     @property
     def credentials(self) -> dict[str, tuple[str, dict[str, Any] | None]]:
@@ -133,10 +134,15 @@ class RegisterStateProjection(BaseHandler):
         if record.value is None:
             return []
         try:
-            item = decode_canonical(record.value)
+            item = self.decoder.item(record.value)
         except UndecodableInput as exc:
             return [self._dead_letter(record, f"undecodable canonical record: {exc}")]
         if item.credential_id is None or item.event_type not in ("issued", "revoked"):
+            self.skipped += 1
+            return []
+        if item.learner_erased and item.event_type == "issued":
+            # the register contract needs the learner: an erased learner's issuance (a
+            # rebuild after `mchub learners erase`) is not projected (docs/privacy.md)
             self.skipped += 1
             return []
         table = self.partitions.setdefault(record.partition, {})

@@ -25,6 +25,8 @@ from connectors.delivery.ledger import LedgerRecord
 from hub.contract.build import credential_id as credential_id_of
 from hub.contract.codec import AvroCodec
 from hub.errors import ConfigurationError
+from hub.privacy.keystore import open_key_store
+from hub.privacy.seal import readable_json
 from hub.settings import Settings
 from hub.stream.chain import partition_for, record_hash
 from hub.stream.reading import partitions_of, read_all, read_topic
@@ -58,6 +60,7 @@ async def credential_events(
     key = cid.encode()
     wanted = partition_for(key, len(partitions))
     codec = AvroCodec()
+    keys = open_key_store(settings)
     events: list[dict[str, Any]] = []
     start = dict.fromkeys(partitions, 1 << 62)
     start[wanted] = 0
@@ -65,7 +68,7 @@ async def credential_events(
         for record in batch:
             if record.key is None or bytes(record.key) != key or record.value is None:
                 continue
-            event = codec.decode(record.value).model_dump(mode="json", by_alias=True)
+            event, learner = readable_json(codec.decode(record.value), keys.get)
             env = event["envelope"]
             events.append(
                 {
@@ -89,6 +92,7 @@ async def credential_events(
                     },
                     "chain": {"prevHash": env["prevHash"], "hash": record_hash(record.value)},
                     "warnings": env["warnings"],
+                    "learner": learner,
                     "event": event,
                 }
             )

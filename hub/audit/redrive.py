@@ -22,7 +22,7 @@ from typing import Any
 
 from connectors.delivery.ledger import LedgerRecord
 from connectors.delivery.sink import SourcePosition
-from connectors.fanout.base import Destination, FanoutConnector, connector, decode_delivery_item
+from connectors.fanout.base import CanonicalDecoder, Destination, FanoutConnector, connector
 from hub.adapters.kafka import make_producer
 from hub.audit.history import resolve
 from hub.errors import ConfigurationError, UndecodableInput
@@ -101,6 +101,7 @@ async def redrive(
             await producer.flush()
 
         topic = settings.topic(CANONICAL_LOG)
+        decoder = CanonicalDecoder(settings)
         async for batch in read_topic(
             settings, topic, since_ms=to_millis(since), progress=progress
         ):
@@ -110,7 +111,7 @@ async def redrive(
                 if cid is not None and (record.key is None or bytes(record.key) != cid.encode()):
                     continue
                 try:
-                    item = decode_delivery_item(record.value)
+                    item = decoder.delivery_item(record.value)
                 except UndecodableInput:
                     totals["undecodable"] += 1
                     continue

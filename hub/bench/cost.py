@@ -215,7 +215,12 @@ def fanout_costs(payloads: Sequence[bytes], settings: Settings) -> dict[str, flo
         assert data is not None, f"event {i} of {topic} was not valid"
         canonical.append(data)
     costs: dict[str, float] = {}
-    costs["decode"], items = per_event_us(decode_canonical, canonical)
+    keys = ingest.learner_keys
+
+    def decode(data: bytes) -> Any:
+        return decode_canonical(data, keys)
+
+    costs["decode"], items = per_event_us(decode, canonical)
     issued: list[tuple[str, str, dict[str, Any], datetime]] = []
     for item in items:
         if item.credential_id is None or item.credential_key is None or item.elements is None:

@@ -87,6 +87,7 @@ def model_to_elements(credential: Credential) -> dict[str, Any]:
     level = data.pop("level")
     learner = data["learnerIdentification"]
     learner.pop("otherIdentifiers", None)
+    learner.pop("sealed", None)  # the elements are the clear values (hub.privacy.seal)
     for body in data["awardingBodies"]:
         body.pop("legalIdentifiers", None)
         body.pop("nutsRegion", None)

@@ -49,7 +49,7 @@ from pydantic_core import PydanticCustomError
 #: the one Avro namespace of the canonical contract (versions live in directories, not names)
 NAMESPACE: Final = "eu.mchub.canonical"
 #: the newest released schema version; the builder writes it into every envelope
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 
 #: The EU standard elements (Council Recommendation 2022, Annex I): key -> display name.
 #: Fields name the element they carry with ``eu=<key>``; the schema reference shows it.
@@ -192,8 +192,23 @@ class Concept(ContractModel):
                              factory=dict)
 
 
+class SealedPersonalData(ContractModel):
+    """Personal data encrypted with the learner's own key (crypto-shredding, docs/privacy.md)."""
+
+    alg: Literal["A256GCM"] = fld("Encryption: AES-256-GCM (RFC 5116), 96-bit nonce.")
+    kid: str = fld("Id of the learner's data key in the hub's learner key store.")
+    nonce: str = fld("The nonce, base64url without padding.")
+    ciphertext: str = fld(
+        "The encrypted JSON of the clear fields, then the 128-bit tag, base64url without "
+        "padding; the associated data is the learner pseudonym and the key id.")
+
+
 class Learner(ContractModel):
-    """Identification of the learner (Hungarian education ID, names, birth date)."""
+    """Identification of the learner (Hungarian education ID, names, birth date).
+
+    When ``sealed`` is set the clear fields hold placeholders — ``educationId`` the keyed
+    learner pseudonym, empty names, ``dateOfBirth`` 1900-01-01, no other identifiers — and
+    the values are in ``sealed``, readable only while the learner's key exists."""
 
     education_id: str = fld(
         "Hungarian education ID (oktatási azonosító): 11 digits, first digit 7, check digit.",
@@ -207,6 +222,9 @@ class Learner(ContractModel):
     other_identifiers: list[Identifier] = fld(
         "Further identifiers of the learner (e.g. a foreign national ID); may be empty.",
         eu="learner", elm="credentialSubject.identifier[]", factory=list)
+    sealed: SealedPersonalData | None = fld(
+        "The learner's identification encrypted with the learner's key, or null when the "
+        "clear fields hold it (records of schema version 1).", default=None)
 
 
 class Organisation(ContractModel):
@@ -376,7 +394,8 @@ class Envelope(ContractModel):
     credential_id: str | None = fld(
         "Hub-wide credential id: UUIDv5 over the credential key; null for enrolments.",
         default=None)
-    learner_key: str = fld("Learner key: the learner's education ID (personal data).")
+    learner_key: str = fld(
+        "Learner key: the keyed learner pseudonym (lk1-…; schema version 1: the education ID).")
     occurred_at: str | None = fld(
         "Source event time as written (RFC 3339 with offset); null for al.", default=None)
     received_at: AwareDatetime = fld("When the hub received the source bytes (UTC, micros).")
@@ -419,6 +438,10 @@ class CredentialRevoked(_Event):
     reason: RevocationReason = fld("Revocation reason code (feed contract §7.3).")
     reason_text: str | None = fld("Free-text justification, or null.", default=None)
     revoked_on: CalendarDate = fld("Date of the revocation (source date as written).")
+    sealed_learner_id: SealedPersonalData | None = fld(
+        "The education ID the revocation names, encrypted with the learner's key "
+        "(``{\"educationId\": …}``); null in schema version 1, whose learnerKey is the ID.",
+        default=None)
 
 
 class EnrolmentRecorded(_Event):

@@ -3,6 +3,9 @@
 Stateless and parallel over the source partitions. For every source message it:
 
 - runs the pure sector normaliser (:func:`hub.normalise.normalise`);
+- seals the learner's identification of each valid event with the learner's own key
+  and names the learner by a keyed pseudonym from here on (:mod:`hub.privacy`;
+  docs/privacy.md), so nothing downstream of ingest holds an education ID in clear;
 - writes each valid event to ``canon.decide.requests``, keyed by its decision key
   (credential key, or idempotency key for enrolments) so the decide stage sees every
   event of one credential in order; a request carries the canonical bytes once plus a
@@ -48,6 +51,9 @@ from hub.core.state import with_digests
 from hub.crypto.attestation import RECEIPT_ID_HEADER, attestation_secret, read_attested
 from hub.normalise import normalise
 from hub.normalise.types import ItemResult, MessageResult, NormalisedEvent, Violation
+from hub.privacy.keystore import LearnerKeyStore, open_key_store
+from hub.privacy.pseudonym import learner_pseudonym, learner_secret
+from hub.privacy.seal import seal_event
 from hub.settings import Settings
 from hub.stream.chain import EnvelopeReader
 from hub.stream.kernel import BaseHandler, Output, Stage, dead_letter
@@ -158,9 +164,19 @@ def received_at(record: ConsumerRecord) -> str:
 class IngestHandler(BaseHandler):
     """Handler of the ingest stage: stateless, one task per source partition."""
 
-    def __init__(self, settings: Settings, *, registry: RegistryFile | None = None) -> None:
-        """``registry``: the issuer registry to enforce; default ``MCHUB_ISSUERS`` if set."""
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        registry: RegistryFile | None = None,
+        learner_keys: LearnerKeyStore | None = None,
+    ) -> None:
+        """``registry``: the issuer registry to enforce; default ``MCHUB_ISSUERS`` if set.
+        ``learner_keys``: the learner key store; default the deployment's
+        (:func:`~hub.privacy.keystore.open_key_store`, opened on first use)."""
         self.settings = settings
+        self._learner_keys = learner_keys
+        self._learner_secret: bytes | None = None
         self.registry = registry if registry is not None else RegistryFile.from_environment()
         if self.registry is None:
             log.warning(
@@ -228,7 +244,9 @@ class IngestHandler(BaseHandler):
                     violations = tuple(Violation(f.rule, f.path, f.message) for f in errors)
                     outputs += self.rejection(context, item, violations, scope="event")
                     continue
-                request = self.request(context, item.event, canonical)
+                pseudonymous = dataclasses.replace(
+                    item.event, learner_id=self.pseudonym(item.event.learner_id))
+                request = self.request(context, pseudonymous, canonical)
                 if self.fits(request):
                     outputs.append(request)
                 else:
@@ -303,7 +321,22 @@ class IngestHandler(BaseHandler):
             return None, findings
         if findings:
             event_model = attach_warnings(event_model, findings)
-        return self.codec.encode(event_model), findings
+        pseudonym = self.pseudonym(event.learner_id)
+        sealed = seal_event(event_model, pseudonym, lambda: self.learner_keys.current(pseudonym))
+        return self.codec.encode(sealed), findings
+
+    @property
+    def learner_keys(self) -> LearnerKeyStore:
+        """The learner key store (opened on first use)."""
+        if self._learner_keys is None:
+            self._learner_keys = open_key_store(self.settings)
+        return self._learner_keys
+
+    def pseudonym(self, education_id: str) -> str:
+        """The learner's keyed pseudonym (:mod:`hub.privacy.pseudonym`)."""
+        if self._learner_secret is None:
+            self._learner_secret = learner_secret(self.settings)
+        return learner_pseudonym(self._learner_secret, education_id)
 
     def request(self, context: dict[str, Any], event: NormalisedEvent, canonical: bytes) -> Output:
         """A decide request: the event's canonical bytes once, plus what decide reads of

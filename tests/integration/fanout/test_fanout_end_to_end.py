@@ -10,6 +10,7 @@ from connectors.delivery.ledger import read_ledger
 from connectors.fanout.base import CanonicalItem, decode_canonical
 from connectors.fanout.state import STAGE_NAME
 from connectors.register.models import CredentialChange
+from hub.privacy.keystore import open_key_store
 from hub.settings import Settings
 from hub.topics import CANONICAL_LOG, REGISTER_STATE
 from mchub_reference.register.consumer import apply_state_record, decode_state_record
@@ -30,7 +31,8 @@ from tests.support_kafka import read_topic
 async def canonical_items(settings: Settings) -> list[CanonicalItem]:
     """Every record on the canonical log, decoded."""
     records = await read_topic(settings, settings.topic(CANONICAL_LOG), timeout=5, settle=0.5)
-    return [decode_canonical(r.value) for r in records]
+    keys = open_key_store(settings)
+    return [decode_canonical(r.value, keys) for r in records]
 
 
 def final_status(items: list[CanonicalItem]) -> dict[str, str]:

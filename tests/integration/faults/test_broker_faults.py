@@ -106,7 +106,7 @@ async def account(settings: Settings, events: int, db: Path, fleet: Fleet) -> Co
     codec = AvroCodec()
     log = await read_topic(settings, settings.topic(CANONICAL_LOG), at_least=events, timeout=60)
     logged = Counter(codec.decode(r.value).envelope.idempotency_key for r in log)
-    credentials = {decode_canonical(r.value).credential_id for r in log}
+    credentials = {decode_canonical(r.value, fleet.keys).credential_id for r in log}
     # the register catches up with the log (delivery runs behind the projection)
     await wait_for(
         lambda: len(register_rows(db)) >= len(credentials), "the register rows", fleet, 60

@@ -41,6 +41,7 @@ from hub.adapters.kafka import make_consumer, make_producer
 from hub.bench.pipeline import he_events
 from hub.contract.codec import AvroCodec
 from hub.crypto.devca import generate_dev_keys
+from hub.privacy.keystore import SqliteLearnerKeys
 from hub.settings import Settings
 from hub.topics import (
     CANONICAL_LOG,
@@ -109,6 +110,14 @@ class Fleet:
         self.register_url = register_url
         self.seal = generate_dev_keys(root / "seal")
         self.started: list[Instance] = []
+        # one learner key store and pseudonym secret for every instance, as in production
+        self.learner_env = {
+            "MCHUB_LEARNER_KEY_STORE": str(root / "learners.db"),
+            "MCHUB_LEARNER_SECRET": "fleet-learner-secret-0123456789",
+            "MCHUB_LEARNER_KEK": "fleet-learner-kek-0123456789abcdef",
+        }
+        kek = self.learner_env["MCHUB_LEARNER_KEK"].encode()
+        self.keys = SqliteLearnerKeys(root / "learners.db", kek)
 
     def env(self, data_dir: Path) -> dict[str, str]:
         env = {
@@ -128,6 +137,7 @@ class Fleet:
             "MCHUB_AUDIT_KEY": str(self.seal.key),
             "MCHUB_AUDIT_CERT": str(self.seal.chain),
             "MCHUB_AUDIT_TRUST": str(self.seal.ca_cert),
+            **self.learner_env,
             **(
                 {"MCHUB_REGISTER_URL": self.register_url, "MCHUB_REGISTER_TOKEN": REGISTER_TOKEN}
                 if self.register_url
@@ -404,7 +414,7 @@ async def test_three_instances_with_random_kills_and_scaling_give_each_input_exa
         assert not duplicated, f"inputs logged more than once: {list(duplicated)[:5]} {actions}"
         assert set(keys) == set(decided), f"{events - len(keys)} inputs missing from the log"
 
-        credentials = {decode_canonical(r.value).credential_id for r in log}
+        credentials = {decode_canonical(r.value, fleet.keys).credential_id for r in log}
         assert len(credentials) == events and None not in credentials
         states = await read_topic(settings, settings.topic(REGISTER_STATE), at_least=events)
         per_key = Counter(bytes(r.key).decode() for r in states)

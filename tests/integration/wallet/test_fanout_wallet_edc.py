@@ -17,6 +17,7 @@ from connectors.delivery.ledger import read_ledger
 from connectors.edc import EdcRegistry, EdcWallet, edc_destination
 from connectors.fanout.base import decode_canonical
 from connectors.wallet import SentCredentials, WalletRegistry, wallet_destination
+from hub.privacy.keystore import open_key_store
 from hub.settings import Settings
 from hub.topics import CANONICAL_LOG
 from mchub_reference.edc_endpoint import running_edc_endpoint
@@ -53,7 +54,8 @@ async def test_samples_reach_the_wallet_host_and_edc_with_revocations(
             await caught_up(settings, ["deliver-wallet", "deliver-edc"])
 
         records = await read_topic(settings, settings.topic(CANONICAL_LOG), timeout=5, settle=0.5)
-        items = [decode_canonical(r.value) for r in records]
+        keys = open_key_store(settings)
+        items = [decode_canonical(r.value, keys) for r in records]
         issued = {i.credential_id for i in items if i.event_type == "issued"}
         revoked = {i.credential_id for i in items if i.event_type == "revoked"}
         assert issued and revoked and revoked <= issued

@@ -142,13 +142,13 @@ def test_old_version_bytes_resolve_to_the_current_reader(tmp_path: Path) -> None
     v2 = copy.deepcopy(v1)
     v2["CredentialRevoked"]["fields"].append(
         {"name": "revokedBy", "type": ["null", "string"], "default": None, "doc": "who"})
-    write_version(root, 2, v2)
+    write_version(root, CODEC.store.current_version + 1, v2)
     newer = AvroCodec(SchemaStore(root))
     old_bytes = CODEC.encode(build(revocation_normalised()))
     name, record = newer.decode_dict(old_bytes)
     assert name == "CredentialRevoked"
     assert record["revokedBy"] is None and record["reason"] == "DATA_ERROR"
-    assert newer.encode_dict(name, record)[2:10] != old_bytes[2:10]  # writes v2
+    assert newer.encode_dict(name, record)[2:10] != old_bytes[2:10]  # writes the newer
 
 
 # ------------------------------------------------------------------ property-based round trip

@@ -16,10 +16,10 @@ from connectors.fanout.base import (
     canonical_of,
     decode_canonical,
     decode_delivery_item,
-    learner_order_key,
 )
 from hub.contract import AvroCodec, credential_id
 from hub.errors import UndecodableInput
+from hub.privacy.pseudonym import learner_log_key
 from tests.unit.contract.contract_testdata import (
     build,
     enrolment_normalised,
@@ -53,9 +53,9 @@ def test_revocation_and_enrolment_decode() -> None:
     enrolled = decode_canonical(CODEC.encode(build(enrolment_normalised("withdrawn"))))
     assert enrolled.event_type == "withdrawn"
     assert enrolled.credential_id is None
-    assert enrolled.order_key == learner_order_key("77721222107")
+    assert enrolled.order_key == learner_log_key("77721222107")
     delivery = decode_delivery_item(CODEC.encode(build(enrolment_normalised("enrolled"))))
-    assert delivery.key == delivery.credential == learner_order_key("77721222107")
+    assert delivery.key == delivery.credential == learner_log_key("77721222107")
 
 
 def test_garbage_is_undecodable() -> None:

@@ -207,15 +207,17 @@ def test_the_largest_single_event_stays_near_its_payload_through_every_stage() -
     each stay within 1.1x of the row, so the 16 MiB record limit leaves ~2x headroom."""
     from connectors.fanout.base import decode_canonical
     from connectors.fanout.state import state_value
+    from hub.privacy.keystore import MemoryLearnerKeys
 
     settings = Settings()
     payload = al_file(payload_limit("al") - 100_000, outcomes_per_row=7_000)
     assert al_rows(payload) == 1
-    [request] = _requests(settings, IngestHandler(settings).handle(
+    keys = MemoryLearnerKeys()
+    [request] = _requests(settings, IngestHandler(settings, learner_keys=keys).handle(
         _record(settings.topic(SOURCE_TOPICS["al"]), payload, ts=int(time.time() * 1000))))
     assert request.value is not None
     canonical = base64.b64decode(decode_request(request.value)["canonical"])
-    state = state_value(decode_canonical(canonical), None)
+    state = state_value(decode_canonical(canonical, keys), None)
     for size in (len(request.value), len(canonical), len(state)):
         assert size <= 1.1 * len(payload)
     assert 1.1 * payload_limit("al") * 1.1 < settings.max_record_bytes
