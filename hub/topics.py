@@ -40,6 +40,8 @@ class TopicSpec:
     retention_ms: int = 7 * DAY_MS
     cleanup_policy: Literal["delete", "compact"] = "delete"
     partitions: int | None = None  # None: the settings' partition count
+    #: further topic configs (e.g. how soon compaction must drop an overwritten value)
+    extra: tuple[tuple[str, str], ...] = ()
 
     def configs(self, settings: Settings) -> dict[str, str]:
         """Topic-level configuration applied on creation and on every ``apply``."""
@@ -48,6 +50,7 @@ class TopicSpec:
             "cleanup.policy": self.cleanup_policy,
             "min.insync.replicas": str(settings.min_insync_replicas),
             "max.message.bytes": str(max_message_bytes(self.name, settings)),
+            **dict(self.extra),
         }
 
 
@@ -104,6 +107,7 @@ INGEST_DEAD_LETTERS = "dlq.src.undecodable"
 DELIVERY_RECEIPTS = "out.deliveries.receipts"
 REGISTER_STATE = "register.credentials.state"
 AUDIT_CHECKPOINTS = "audit.checkpoints.log"
+LEARNER_ERASURES = "canon.learners.erasures"
 
 
 def source_receipts(feed: str) -> str:
@@ -166,6 +170,18 @@ def declared_topics() -> list[TopicSpec]:
             "current credential state for the national register (compacted)",
             FOREVER,
             "compact",
+            # personal data in clear: an overwritten or tombstoned value (an erasure) is
+            # compacted away within 7 days, the tombstone kept 1 day (docs/privacy.md)
+            extra=(
+                ("segment.ms", str(DAY_MS)),
+                ("max.compaction.lag.ms", str(7 * DAY_MS)),
+                ("delete.retention.ms", str(DAY_MS)),
+            ),
+        ),
+        TopicSpec(
+            LEARNER_ERASURES,
+            "learner erasures (GDPR Art. 17): pseudonym, time, reason, credentials concerned",
+            FOREVER,
         ),
         TopicSpec(
             AUDIT_CHECKPOINTS,
@@ -182,7 +198,9 @@ def declared_topics() -> list[TopicSpec]:
     ]
     specs += [
         TopicSpec(
-            destination_dead_letters(dest), f"deliveries the {dest} destination refused", FOREVER
+            # bounded: the destination's error text may quote personal data (docs/privacy.md)
+            destination_dead_letters(dest), f"deliveries the {dest} destination refused",
+            90 * DAY_MS,
         )
         for dest in DESTINATIONS
     ]

@@ -140,9 +140,10 @@ class RegisterStateProjection(BaseHandler):
         if item.credential_id is None or item.event_type not in ("issued", "revoked"):
             self.skipped += 1
             return []
-        if item.learner_erased and item.event_type == "issued":
-            # the register contract needs the learner: an erased learner's issuance (a
-            # rebuild after `mchub learners erase`) is not projected (docs/privacy.md)
+        if item.learner_erased:
+            # an erased learner's credentials leave the register state (the erasure wrote
+            # their tombstones; a rebuild or a later revocation does not bring them back)
+            self.partitions.setdefault(record.partition, {}).pop(item.credential_id, None)
             self.skipped += 1
             return []
         table = self.partitions.setdefault(record.partition, {})

@@ -34,6 +34,7 @@ def _register() -> None:
     from hub.cli import gateway as gateway_cli
     from hub.cli import kafka as kafka_cli
     from hub.cli import keys as keys_cli
+    from hub.cli import learners as learners_cli
     from hub.cli import normalise as normalise_cli
     from hub.cli import pki as pki_cli
     from hub.cli import register as register_cli
@@ -49,6 +50,7 @@ def _register() -> None:
     app.add_typer(gateway_cli.app, name="gateway")
     app.add_typer(kafka_cli.app, name="kafka")
     app.add_typer(keys_cli.app, name="keys")
+    app.add_typer(learners_cli.app, name="learners")
     app.command("run")(run_cli.run)
     app.command("normalise")(normalise_cli.normalise_cmd)
     app.add_typer(pki_cli.app, name="pki")
