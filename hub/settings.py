@@ -119,9 +119,10 @@ class PrivacySection(BaseSettings):
     kek: SecretStr | None = Field(
         None, description="key-encryption key wrapping the per-learner data keys in the key "
         "store (default: <data dir>/keys/learner-kek.secret, made on first use)")
-    key_store: Path | None = Field(
-        None, description="SQLite file of the per-learner data keys (default <data dir>/keys/"
-        "learners.db); every stage that seals or opens learner data must use the same one")
+    key_store: str | None = Field(
+        None, description="the per-learner data keys: a SQLite file (default <data dir>/keys/"
+        "learners.db) or a postgresql:// URL (instances on several machines); every stage "
+        "that seals or opens learner data must use the same one")
 
 
 class FanoutSection(BaseSettings):

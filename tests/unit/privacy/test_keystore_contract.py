@@ -1,4 +1,6 @@
-"""One contract test suite for every learner key store adapter (memory, SQLite)."""
+"""One contract test suite for every learner key store adapter: memory, SQLite and
+PostgreSQL (Debian's server, started by the register tests' cluster helper; that
+parameter is in the integration tier)."""
 
 from __future__ import annotations
 
@@ -14,8 +16,9 @@ from hub.privacy.keystore import (
     ERASED,
     LearnerKeyStore,
     MemoryLearnerKeys,
+    PostgresLearnerKeys,
     SqliteLearnerKeys,
-    key_store_path,
+    key_store_location,
     open_key_store,
 )
 from hub.settings import Settings
@@ -25,12 +28,28 @@ AT = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 A, B = "lk1-" + "a" * 26, "lk1-" + "b" * 26
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(scope="session")
+def postgres_dsn() -> Iterator[str]:
+    from tests.integration.register.postgres_cluster import shared_cluster
+
+    with shared_cluster() as dsn:
+        yield dsn
+
+
+@pytest.fixture(
+    params=["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.integration)]
+)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LearnerKeyStore]:
-    made: LearnerKeyStore = (
-        MemoryLearnerKeys() if request.param == "memory"
-        else SqliteLearnerKeys(tmp_path / "learners.db", KEK)
-    )
+    if request.param == "postgresql":
+        from tests.integration.register.postgres_cluster import fresh_schema
+
+        with fresh_schema(request.getfixturevalue("postgres_dsn")) as dsn:
+            made: LearnerKeyStore = PostgresLearnerKeys(dsn, KEK)
+            yield made
+            made.close()
+        return
+    made = MemoryLearnerKeys() if request.param == "memory" else SqliteLearnerKeys(
+        tmp_path / "learners.db", KEK)
     yield made
     made.close()
 
@@ -94,8 +113,29 @@ def test_sqlite_erasure_leaves_no_wrapped_key_in_the_file(tmp_path: Path) -> Non
 
 def test_deployment_store_is_under_the_keys_directory(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)
-    assert key_store_path(settings) == tmp_path / "keys" / "learners.db"
+    assert key_store_location(settings) == str(tmp_path / "keys" / "learners.db")
     store = open_key_store(settings)
     key = store.current(A)
     store.close()
     assert open_key_store(settings).get(A, key.kid) == key  # the KEK file is kept
+
+
+def test_two_connections_to_one_store_agree_on_the_learner_key(
+    store: LearnerKeyStore, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Two processes asking for a new learner's key at once get the same one."""
+    if isinstance(store, MemoryLearnerKeys):
+        pytest.skip("one process only")
+    from concurrent.futures import ThreadPoolExecutor
+
+    if isinstance(store, SqliteLearnerKeys):
+        other: LearnerKeyStore = SqliteLearnerKeys(store.path, KEK)  # type: ignore[arg-type]
+    else:
+        assert isinstance(store, PostgresLearnerKeys)
+        other = PostgresLearnerKeys(store.conninfo, KEK)
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            keys = list(pool.map(lambda s: s.current(A), [store, other]))
+        assert keys[0] == keys[1]
+    finally:
+        other.close()
