@@ -301,6 +301,8 @@ Where to look next:
   register             {report.register_db} (served at {report.register_url} during the demo)
                        mchub register serve, then GET http://127.0.0.1:8081/credentials/ID
   register state       register.credentials.state (compacted, one record per credential)
+  learner data         sealed per learner (docs/privacy.md): mchub learners export EDUCATION_ID
+                       mchub learners erase EDUCATION_ID --reason TEXT, then mchub audit verify
   run it again         every event is then recognised as a duplicate
   workers              mchub run          stop the broker: mchub kafka down
 """)

@@ -10,6 +10,7 @@ leaves them out, ``audit verify`` still passes, and the export shows what is hel
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import subprocess
@@ -20,7 +21,7 @@ import pytest
 
 from connectors.fanout.base import decode_canonical
 from connectors.fanout.state import STAGE_NAME
-from hub.audit.learners import erase_learner, erasures_of, export_learner, pseudonym_of
+from hub.audit.learners import erasures_of, export_learner, pseudonym_of
 from hub.audit.replay import replay_register_state
 from hub.audit.verify import verify_topics
 from hub.privacy.keystore import open_key_store
@@ -40,6 +41,7 @@ from tests.integration.fanout.fanout_support import (
     publish_samples,
     register,
 )
+from tests.support import worker_env
 from tests.support_kafka import read_topic
 
 pytestmark = pytest.mark.integration
@@ -91,11 +93,21 @@ async def test_erase_one_learner_leaves_the_log_verifiable_and_the_others_intact
     erased_credentials = by_learner[erased_id]
     others = {cid for k, v in by_learner.items() if k != erased_id for cid in v}
 
-    event = await erase_learner(settings, erased_id, reason="Art. 17 request T-1", requested_by="t")
-    assert event["keysDestroyed"] == 1
+    # through the real CLI, as an operator would
+    env = worker_env(settings, MCHUB_DATA_DIR=str(tmp_path))
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "hub", "learners", "erase", erased_id, "--yes",
+         "--reason", "Art. 17 request T-1", "--by", "t"],
+        env=env, capture_output=True, text=True, check=False, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "1 key(s) destroyed" in done.stdout
+    [event] = await erasures_of(settings, pseudonym_of(settings, erased_id))
+    assert event["keysDestroyed"] == 1 and event["requestedBy"] == "t"
     assert set(event["credentialIds"]) == erased_credentials
-    assert [e["reason"] for e in await erasures_of(settings, event["pseudonym"])] == [
-        "Art. 17 request T-1"]
+    assert event["reason"] == "Art. 17 request T-1"
+    assert erased_id not in done.stdout + json.dumps(event)
 
     again = [decode_canonical(r.value, keys) for r in log]
     for item in again:
@@ -130,7 +142,12 @@ async def test_erase_one_learner_leaves_the_log_verifiable_and_the_others_intact
     text = json.dumps(export["canonicalEvents"], ensure_ascii=False)
     assert learners[erased_id]["familyName"] not in text
     other_id = next(k for k in learners if k != erased_id)
-    other = await export_learner(settings, other_id)
+    exported = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "hub", "learners", "export", other_id],
+        env=env, capture_output=True, text=True, check=False, timeout=120,
+    )
+    assert exported.returncode == 0, exported.stderr
+    other = json.loads(exported.stdout)
     assert {e["learner"] for e in other["canonicalEvents"]} == {"opened"}
     assert learners[other_id]["familyName"] in json.dumps(other, ensure_ascii=False)
     records = await read_topic(settings, settings.topic(LEARNER_ERASURES), at_least=1)
