@@ -60,6 +60,7 @@ def _register() -> None:
     app.command("replay")(audit_cli.replay)
     app.add_typer(contract_cli.schemas_app, name="schemas")
     app.command("status")(status_cli.status)
+    app.command("tail")(topics_cli.tail)
     app.add_typer(topics_cli.app, name="topics")
     app.command("validate")(contract_cli.validate)
     app.command("verify")(render_cli.verify)
