@@ -225,10 +225,8 @@ class IssuerRegistry:
             )
         return None
 
-    def kafka_sender(self, feed: str, header: str | None) -> str | None:
-        """The sender of a Kafka record: its ``mchub-source`` header, else the feed default."""
-        if header:
-            return header
+    def kafka_default_source(self, feed: str) -> str | None:
+        """The source that writes ``feed``'s shared topic directly (besides the gateway)."""
         return self.document.kafka_default_source.get(feed)
 
 

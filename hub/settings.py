@@ -107,6 +107,39 @@ class AuditSection(BaseSettings):
     )
 
 
+#: the Kafka principals of the hub itself (docs/security.md); a source's principal is its id
+ADMIN_PRINCIPAL: Final = "mchub-admin"
+HUB_PRINCIPAL: Final = "mchub"
+GATEWAY_PRINCIPAL: Final = "mchub-gateway"
+#: the local broker's controller listener (PLAIN, known only to the broker itself)
+CONTROLLER_PRINCIPAL: Final = "mchub-controller"
+
+
+class KafkaSection(BaseSettings):
+    """How the hub's Kafka clients authenticate (``MCHUB_KAFKA_<FIELD>``; docs/security.md).
+
+    ``auto``: SASL/SCRAM-SHA-512 with the password of ``user`` from the local broker's
+    credentials file when that file names this bootstrap (``mchub kafka up`` writes it),
+    else PLAINTEXT without authentication.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="MCHUB_KAFKA_", extra="ignore")
+
+    security_protocol: Literal["auto", "PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "auto", description="auto, PLAINTEXT, SASL_PLAINTEXT or SASL_SSL")
+    sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
+        "SCRAM-SHA-512", description="SASL mechanism of the hub's clients")
+    user: str | None = Field(
+        None, description="Kafka principal of this process (default: mchub for the stages, "
+        "mchub-gateway for the gateway, mchub-admin for topic and ACL administration)")
+    password: SecretStr | None = Field(
+        None, description="password of the principal (default: from the credentials file)")
+    ssl_cafile: Path | None = Field(None, description="CA bundle of the brokers (SASL_SSL)")
+    credentials_file: Path | None = Field(
+        None, description="the local broker's principals and passwords (default "
+        "<data dir>/kafka/credentials.json, written by `mchub kafka up`)")
+
+
 class PrivacySection(BaseSettings):
     """Learner personal data (``MCHUB_LEARNER_<FIELD>``; hub.privacy, docs/privacy.md)."""
 
@@ -230,6 +263,7 @@ class IssuingSection(BaseSettings):
 
 #: the sections of :class:`Settings`, by field name
 SECTIONS: Final[dict[str, type[BaseSettings]]] = {
+    "kafka": KafkaSection,
     "gateway": GatewaySection,
     "audit": AuditSection,
     "privacy": PrivacySection,
@@ -252,8 +286,8 @@ class _TopLevelEnv(EnvSettingsSource):
 
 class Settings(BaseSettings):
     """All hub settings: each top-level field maps to ``MCHUB_<FIELD>`` (case-insensitive),
-    each section (``gateway``, ``audit``, ``privacy``, ``fanout``, ``wallet``, ``edc``, ``issuing``)
-    reads its own variables; :func:`environment_variables` lists them all."""
+    each section (``kafka``, ``gateway``, ``audit``, ``privacy``, ``fanout``, ``wallet``,
+    ``edc``, ``issuing``) reads its own variables; :func:`environment_variables` lists them all."""
 
     model_config = SettingsConfigDict(env_prefix="MCHUB_", extra="ignore")
 
@@ -375,6 +409,7 @@ class Settings(BaseSettings):
         "new change of the key, or `mchub redrive`, tries again)",
     )
 
+    kafka: KafkaSection = Field(default_factory=KafkaSection)
     gateway: GatewaySection = Field(default_factory=GatewaySection)
     audit: AuditSection = Field(default_factory=AuditSection)
     privacy: PrivacySection = Field(default_factory=PrivacySection)
@@ -410,9 +445,63 @@ class Settings(BaseSettings):
         """The consumer group id for a logical consumer name."""
         return f"{self.consumer_group}.{name}"
 
+    def credentials_file(self) -> Path:
+        """The local broker's credentials file (``MCHUB_KAFKA_CREDENTIALS_FILE``)."""
+        return self.kafka.credentials_file or self.data_dir / "kafka" / "credentials.json"
+
+    def as_principal(self, user: str, *, unless_set: bool = False) -> Settings:
+        """A copy whose Kafka clients authenticate as ``user`` (password from the
+        credentials file); ``unless_set``: keep an explicitly configured MCHUB_KAFKA_USER."""
+        if unless_set and self.kafka.user is not None:
+            return self
+        return self.with_section("kafka", user=user, password=None)
+
+    def kafka_security(self) -> dict[str, Any]:
+        """aiokafka keyword arguments that authenticate this process (none for PLAINTEXT);
+        a ConfigurationError says what to set when a password is missing."""
+        section = self.kafka
+        protocol = section.security_protocol
+        user = section.user or HUB_PRINCIPAL
+        password = section.password.get_secret_value() if section.password else None
+        if protocol == "auto":
+            known = _local_credentials(self.credentials_file(), self.bootstrap)
+            if password is None and known is not None:
+                password = known.get(user)
+                if password is None:
+                    raise ConfigurationError(
+                        f"the local broker at {self.bootstrap} has no principal {user!r} "
+                        f"(see {self.credentials_file()}; `mchub sources add` creates one)")
+            protocol = "SASL_PLAINTEXT" if password is not None else "PLAINTEXT"
+        if protocol == "PLAINTEXT":
+            return {"security_protocol": "PLAINTEXT"}
+        if password is None:
+            raise ConfigurationError(
+                f"Kafka principal {user!r} needs a password: set MCHUB_KAFKA_PASSWORD")
+        config: dict[str, Any] = {
+            "security_protocol": protocol,
+            "sasl_mechanism": section.sasl_mechanism,
+            "sasl_plain_username": user,
+            "sasl_plain_password": password,
+        }
+        if protocol == "SASL_SSL":
+            import ssl
+
+            cafile = None if section.ssl_cafile is None else str(section.ssl_cafile)
+            config["ssl_context"] = ssl.create_default_context(cafile=cafile)
+        return config
+
+    def admin_config(self) -> dict[str, Any]:
+        """aiokafka admin client keyword arguments (authenticated like the other clients)."""
+        return {
+            "bootstrap_servers": self.bootstrap,
+            "client_id": f"{self.client_id}-admin",
+            **self.kafka_security(),
+        }
+
     def producer_config(self, *, transactional_id: str | None = None) -> dict[str, Any]:
         """aiokafka producer keyword arguments: durable and idempotent, set explicitly."""
         config: dict[str, Any] = {
+            **self.kafka_security(),
             "bootstrap_servers": self.bootstrap,
             "client_id": f"{self.client_id}-producer",
             "acks": "all",
@@ -436,6 +525,7 @@ class Settings(BaseSettings):
     ) -> dict[str, Any]:
         """aiokafka consumer keyword arguments: read_committed, manual commits."""
         return {
+            **self.kafka_security(),
             "bootstrap_servers": self.bootstrap,
             "client_id": f"{self.client_id}-consumer",
             "group_id": group,
@@ -452,6 +542,21 @@ class Settings(BaseSettings):
             "max_partition_fetch_bytes": self.client_record_bytes,
             "fetch_max_bytes": max(50 * 1024 * 1024, self.client_record_bytes),
         }
+
+
+def _local_credentials(path: Path, bootstrap: str) -> dict[str, str] | None:
+    """The passwords of the local broker's principals when ``path`` exists and names
+    ``bootstrap`` (a file of another cluster is ignored)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise ConfigurationError(f"cannot read the Kafka credentials file {path}: {exc}") from exc
+    if not isinstance(data, dict) or data.get("bootstrap") != bootstrap:
+        return None
+    passwords = data.get("passwords")
+    return {str(k): str(v) for k, v in passwords.items()} if isinstance(passwords, dict) else {}
 
 
 def load_settings(**overrides: Any) -> Settings:

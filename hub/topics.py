@@ -17,6 +17,8 @@ stage      meaning
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
@@ -73,12 +75,12 @@ def source_record_limit(feed: str, settings: Settings) -> int:
 
 
 def max_message_bytes(name: str, settings: Settings) -> int:
-    """``max.message.bytes`` of the logical topic ``name``: a source topic takes its feed's
-    limit plus headroom; ``dlq.src.undecodable`` any source record with its dead-letter
-    headers; every other topic the hub's largest record (``max_record_bytes``)."""
-    for feed, topic in SOURCE_TOPICS.items():
-        if topic == name:
-            return source_record_limit(feed, settings)
+    """``max.message.bytes`` of the logical topic ``name``: a source topic (shared or a
+    source's own) takes its feed's limit plus headroom; ``dlq.src.undecodable`` any source
+    record with its dead-letter headers; every other topic the hub's largest record."""
+    parsed = parse_source_topic(name)
+    if parsed is not None:
+        return source_record_limit(parsed[0], settings)
     if name == INGEST_DEAD_LETTERS:  # whole source records, intact, plus dlq headers
         return settings.client_record_bytes
     return settings.max_record_bytes
@@ -108,6 +110,44 @@ DELIVERY_RECEIPTS = "out.deliveries.receipts"
 REGISTER_STATE = "register.credentials.state"
 AUDIT_CHECKPOINTS = "audit.checkpoints.log"
 LEARNER_ERASURES = "canon.learners.erasures"
+
+
+#: a source id as the issuer registry allows it (hub.authz), also a Kafka principal name
+_SOURCE_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+
+
+def source_topic(feed: str, source_id: str) -> str:
+    """The topic only ``source_id``'s Kafka principal may write for ``feed``
+    (``src.<feed>.<kind>.<source id>``): ingest takes the sender from its name."""
+    if not _SOURCE_ID.fullmatch(source_id):
+        raise ValueError(f"not a source id: {source_id!r}")
+    return f"{SOURCE_TOPICS[feed]}.{source_id}"
+
+
+def parse_source_topic(logical: str) -> tuple[str, str | None] | None:
+    """``(feed, source id)`` of a source topic's logical name (source id ``None`` for the
+    feed's shared topic), ``None`` for any other topic."""
+    for feed, shared in SOURCE_TOPICS.items():
+        if logical == shared:
+            return feed, None
+        rest = logical.removeprefix(shared + ".")
+        if rest != logical and _SOURCE_ID.fullmatch(rest):
+            return feed, rest
+    return None
+
+
+def source_topics_pattern(settings: Settings) -> str:
+    """The regular expression of every source topic, shared and per source (full names)."""
+    shared = "|".join(re.escape(t) for t in SOURCE_TOPICS.values())
+    return f"^{re.escape(settings.topic_prefix)}({shared})(\\.[a-z0-9][a-z0-9-]{{0,62}})?$"
+
+
+def source_topic_spec(feed: str, source_id: str) -> TopicSpec:
+    """The declaration of one source's own topic for ``feed`` (as the shared one)."""
+    shared = next(s for s in declared_topics() if s.name == SOURCE_TOPICS[feed])
+    return dataclasses.replace(
+        shared, name=source_topic(feed, source_id),
+        purpose=f"{shared.purpose}; written only by source {source_id}")
 
 
 def source_receipts(feed: str) -> str:
@@ -223,9 +263,10 @@ async def apply_topics(
 
     Partition counts are never reduced (Kafka cannot); an existing topic keeps its count.
     """
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.admin import NewTopic
     from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+    from hub.adapters.kafka import make_admin
     from hub.adapters.memory import MemoryBroker, is_memory
 
     wanted = list(specs if specs is not None else declared_topics())
@@ -240,9 +281,7 @@ async def apply_topics(
             broker.create(full, count)
             created.append(TopicApplied(full, action, len(broker.partitions[full])))
         return created
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.bootstrap, client_id=f"{settings.client_id}-admin"
-    )
+    admin = make_admin(settings)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -292,12 +331,11 @@ async def apply_topics(
 
 async def topic_configs(settings: Settings, topic: str) -> dict[str, str]:
     """The broker's configuration of ``topic`` (full name), every entry as text."""
-    from aiokafka.admin import AIOKafkaAdminClient
     from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.bootstrap, client_id=f"{settings.client_id}-admin"
-    )
+    from hub.adapters.kafka import make_admin
+
+    admin = make_admin(settings)
     await admin.start()
     try:
         described = await admin.describe_configs(

@@ -120,11 +120,9 @@ async def stage_groups(
 
 
 async def _read_groups(settings: Settings, names: list[str]) -> list[GroupStatus]:
-    from aiokafka.admin import AIOKafkaAdminClient
+    from hub.adapters.kafka import make_admin
 
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.bootstrap, client_id=f"{settings.client_id}-admin"
-    )
+    admin = make_admin(settings)
     await admin.start()
     try:
         described = await _describe(admin, {settings.group(n): n for n in names})

@@ -61,3 +61,11 @@ def make_consumer(
             *topics, bootstrap_servers=settings.bootstrap, group_id=group
         )
     return AIOKafkaConsumer(*topics, **{**settings.consumer_config(group), **overrides})
+
+
+def make_admin(settings: Settings, **overrides: Any) -> Any:
+    """An ``AIOKafkaAdminClient`` of the configured cluster, authenticated like every other
+    client of the process (:meth:`Settings.kafka_security`); the caller starts and closes it."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    return AIOKafkaAdminClient(**{**settings.admin_config(), **overrides})

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import re
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -139,10 +140,10 @@ class MemoryBroker:
         members = self.group(group_id).members
         if member not in members:
             return set()
-        topics = sorted({t for m in members for t in m._topics})
+        topics = sorted({t for m in members for t in m.subscribed_topics()})
         tps = [TopicPartition(t, p) for t in topics for p in range(len(self.topic(t)))]
         mine = {tp for i, tp in enumerate(tps) if members[i % len(members)] is member}
-        return {tp for tp in mine if tp.topic in member._topics}
+        return {tp for tp in mine if tp.topic in member.subscribed_topics()}
 
 
 class MemoryConsumer:
@@ -153,6 +154,7 @@ class MemoryConsumer:
         self.broker = MemoryBroker.named(bootstrap_servers)
         self.group_id = group_id
         self._topics: set[str] = set(topics)
+        self._pattern: re.Pattern[str] | None = None
         self._listener: Any = None
         self._assigned: set[TopicPartition] = set()
         self._positions: dict[TopicPartition, int] = {}
@@ -175,11 +177,22 @@ class MemoryConsumer:
         self._assigned = set()
         self._started = False
 
-    def subscribe(self, topics: Sequence[str], listener: Any = None) -> None:
-        """Subscribe to ``topics`` in the group; assignment happens on the next poll."""
+    def subscribe(
+        self, topics: Sequence[str] = (), pattern: str | None = None, listener: Any = None
+    ) -> None:
+        """Subscribe to ``topics`` (or to the existing topics matching ``pattern``) in the
+        group; assignment happens on the next poll."""
         self._topics = set(topics)
+        self._pattern = re.compile(pattern) if pattern is not None else None
         self._listener = listener
         self._join()
+
+    def subscribed_topics(self) -> set[str]:
+        """The topics subscribed by name, and the existing ones the pattern matches."""
+        if self._pattern is None:
+            return set(self._topics)
+        matched = {t for t in self.broker.partitions if self._pattern.match(t)}
+        return self._topics | matched
 
     def _join(self) -> None:
         if self.group_id is None:

@@ -176,16 +176,13 @@ class PartitionView:
 async def describe_topics(settings: Settings, names: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Partitions, offsets, configs and wire format of the named topics (full names;
     default: every declared topic)."""
-    from aiokafka.admin import AIOKafkaAdminClient
     from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
     from aiokafka.structs import TopicPartition
 
-    from hub.adapters.kafka import make_consumer
+    from hub.adapters.kafka import make_admin, make_consumer
 
     topics = list(names) or [settings.topic(spec.name) for spec in declared_topics()]
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.bootstrap, client_id=f"{settings.client_id}-admin"
-    )
+    admin = make_admin(settings)
     await admin.start()
     consumer = make_consumer(settings, group=None)
     await consumer.start()

@@ -404,10 +404,10 @@ async def replay_register_state(
     the projection's memory is restored from the target topic itself (like the live one).
     Writes are idempotent and deterministic, so records replayed twice change nothing.
     """
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.admin import NewTopic
 
     from connectors.fanout.state import RegisterStateProjection
-    from hub.adapters.kafka import make_producer
+    from hub.adapters.kafka import make_admin, make_producer
     from hub.stream.reading import partitions_of
 
     loop = asyncio.get_running_loop()
@@ -422,7 +422,7 @@ async def replay_register_state(
         cursor = Cursor.from_json(json.loads(cursor_path.read_text()))
     else:
         cursor = Cursor("register-state", log_topic, since=since.isoformat() if since else None)
-        admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
+        admin = make_admin(settings)
         await admin.start()
         try:
             if target_topic in set(await admin.list_topics()):

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from hub import vocab
-from hub.adapters.kafka import make_consumer, make_producer
+from hub.adapters.kafka import make_admin, make_consumer, make_producer
 from hub.bench import machine_info
 from hub.settings import Settings
 from hub.topics import SOURCE_TOPICS, apply_topics, source_receipts
@@ -301,9 +301,9 @@ async def run(
     source = bench.topic(SOURCE_TOPICS["he"])
     await preload(bench, source, payloads)
     relay_target = bench.topic("bench.relay.out")
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.admin import NewTopic
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bench.bootstrap)
+    admin = make_admin(bench)
     await admin.start()
     try:
         await admin.create_topics([NewTopic(relay_target, bench.partitions, 1)])

@@ -24,9 +24,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 
-from hub.adapters.kafka import make_consumer, make_producer
+from hub.adapters.kafka import make_admin, make_consumer, make_producer
 from hub.audit.replay import CredentialStateFold
 from hub.audit.synthetic import credential_key_for, issuance, learner_for, revocation, templates
 from hub.bench import machine_info
@@ -89,7 +89,7 @@ class Generator:
 
 async def generate(settings: Settings, topic: str, events: int, partitions: int) -> dict[str, Any]:
     """Create ``topic`` and write ``events`` chained canonical records to it."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
+    admin = make_admin(settings)
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, partitions, settings.replication_factor)])
@@ -173,7 +173,7 @@ async def run(settings: Settings, *, events: int, keep: bool = False) -> dict[st
         plain_count, plain_s = await plain_read(settings, topic, partitions)
     finally:
         if not keep:
-            admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
+            admin = make_admin(settings)
             await admin.start()
             try:
                 await admin.delete_topics([topic])

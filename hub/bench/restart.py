@@ -32,9 +32,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 
-from hub.adapters.kafka import make_producer
+from hub.adapters.kafka import make_admin, make_producer
 from hub.bench import machine_info
 from hub.core import CredentialEntry, IdempotencyState
 from hub.settings import Settings
@@ -95,7 +95,7 @@ def revoked(value: bytes) -> bytes:
 
 async def create_topics(settings: Settings) -> None:
     """The bench's changelog (compacted, one partition, like the real one) and log."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
+    admin = make_admin(settings)
     await admin.start()
     try:
         await admin.create_topics(
@@ -116,7 +116,7 @@ async def create_topics(settings: Settings) -> None:
 
 
 async def delete_topics(settings: Settings) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
+    admin = make_admin(settings)
     await admin.start()
     try:
         await admin.delete_topics(

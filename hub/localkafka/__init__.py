@@ -33,6 +33,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from hub.errors import BrokerUnavailable, ConfigurationError
+from hub.localkafka.security import (
+    BUILT_IN,
+    client_security,
+    ensure_passwords,
+    format_scram_arguments,
+    listener_properties,
+)
 from hub.resources import package_path
 from hub.settings import KAFKA_VERSION, default_cache_dir
 
@@ -57,6 +64,8 @@ class ClusterSpec:
     cluster_id: str
     data_dir: str
     nodes: list[NodeSpec] = field(default_factory=list)
+    #: SASL/SCRAM and ACLs (hub.localkafka.security); passwords in credentials.json
+    auth: bool = False
 
     @property
     def bootstrap(self) -> str:
@@ -155,8 +164,11 @@ def resolve_distribution(version: str = KAFKA_VERSION, cache_dir: Path | None = 
     return libs
 
 
-def node_properties(spec: ClusterSpec, node: NodeSpec) -> str:
-    """The ``server.properties`` of one combined broker+controller node."""
+def node_properties(
+    spec: ClusterSpec, node: NodeSpec, passwords: dict[str, str] | None = None
+) -> str:
+    """The ``server.properties`` of one combined broker+controller node (authenticated,
+    :func:`~hub.localkafka.security.listener_properties`, when ``passwords`` are given)."""
     size = len(spec.nodes)
     voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in spec.nodes)
     replication = min(3, size)
@@ -186,6 +198,8 @@ def node_properties(spec: ClusterSpec, node: NodeSpec) -> str:
         "group.initial.rebalance.delay.ms": "0",
         "log.flush.interval.messages": "9223372036854775807",
     }
+    if passwords is not None:
+        lines.update(listener_properties(node.port, node.controller_port, passwords))
     return "".join(f"{key}={value}\n" for key, value in lines.items())
 
 
@@ -199,6 +213,20 @@ class LocalKafka:
         self.cache_dir = cache_dir
         self.version = version
         self.state_file = self.data_dir / "cluster.json"
+        #: passwords of the principals of an authenticated cluster (hub.localkafka.security)
+        self.credentials_file = self.data_dir / "credentials.json"
+
+    def passwords(self, spec: ClusterSpec | None = None) -> dict[str, str] | None:
+        """The principals' passwords of an authenticated cluster (``None``: no auth)."""
+        spec = spec or self.load()
+        if spec is None or not spec.auth:
+            return None
+        return ensure_passwords(self.credentials_file, spec.bootstrap, BUILT_IN)
+
+    def client_security(self, spec: ClusterSpec | None = None) -> dict[str, object]:
+        """aiokafka keyword arguments of an admin client of this cluster."""
+        passwords = self.passwords(spec)
+        return {} if passwords is None else client_security(passwords)
 
     # -- state ---------------------------------------------------------------
     def load(self) -> ClusterSpec | None:
@@ -225,14 +253,22 @@ class LocalKafka:
         *,
         brokers: int = 1,
         port: int = 9092,
+        auth: bool = False,
         timeout: float = 90.0,
         progress: Callable[[str], None] = lambda _msg: None,
     ) -> tuple[ClusterSpec, bool]:
-        """Start the cluster; returns ``(spec, started)`` — ``started`` is False if it ran."""
+        """Start the cluster; returns ``(spec, started)`` — ``started`` is False if it ran.
+
+        ``auth``: SASL/SCRAM with ACLs (:mod:`hub.localkafka.security`); a cluster formed
+        without it is formed anew (its data is removed)."""
         if brokers < 1:
             raise ConfigurationError("--brokers must be at least 1")
         current = self.running()
         if current is not None:
+            if current.auth != auth:
+                raise ConfigurationError(
+                    f"a cluster {'with' if current.auth else 'without'} authentication "
+                    f"already runs from {self.data_dir}; run `mchub kafka down` first")
             if len(current.nodes) != brokers or current.nodes[0].port != port:
                 raise ConfigurationError(
                     f"a {len(current.nodes)}-broker cluster already runs from {self.data_dir} "
@@ -258,15 +294,16 @@ class LocalKafka:
         require_tools("java")
         libs = resolve_distribution(self.version, self.cache_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        same_shape = previous is not None and [
+        same_shape = previous is not None and previous.auth == auth and [
             (n.port, n.controller_port) for n in previous.nodes
         ] == [(n.port, n.controller_port) for n in nodes]
         cluster_id = previous.cluster_id if previous and same_shape else _new_cluster_id()
-        spec = ClusterSpec(self.version, cluster_id, str(self.data_dir), nodes)
+        spec = ClusterSpec(self.version, cluster_id, str(self.data_dir), nodes, auth=auth)
         if not same_shape:
             for node in nodes:
                 shutil.rmtree(self.data_dir / f"node-{node.node_id}", ignore_errors=True)
-        progress(f"starting Apache Kafka {self.version}, {brokers} node(s) in KRaft mode")
+        progress(f"starting Apache Kafka {self.version}, {brokers} node(s) in KRaft mode"
+                 + (" with SASL/SCRAM and ACLs" if auth else ""))
         for node in nodes:
             self._format(spec, node, libs)
         for node in nodes:
@@ -278,6 +315,7 @@ class LocalKafka:
                 brokers,
                 timeout=timeout,
                 alive=lambda: all(pid_alive(n.pid) for n in nodes),
+                security=self.client_security(spec),
             )
         except BrokerUnavailable as exc:
             logs = [self.data_dir / f"node-{n.node_id}.log" for n in nodes]
@@ -315,12 +353,15 @@ class LocalKafka:
             len(spec.nodes),
             timeout=timeout,
             alive=lambda: all(pid_alive(n.pid) for n in spec.nodes),
+            security=self.client_security(spec),
         )
         return spec
 
     def _format(self, spec: ClusterSpec, node: NodeSpec, libs: Path) -> None:
         props = self.data_dir / f"node-{node.node_id}.properties"
-        props.write_text(node_properties(spec, node))
+        passwords = self.passwords(spec)
+        props.write_text(node_properties(spec, node, passwords))
+        props.chmod(0o600)  # holds the admin and controller passwords when authenticated
         if (self.data_dir / f"node-{node.node_id}" / "meta.properties").exists():
             return
         cmd = [
@@ -330,6 +371,7 @@ class LocalKafka:
             f"--cluster-id={spec.cluster_id}",
             f"--config={props}",
             "--ignore-formatted",
+            *([] if passwords is None else format_scram_arguments(passwords)),
         ]
         result = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if result.returncode != 0:
@@ -428,9 +470,11 @@ def _new_cluster_id() -> str:
 
 
 def wait_until_ready(
-    bootstrap: str, brokers: int, *, timeout: float = 60.0, alive: Callable[[], bool] = lambda: True
+    bootstrap: str, brokers: int, *, timeout: float = 60.0,
+    alive: Callable[[], bool] = lambda: True, security: dict[str, object] | None = None,
 ) -> None:
-    """Block until the cluster answers metadata requests listing ``brokers`` brokers."""
+    """Block until the cluster answers metadata requests listing ``brokers`` brokers
+    (``security``: aiokafka authentication arguments of an authenticated cluster)."""
     import logging
 
     deadline = time.monotonic() + timeout
@@ -438,13 +482,14 @@ def wait_until_ready(
     previous_level = client_log.level
     client_log.setLevel(logging.CRITICAL)  # refused connections are expected while starting
     try:
-        _poll_until_ready(bootstrap, brokers, deadline, alive)
+        _poll_until_ready(bootstrap, brokers, deadline, alive, security or {})
     finally:
         client_log.setLevel(previous_level)
 
 
 def _poll_until_ready(
-    bootstrap: str, brokers: int, deadline: float, alive: Callable[[], bool]
+    bootstrap: str, brokers: int, deadline: float, alive: Callable[[], bool],
+    security: dict[str, object],
 ) -> None:
     timeout = deadline - time.monotonic()
     last_error = "no answer"
@@ -452,7 +497,7 @@ def _poll_until_ready(
         if not alive():
             raise BrokerUnavailable("the broker process exited during start-up")
         try:
-            seen = asyncio.run(_count_brokers(bootstrap))
+            seen = asyncio.run(_count_brokers(bootstrap, security))
             if seen >= brokers:
                 return
             last_error = f"{seen} of {brokers} brokers registered"
@@ -462,10 +507,12 @@ def _poll_until_ready(
     raise BrokerUnavailable(f"Kafka at {bootstrap} not ready after {timeout:.0f}s ({last_error})")
 
 
-async def _count_brokers(bootstrap: str) -> int:
+async def _count_brokers(bootstrap: str, security: dict[str, object]) -> int:
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=3000, **security
+    )
     await admin.start()
     try:
         cluster = await admin.describe_cluster()

@@ -21,8 +21,12 @@ Stateless and parallel over the source partitions. For every source message it:
 - when an issuer registry is configured (``MCHUB_ISSUERS``, :mod:`hub.authz`), rejects
   every event whose sender may not act for its awarding body with rule
   ``ISSUER_NOT_AUTHORISED`` before the decide stage, so it never reaches the canonical
-  log. The sender is the record's ``mchub-source`` header (set by the HTTP gateway) or
-  the registry's default source of the feed (docs/gateway.md: trust model).
+  log. The sender is what the broker authenticated (docs/security.md): on a source's own
+  topic (``src.<feed>.<kind>.<source id>``, which only that source's principal may write)
+  the source named by the topic; on a feed's shared topic the source the gateway attested
+  (``mchub-source`` with a valid ``mchub-attestation``), else the feed's default source
+  in the registry (the only other principal allowed to write there). A header the
+  gateway did not attest is never believed.
 
 Nothing is dropped: every input record produces at least one output record, all in the
 same transaction as the input offset (see :mod:`hub.stream.kernel`).
@@ -42,13 +46,18 @@ from typing import Any
 from aiokafka import ConsumerRecord
 
 from hub import __version__, wire
-from hub.authz import SOURCE_HEADER, RegistryFile
+from hub.authz import SOURCE_HEADER, IssuerRegistry, RegistryFile
 from hub.contract.build import attach_warnings, build_canonical_event
 from hub.contract.codec import AvroCodec
 from hub.contract.findings import ContractViolation, Finding
 from hub.contract.rules import ValidationContext, validate_event
 from hub.core.state import with_digests
-from hub.crypto.attestation import RECEIPT_ID_HEADER, attestation_secret, read_attested
+from hub.crypto.attestation import (
+    RECEIPT_ID_HEADER,
+    AttestedHeaders,
+    attestation_secret,
+    read_attested,
+)
 from hub.normalise import normalise
 from hub.normalise.types import ItemResult, MessageResult, NormalisedEvent, Violation
 from hub.privacy.keystore import LearnerKeyStore, open_key_store
@@ -63,8 +72,10 @@ from hub.topics import (
     PAYLOAD_TOO_LARGE,
     REJECTIONS,
     SOURCE_TOPICS,
+    parse_source_topic,
     record_size,
     source_receipts,
+    source_topics_pattern,
 )
 
 log = logging.getLogger(__name__)
@@ -183,7 +194,6 @@ class IngestHandler(BaseHandler):
                 "no issuer registry (MCHUB_ISSUERS): events produced straight to Kafka are "
                 "not checked against their awarding body"
             )
-        self.feed_by_topic = {settings.topic(t): feed for feed, t in SOURCE_TOPICS.items()}
         self._attestation: bytes | None = None  # read on the first record that needs it
         self._unattested = 0
         self.requests_topic = settings.topic(DECIDE_REQUESTS)
@@ -194,7 +204,7 @@ class IngestHandler(BaseHandler):
 
     def handle(self, record: ConsumerRecord) -> list[Output]:
         """The output records of one source record."""
-        feed = self.feed_by_topic[record.topic]
+        feed = self.topic_feed(record.topic)[0]
         if record.value is None:
             return [self.dead_letter(record, "empty message value (tombstone)")]
         try:
@@ -206,9 +216,17 @@ class IngestHandler(BaseHandler):
             return [self.dead_letter(record, f"{type(exc).__name__}: {exc}")]
         return self.outputs_for(record, feed, result)
 
+    def topic_feed(self, topic: str) -> tuple[str, str | None]:
+        """``(feed, source id)`` of a source topic's full name (source ``None``: shared)."""
+        parsed = parse_source_topic(topic.removeprefix(self.settings.topic_prefix))
+        if parsed is None or not topic.startswith(self.settings.topic_prefix):
+            raise ValueError(f"{topic} is not a source topic")
+        return parsed
+
     def outputs_for(self, record: ConsumerRecord, feed: str, result: MessageResult) -> list[Output]:
         """Requests, rejections and receipts for one normalised message."""
-        rid = self.receipt_id(record)
+        claims = self.claims(record)
+        rid = claims.receipt_id if claims.attested and claims.receipt_id else coordinates(record)
         context: dict[str, Any] = {
             "receiptId": rid,
             "feed": feed,
@@ -222,9 +240,7 @@ class IngestHandler(BaseHandler):
             "traceId": trace_id(record, rid),
         }
         registry = self.registry.current() if self.registry is not None else None
-        sender = header(record, SOURCE_HEADER)
-        if registry is not None:
-            sender = registry.kafka_sender(feed, sender)
+        sender = self.sender(record, claims, registry)
         if sender is not None:
             context["sender"] = sender
         outputs: list[Output] = []
@@ -270,27 +286,37 @@ class IngestHandler(BaseHandler):
             )
         return outputs
 
-    def receipt_id(self, record: ConsumerRecord) -> str:
-        """The gateway's receipt id when its attestation verifies for this record, else the
-        record's coordinates: a Kafka producer cannot claim (or spoil) a gateway receipt."""
+    def claims(self, record: ConsumerRecord) -> AttestedHeaders:
+        """What the record's headers claim (receipt id, source) and whether the gateway
+        attested it; an unattested claim is logged (counted) and must not be believed."""
         headers = record.headers or ()
-        if not any(name == RECEIPT_ID_HEADER for name, _ in headers):
-            return coordinates(record)
+        if not any(name in (RECEIPT_ID_HEADER, SOURCE_HEADER) for name, _ in headers):
+            return AttestedHeaders(None, None, attested=False)
         if self._attestation is None:
             self._attestation = attestation_secret(self.settings)
         claims = read_attested(self._attestation, record.topic, record.value, headers)
-        if claims.attested and claims.receipt_id:
-            return claims.receipt_id
-        self._unattested += 1
-        if self._unattested in (1, 10, 100) or self._unattested % 1000 == 0:
-            log.warning(
-                "ingest: %s carries a %s the gateway did not attest (%d such records so "
-                "far): given a receipt id of its own",
-                coordinates(record),
-                RECEIPT_ID_HEADER,
-                self._unattested,
-            )
-        return coordinates(record)
+        if not claims.attested:
+            self._unattested += 1
+            if self._unattested in (1, 10, 100) or self._unattested % 1000 == 0:
+                log.warning(
+                    "ingest: %s carries a %s or %s header the gateway did not attest (%d "
+                    "such records so far): ignored, the record gets a receipt id of its own "
+                    "and the sender its topic names",
+                    coordinates(record), RECEIPT_ID_HEADER, SOURCE_HEADER, self._unattested,
+                )
+        return claims
+
+    def sender(
+        self, record: ConsumerRecord, claims: AttestedHeaders, registry: IssuerRegistry | None
+    ) -> str | None:
+        """Who sent the record, from what the broker authenticated: the source whose own
+        topic it is on, the source the gateway attested, or the feed's default source."""
+        feed, own = self.topic_feed(record.topic)
+        if own is not None:
+            return own
+        if claims.attested and claims.source:
+            return claims.source
+        return registry.kafka_default_source(feed) if registry is not None else None
 
     def canonical(
         self, event: NormalisedEvent, context: dict[str, Any]
@@ -431,5 +457,6 @@ def ingest_stage(settings: Settings, *, registry: RegistryFile | None = None) ->
         settings,
         name="ingest",
         input_topics=[settings.topic(t) for t in SOURCE_TOPICS.values()],
+        input_pattern=source_topics_pattern(settings),
         handler=IngestHandler(settings, registry=registry),
     )

@@ -192,6 +192,7 @@ class Stage:
         name: str,
         input_topics: Sequence[str],
         handler: Handler,
+        input_pattern: str | None = None,
         max_records: int = 1000,
         poll_timeout_ms: int = 50,
         idle_interval_s: float = 1.0,
@@ -201,11 +202,14 @@ class Stage:
         stats: StageStats | None = None,
         outages: OutageLog | None = None,
     ) -> None:
-        """``pipelined``: commit a batch while the next one is processed (deliveries);
-        ``outages``: where failures are reported (default: the process-wide log)."""
+        """``input_pattern``: a regular expression of further input topics (topics created
+        later join within a metadata refresh, 30 s); ``pipelined``: commit a batch while
+        the next one is processed (deliveries); ``outages``: where failures are reported
+        (default: the process-wide log)."""
         self.settings = settings
         self.name = name
         self.input_topics = list(input_topics)
+        self.input_pattern = input_pattern
         self.handler = handler
         self.max_records = max_records
         self.poll_timeout_ms = poll_timeout_ms
@@ -290,13 +294,17 @@ class Stage:
             group=self.group_id,
             max_poll_records=self.max_records,
             max_poll_interval_ms=self.max_poll_interval_ms,
+            **({"metadata_max_age_ms": 30_000} if self.input_pattern is not None else {}),
             **self._membership(),
         )
         await self._close_tasks(list(self.tasks))  # nothing may outlive a previous life
         self._consumer = consumer
         await consumer.start()
         try:
-            consumer.subscribe(self.input_topics, listener=_Listener(self, consumer))
+            if self.input_pattern is not None:
+                consumer.subscribe(pattern=self.input_pattern, listener=_Listener(self, consumer))
+            else:
+                consumer.subscribe(self.input_topics, listener=_Listener(self, consumer))
             await self._loop(consumer, stop)
         finally:
             async with self._cycle:

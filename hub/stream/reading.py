@@ -48,8 +48,7 @@ def to_millis(moment: datetime | None) -> int | None:
 
 async def partitions_of(settings: Settings, topic: str) -> list[int]:
     """The partitions of ``topic`` (full name); :class:`ConfigurationError` if it is missing."""
-    from aiokafka.admin import AIOKafkaAdminClient
-
+    from hub.adapters.kafka import make_admin
     from hub.adapters.memory import MemoryBroker, is_memory
 
     if is_memory(settings.bootstrap):
@@ -58,9 +57,7 @@ async def partitions_of(settings: Settings, topic: str) -> list[int]:
             raise ConfigurationError(f"topic {topic} does not exist; run `mchub topics apply`")
         return list(range(len(broker.partitions[topic])))
 
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.bootstrap, client_id=f"{settings.client_id}-admin"
-    )
+    admin = make_admin(settings)
     try:
         await admin.start()
         described = await admin.describe_topics([topic])

@@ -80,13 +80,12 @@ def test_unknown_or_missing_sender_is_refused() -> None:
     assert registry.authorise(None, ev) is not None
 
 
-def test_kafka_sender_is_the_header_else_the_feed_default() -> None:
+def test_the_feed_default_source_writes_the_shared_topic() -> None:
     registry = load_registry(EXAMPLE)
-    assert registry.kafka_sender("he", "fi31457-own") == "fi31457-own"
-    assert registry.kafka_sender("he", None) == "fir-central"
+    assert registry.kafka_default_source("he") == "fir-central"
     doc = json.loads(EXAMPLE.read_text(encoding="utf-8"))
     del doc["kafkaDefaultSource"]["al"]
-    assert parse_registry(json.dumps(doc)).kafka_sender("al", None) is None
+    assert parse_registry(json.dumps(doc)).kafka_default_source("al") is None
 
 
 @pytest.mark.parametrize(

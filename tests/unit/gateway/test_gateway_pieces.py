@@ -18,7 +18,7 @@ from hub.gateway.receipts import verdict
 from hub.gateway.runtime import Gateway, prefer_wait
 from hub.settings import Settings
 from hub.stream.ingest import IngestHandler, decode_request
-from hub.topics import REJECTIONS, SOURCE_TOPICS, source_receipts
+from hub.topics import REJECTIONS, SOURCE_TOPICS, source_receipts, source_topic
 from tests.support import REPO_ROOT, shared_dir
 
 EXAMPLE = example_registry_path()
@@ -112,8 +112,11 @@ def test_store_reserves_keys_per_source_and_replays(tmp_path: Path) -> None:
 
 
 def record(settings: Settings, feed: str, value: bytes,
-           headers: list[tuple[str, bytes]] | None = None) -> ConsumerRecord:
-    return ConsumerRecord(topic=settings.topic(SOURCE_TOPICS[feed]), partition=0, offset=3,
+           headers: list[tuple[str, bytes]] | None = None,
+           source: str | None = None) -> ConsumerRecord:
+    """A record of ``feed``'s shared topic, or of ``source``'s own topic."""
+    logical = SOURCE_TOPICS[feed] if source is None else source_topic(feed, source)
+    return ConsumerRecord(topic=settings.topic(logical), partition=0, offset=3,
                           timestamp=1751371200000, timestamp_type=0, key=None, value=value,
                           checksum=None, serialized_key_size=0, serialized_value_size=len(value),
                           headers=tuple(headers or ()))
@@ -128,7 +131,9 @@ def test_ingest_rejects_kafka_events_for_bodies_the_sender_may_not_act_for() -> 
     settings = Settings(topic_prefix="u.")
     handler = IngestHandler(settings, registry=RegistryFile(EXAMPLE))
     body = (SAMPLES / "he" / "02_kiallitas_agilis_projektmenedzsment.json").read_bytes()
-    outputs = handler.handle(record(settings, "he", body, [("mchub-source", b"fi31457-own")]))
+    # on its own topic fi31457-own is the sender, whatever header it sets
+    forged = [("mchub-source", b"fir-central")]
+    outputs = handler.handle(record(settings, "he", body, forged, source="fi31457-own"))
     receipts = outcomes(settings, outputs, "he")
     assert [x["outcome"] for x in receipts] == ["reject"]
     assert receipts[0]["rules"][0]["rule"] == "ISSUER_NOT_AUTHORISED"
@@ -136,10 +141,23 @@ def test_ingest_rejects_kafka_events_for_bodies_the_sender_may_not_act_for() -> 
     assert receipts[0]["sender"] == "fi31457-own"
     assert {o.topic for o in outputs} == {settings.topic(REJECTIONS),
                                          settings.topic(source_receipts("he"))}
-    # without a header the feed's default source (fir-central) may send it
+    # on the shared topic the feed's default source (fir-central) may send it
     accepted = handler.handle(record(settings, "he", body))
     assert outcomes(settings, accepted, "he") == []  # a decide request, no rejection
     assert accepted[0].topic == settings.topic("canon.decide.requests")
+    assert decode_request(accepted[0].value)["sender"] == "fir-central"
+
+
+def test_an_unattested_source_header_is_not_believed() -> None:
+    """The issue's attack 1 at the handler: a header naming another source changes
+    nothing; the sender is what the topic (written only by one principal) says."""
+    settings = Settings(topic_prefix="u.")
+    handler = IngestHandler(settings, registry=RegistryFile(EXAMPLE))
+    body = (SAMPLES / "he" / "02_kiallitas_agilis_projektmenedzsment.json").read_bytes()
+    shared = handler.handle(record(settings, "he", body, [("mchub-source", b"fi31457-own")]))
+    assert decode_request(shared[0].value)["sender"] == "fir-central"
+    own = handler.handle(record(settings, "he", body, source="fir-central"))
+    assert decode_request(own[0].value)["sender"] == "fir-central"
 
 
 def test_ingest_checks_every_al_row(tmp_path: Path) -> None:
@@ -163,4 +181,6 @@ def test_ingest_without_registry_is_unchanged(monkeypatch: pytest.MonkeyPatch) -
     body = (SAMPLES / "he" / "02_kiallitas_agilis_projektmenedzsment.json").read_bytes()
     outputs = handler.handle(record(settings, "he", body, [("mchub-source", b"anyone")]))
     assert outputs[0].topic == settings.topic("canon.decide.requests")
-    assert decode_request(outputs[0].value)["sender"] == "anyone"
+    assert "sender" not in decode_request(outputs[0].value)  # a header is not a sender
+    own = handler.handle(record(settings, "he", body, source="anyone"))
+    assert decode_request(own[0].value)["sender"] == "anyone"
