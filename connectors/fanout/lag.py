@@ -7,10 +7,9 @@ import time
 from collections.abc import AsyncIterator, Iterable
 
 from aiokafka import ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from connectors.delivery.ledger import topic_partitions
-from hub.adapters.kafka import make_consumer
+from hub.adapters.kafka import make_admin, make_consumer
 from hub.settings import Settings
 from hub.stream.reading import read_topic
 from hub.topics import CANONICAL_LOG
@@ -38,7 +37,7 @@ async def lag(
     settings: Settings, groups: Iterable[str], ends: dict[TopicPartition, int]
 ) -> dict[str, int]:
     """Records each consumer group still has to commit to reach ``ends``."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
+    admin = make_admin(settings)
     await admin.start()
     try:
         out: dict[str, int] = {}

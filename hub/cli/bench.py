@@ -26,12 +26,13 @@ def bench() -> None:
 
 
 def on_broker(run: Callable[[Settings], Coroutine[Any, Any, dict[str, Any]]]) -> None:
-    """Run a broker benchmark on the local broker (started when down); print its JSON."""
+    """Run a broker benchmark on the local broker (started when down); print its JSON.
+    A benchmark plays every part (sources, stages, operator), so on the authenticated
+    local broker it runs as the admin principal."""
     from hub.cli.demo import ensure_broker
-    from hub.settings import load_settings
+    from hub.settings import ADMIN_PRINCIPAL, load_settings
 
-    settings = load_settings()
-    settings = settings.model_copy(update={"bootstrap": ensure_broker(settings)})
+    settings = ensure_broker(load_settings()).as_principal(ADMIN_PRINCIPAL, unless_set=True)
     typer.echo(json.dumps(asyncio.run(run(settings))))
 
 

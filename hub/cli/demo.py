@@ -25,12 +25,13 @@ from typing import Annotated
 import typer
 
 from connectors.fanout.workers import fanout_workers
-from hub.authz import example_registry_path
+from hub.authz import RegistryFile, example_registry_path
+from hub.cli.kafka import provision_local
 from hub.errors import ConfigurationError
 from hub.localkafka import LocalKafka
-from hub.publish import Published, publish, sample_messages
+from hub.publish import Published, SourceMessage, publish, sample_messages
 from hub.receipts import ReceiptBook, read_receipts
-from hub.settings import Settings, load_settings
+from hub.settings import ADMIN_PRINCIPAL, Settings, load_settings
 from hub.stream.runner import core_stages, run_stages
 from hub.topics import SOURCE_TOPICS, apply_topics
 
@@ -53,15 +54,33 @@ def count_events(feed: str, payload: bytes) -> int:
     return sum(1 for row in rows[1:] if any(cell.strip() for cell in row))
 
 
-def ensure_broker(settings: Settings) -> str:
-    """Start the embedded local broker unless an external bootstrap was configured."""
+def ensure_broker(settings: Settings) -> Settings:
+    """Start the embedded local broker, authenticated, with a principal per source of the
+    registry, unless an external bootstrap was configured; the settings to use."""
     if "bootstrap" in settings.model_fields_set:
         _say(f"using the Kafka cluster at {settings.bootstrap} (MCHUB_BOOTSTRAP)")
-        return settings.bootstrap
+        return settings
     cluster = LocalKafka(settings.data_dir / "kafka", cache_dir=settings.cache_dir)
-    spec, started = cluster.up(port=settings.kafka_port, progress=_say)
+    spec, started = cluster.up(port=settings.kafka_port, auth=True, progress=_say)
     _say(f"Kafka {spec.version} {'started' if started else 'already running'} at {spec.bootstrap}")
-    return spec.bootstrap
+    provision_local(cluster, spec, settings)
+    return settings.model_copy(update={"bootstrap": spec.bootstrap}).with_section(
+        "kafka", credentials_file=cluster.credentials_file)
+
+
+async def publish_as_sources(settings: Settings, messages: list[SourceMessage]) -> list[Published]:
+    """Publish each feed's samples as the sector system would: authenticated as the feed's
+    default source in the issuer registry, to the feed's shared topic."""
+    found = RegistryFile.from_environment()
+    registry = found.current() if found is not None else None
+    published: list[Published] = []
+    for feed in SOURCE_TOPICS:
+        mine = [m for m in messages if m.feed == feed]
+        source = registry.kafka_default_source(feed) if registry is not None else None
+        sender = settings.as_principal(source or ADMIN_PRINCIPAL, unless_set=True)
+        if mine:
+            published += await publish(sender, mine)
+    return published
 
 
 @dataclass
@@ -86,7 +105,7 @@ async def _run_demo(
     from hub.stream.checkpoints import anchor_source
     from mchub_reference.local import local_destinations
 
-    results = await apply_topics(settings)
+    results = await apply_topics(settings.as_principal(ADMIN_PRINCIPAL, unless_set=True))
     created = sum(1 for r in results if r.action == "created")
     _say(f"{len(results)} topics declared ({created} created)")
     messages = list(sample_messages(folder))
@@ -116,7 +135,7 @@ async def _run_demo(
             try:
                 await asyncio.wait_for(asyncio.gather(*(s.ready.wait() for s in stages)), 60)
                 _say(f"workers running: {', '.join(s.name for s in stages)}")
-                published = await publish(settings, messages)
+                published = await publish_as_sources(settings, messages)
                 _say(f"published {len(published)} sample messages; waiting for every outcome")
                 started = time.monotonic()
                 book = await read_receipts(
@@ -257,7 +276,7 @@ def demo(
             f"no sample feeds in {folder}: set MCHUB_SHARED_DIR to the folder that holds "
             "feeds/samples (the project's shared/ folder), or pass --samples DIR"
         )
-    settings = settings.model_copy(update={"bootstrap": ensure_broker(settings)})
+    settings = ensure_broker(settings)
     published, book, report = asyncio.run(_run_demo(settings, folder))
 
     print(f"\nSample feeds from {folder}\n")

@@ -20,7 +20,7 @@ import typer
 
 from hub.cli.documents import add_openapi_command
 from hub.errors import ConfigurationError
-from hub.settings import REPO_ROOT, load_settings
+from hub.settings import GATEWAY_PRINCIPAL, REPO_ROOT, load_settings
 
 if TYPE_CHECKING:
     from hub.authz import ApiKeyRecord, IssuerRegistry, SourceEntry
@@ -64,7 +64,7 @@ def serve(
 
     path = registry_path(registry)
     loaded = load_registry(path)
-    settings = load_settings()
+    settings = load_settings().as_principal(GATEWAY_PRINCIPAL, unless_set=True)
     settings = settings.with_section(
         "gateway", **{k: v for k, v in (("host", host), ("port", port)) if v is not None})
     config = settings.gateway

@@ -40,6 +40,7 @@ def _register() -> None:
     from hub.cli import register as register_cli
     from hub.cli import render as render_cli
     from hub.cli import run as run_cli
+    from hub.cli import sources as sources_cli
     from hub.cli import status as status_cli
     from hub.cli import topics as topics_cli
 
@@ -61,6 +62,7 @@ def _register() -> None:
     app.add_typer(contract_cli.schemas_app, name="schemas")
     app.command("status")(status_cli.status)
     app.command("tail")(topics_cli.tail)
+    app.add_typer(sources_cli.app, name="sources")
     app.add_typer(topics_cli.app, name="topics")
     app.command("validate")(contract_cli.validate)
     app.command("verify")(render_cli.verify)

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from hub.settings import load_settings
+from hub.settings import ADMIN_PRINCIPAL, load_settings
 from hub.topics import apply_topics, declared_topics
 
 app = typer.Typer(help="Declare the hub's Kafka topics.", no_args_is_help=True)
@@ -18,8 +18,9 @@ app = typer.Typer(help="Declare the hub's Kafka topics.", no_args_is_help=True)
 
 @app.command("apply")
 def apply_cmd() -> None:
-    """Create missing topics and align configs of existing ones (idempotent)."""
-    settings = load_settings()
+    """Create missing topics and align configs of existing ones (idempotent), as the
+    admin principal unless MCHUB_KAFKA_USER names another."""
+    settings = load_settings().as_principal(ADMIN_PRINCIPAL, unless_set=True)
     for result in asyncio.run(apply_topics(settings)):
         print(f"{result.action:9} {result.topic} ({result.partitions} partitions)")
 

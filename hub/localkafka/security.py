@@ -26,6 +26,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Final
 
+from hub.authz import IssuerRegistry
 from hub.errors import ConfigurationError
 from hub.resources import package_path
 from hub.settings import (
@@ -215,3 +216,30 @@ def apply_principals(settings: Settings, passwords: dict[str, str],
     commands = [f"scram {user} {password}" for user, password in sorted(passwords.items())]
     commands += [acl.line() for acl in acls]
     return run_security_tool(settings, [*commands, "apply"])
+
+
+# -- provisioning: principals, ACLs and source topics of a registry -----------------------
+
+
+def provision(settings: Settings, registry: IssuerRegistry | None,
+              sources: Iterable[str] | None = None) -> list[str]:
+    """Give the registry's sources (default: every source with entitlements) a principal
+    with a password (new ones kept in the credentials file when the cluster is the local
+    one), apply every ACL of the plan and create each source's own topics; ``settings``
+    authenticate as the admin principal. Returns the sources provisioned."""
+    import asyncio
+
+    from hub.principals import acl_plan, check_source_id, registry_sources, source_feeds
+    from hub.topics import apply_topics, source_topic_spec
+
+    chosen = list(sources if sources is not None else
+                  (registry_sources(registry) if registry is not None else []))
+    for source_id in chosen:
+        check_source_id(source_id)
+    passwords = ensure_passwords(settings.credentials_file(), settings.bootstrap, chosen)
+    apply_principals(settings, {s: passwords[s] for s in chosen},
+                     acl_plan(settings, registry, chosen))
+    if registry is not None and chosen:
+        specs = [source_topic_spec(feed, s) for s in chosen for feed in source_feeds(registry, s)]
+        asyncio.run(apply_topics(settings, specs))
+    return chosen
