@@ -59,8 +59,12 @@ def registry(tmp_path: Path) -> Registry:
 async def stream(
     applied_settings: Settings, registry: Registry, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[Settings]:
-    """The core stream (ingest + decide) enforcing the test's issuer registry."""
+    """The core stream (ingest + decide) enforcing the test's issuer registry; the own
+    topic of source fi31457-own exists before ingest subscribes."""
+    from hub.topics import apply_topics, source_topic_spec
+
     monkeypatch.setenv(REGISTRY_ENV, str(registry.path))
+    await apply_topics(applied_settings, [source_topic_spec("he", "fi31457-own")])
     stop = asyncio.Event()
     stages = core_stages(applied_settings)
     task = asyncio.create_task(run_stages(stages, stop))
