@@ -8,6 +8,7 @@ example issuer registry must come from the installed package, not from the repos
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -76,22 +77,49 @@ def test_the_package_is_not_read_from_the_checkout(installed: Path, tmp_path: Pa
 
 
 def test_mchub_demo_runs_from_a_temporary_directory(installed: Path, tmp_path: Path) -> None:
+    """The demo on the authenticated broker, an erasure with verify and replay after it,
+    and the demo again after a broker restart: principals, key store and chain survive."""
     port = free_port_block(2)  # one KRaft node: client and controller ports
     env = hub_env(tmp_path, port)
+    operator = {**env, "MCHUB_BOOTSTRAP": f"127.0.0.1:{port}"}
     mchub = str(installed / "bin" / "mchub")
     try:
         out = run([mchub, "demo"], cwd=tmp_path, env=env, timeout=600)
+        assert f"Kafka 4.1.1 started at 127.0.0.1:{port}" in out, out
+        assert "with SASL/SCRAM and ACLs" in out and "principals fir-central" in out, out
+        total = re.search(r"^\s+total\s+(\d+)\s+(\d+)\s+\|\s+(\d+)\s+(\d+)", out,
+                          re.MULTILINE)
+        assert total is not None, out
+        messages, events, accepted, rejected = map(int, total.groups())
+        assert messages > 0 and accepted == events and rejected == 0, out
+        register = re.search(r"^\s+register\s+(\d+)", out, re.MULTILINE)
+        assert register is not None and int(register.group(1)) == events, out
+        assert (tmp_path / "var" / "register.db").exists()
+
+        def replayed(target: str) -> int:
+            doc = run([mchub, "replay", "--projection", "register-state", "--to", target,
+                       "--json"], cwd=tmp_path, env=operator, timeout=300)
+            return int(json.loads(doc[doc.index("{"):doc.rindex("}") + 1])["entries"])
+
+        before = replayed("register.credentials.state.before")
+        erased = run([mchub, "learners", "erase", "77721222107", "--reason", "test", "--yes"],
+                     cwd=tmp_path, env=operator, timeout=300)
+        assert "1 credential(s)" in erased and "77721222107" not in erased, erased
+        verified = run([mchub, "audit", "verify"], cwd=tmp_path, env=operator, timeout=300)
+        assert "OK: every chain and checkpoint verified" in verified, verified
+        after = replayed("register.credentials.state.after")
+        assert 0 < after < before, (before, after)  # the learner's credential is left out
+        run([mchub, "kafka", "down"], cwd=tmp_path, env=env, timeout=120)
+        again = run([mchub, "demo"], cwd=tmp_path, env=env, timeout=600)
+        assert f"Kafka 4.1.1 started at 127.0.0.1:{port}" in again, again
+        rerun = re.search(r"^\s+total\s+(\d+)\s+(\d+)\s+\|\s+(\d+)\s+(\d+)\s+(\d+)\s+"
+                          r"(\d+)", again, re.MULTILINE)
+        assert rerun is not None and int(rerun.group(6)) == events, again  # all duplicates
+        verified = run([mchub, "audit", "verify"], cwd=tmp_path, env=operator, timeout=300)
+        assert "OK: every chain and checkpoint verified" in verified, verified
     finally:
         subprocess.run([mchub, "kafka", "down"], cwd=tmp_path, env=env,
                        capture_output=True, timeout=120, check=False)
-    assert f"Kafka 4.1.1 started at 127.0.0.1:{port}" in out, out
-    total = re.search(r"^\s+total\s+(\d+)\s+(\d+)\s+\|\s+(\d+)\s+(\d+)", out, re.MULTILINE)
-    assert total is not None, out
-    messages, events, accepted, rejected = map(int, total.groups())
-    assert messages > 0 and accepted == events and rejected == 0, out
-    register = re.search(r"^\s+register\s+(\d+)", out, re.MULTILINE)
-    assert register is not None and int(register.group(1)) == events, out
-    assert (tmp_path / "var" / "register.db").exists()
 
 
 def test_the_core_install_pulls_no_test_only_packages(installed: Path, tmp_path: Path) -> None:
