@@ -40,6 +40,8 @@ import httpx
 
 from connectors.delivery.http_sink import BatchAnswer, HttpRequest
 from connectors.fanout.base import CanonicalItem, FanoutConnector, connector
+from connectors.register.models import LearnerErasure
+from hub.errors import DestinationRejected, DestinationUnavailable
 from hub.settings import Settings
 
 NAME = "register"
@@ -178,3 +180,32 @@ def register_connector(
     headers |= options.pop("headers", {})
     options.setdefault("retry_4xx_with_retry_after", True)
     return connector(settings, RegisterDestination(), base_url, headers=headers, **options)
+
+
+async def erase_at_register(
+    base_url: str,
+    education_id: str,
+    *,
+    token: str | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> LearnerErasure:
+    """Ask the register to erase a learner (``DELETE /learners/{educationId}``): called by
+    ``mchub learners erase`` once the learner's keys are destroyed.
+
+    Raises :class:`~hub.errors.DestinationUnavailable` when the register cannot be reached
+    or answers 5xx (erase again later), :class:`~hub.errors.DestinationRejected` on any
+    other refusal."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        async with httpx.AsyncClient(base_url=base_url, timeout=30, transport=transport) as http:
+            answer = await http.delete(f"/learners/{quote(education_id, safe='')}",
+                                       headers=headers)
+    except httpx.HTTPError as exc:
+        raise DestinationUnavailable(f"register at {base_url}: {exc}") from exc
+    if answer.status_code >= 500 or answer.status_code in (408, 429):
+        raise DestinationUnavailable(f"register at {base_url} answered {answer.status_code}")
+    if answer.status_code != 200:
+        raise DestinationRejected(
+            f"register at {base_url} refused the erasure: {answer.status_code}",
+            status=answer.status_code, body_digest="")
+    return LearnerErasure.model_validate(answer.json())

@@ -395,6 +395,14 @@ class Verification(WireModel):
     checked_at: datetime = Field(description="When the register answered (UTC).")
 
 
+class LearnerErasure(WireModel):
+    """Answer of ``DELETE /learners/{educationId}``: what the register removed."""
+
+    education_id: str = Field(description="The learner whose data was erased.")
+    credentials_erased: int = Field(description="Credentials removed (0 on a repeat).")
+    enrolments_erased: int = Field(description="Enrolment changes removed (0 on a repeat).")
+
+
 class Health(WireModel):
     """Liveness and store reachability."""
 

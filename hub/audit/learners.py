@@ -6,8 +6,9 @@ access (Art. 15), answered from the key store and the topics.
 every replica, reads "erased" — and appends an erasure event to
 ``canon.learners.erasures`` (JSON, kept forever, keyed by the learner pseudonym: who was
 erased when, why, how many keys, and the credential ids and enrolment events concerned,
-found on the canonical log by the pseudonym). Destinations that hold the learner's data
-in clear (the register, wallets) learn of it from that topic. The canonical log is not
+found on the canonical log by the pseudonym). The register, which holds the learner's
+data in clear, is asked to erase it too (``DELETE /learners/{educationId}`` at
+``MCHUB_REGISTER_URL``); the event records whether it did. The canonical log is not
 touched, so ``mchub audit verify`` still passes: the chain covers the ciphertext.
 
 **Export** lists everything the hub holds on the learner: the key store's record, the
@@ -119,6 +120,7 @@ async def erase_learner(
     finally:
         keys.close()
     await _tombstone_register_state(settings, found.credential_ids)
+    notified = await _notify_register(settings, education_id)
     event = {
         "type": "learner-erased",
         "pseudonym": pseudonym,
@@ -128,6 +130,7 @@ async def erase_learner(
         "keysDestroyed": erasure.keys_destroyed,
         "credentialIds": found.credential_ids,
         "enrolmentEventIds": found.enrolment_event_ids,
+        "destinations": notified,
         "hubVersion": __version__,
     }
     producer = make_producer(settings)
@@ -139,6 +142,24 @@ async def erase_learner(
     finally:
         await producer.stop()
     return event
+
+
+async def _notify_register(settings: Settings, education_id: str) -> dict[str, Any]:
+    """Ask the configured register to erase the learner; what it answered, per destination
+    (``{}`` when no register is configured). A failure is recorded, not raised: the keys
+    are gone already, and erasing again notifies again."""
+    from connectors.fanout.register import erase_at_register
+    from hub.errors import DestinationRejected, DestinationUnavailable
+
+    url = settings.fanout.register_url
+    if not url:
+        return {}
+    try:
+        done = await erase_at_register(url, education_id, token=settings.fanout.token("register"))
+    except (DestinationUnavailable, DestinationRejected) as exc:
+        return {"register": {"status": "failed", "error": str(exc)}}
+    return {"register": {"status": "erased", "credentials": done.credentials_erased,
+                         "enrolments": done.enrolments_erased}}
 
 
 async def _tombstone_register_state(settings: Settings, credential_ids: list[str]) -> None:

@@ -46,11 +46,12 @@ def erase(
         str | None, typer.Option("--by", help="operator recorded with the erasure (default: $USER)")
     ] = None,
 ) -> None:
-    """Destroy the learner's data keys and append an erasure event (cannot be undone).
+    """Destroy the learner's data keys, append an erasure event and ask the register
+    (MCHUB_REGISTER_URL) to erase the learner too (cannot be undone).
 
     Every sealed copy of the learner's identification — canonical log, decide requests,
     held revocations — reads "erased" from then on; the log is not rewritten and
-    `mchub audit verify` still passes.
+    `mchub audit verify` still passes. Exit 1 when the register could not be told.
     """
     from hub.audit.learners import erase_learner
     from hub.audit.progress import ProgressBar
@@ -78,6 +79,17 @@ def erase(
         f"enrolment event(s) now read \"erased\"; erasure event on "
         f"{settings.topic(LEARNER_ERASURES)}"
     )
+    for name, answer in event["destinations"].items():
+        if answer["status"] == "erased":
+            print(f"{name}: erased {answer['credentials']} credential(s) and "
+                  f"{answer['enrolments']} enrolment change(s)")
+        else:
+            print(f"mchub: {name} was not told ({answer['error']}); run the same erase again "
+                  "once it is reachable", file=sys.stderr)
+            raise typer.Exit(1)
+    if not event["destinations"]:
+        print("no register configured (MCHUB_REGISTER_URL): tell the register and wallet "
+              "providers yourself", file=sys.stderr)
 
 
 @app.command("export")

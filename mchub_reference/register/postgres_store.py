@@ -4,7 +4,8 @@ Changes of one subject (a credential id, or an enrolment event id) are serialise
 transaction-scoped advisory lock, so concurrent deliveries of the same credential apply
 in turn; the unique event id settles any other race. JSON is ``jsonb``, times
 ``timestamptz``/``date``; ``occurred_at`` keeps the sender's offset as text. Triggers
-make ``applied_events`` append-only and revocation final. Needs PostgreSQL 14 or newer.
+make ``applied_events`` append-only (but for an erased learner's enrolment subject)
+and revocation final; only a learner's erasure deletes credentials. Needs PostgreSQL 14 or newer.
 
 The tables are created in the first schema of the connection's ``search_path`` (tests
 give each test its own schema with ``options=-csearch_path=…``).
@@ -72,13 +73,19 @@ CREATE OR REPLACE FUNCTION mchub_register_refuse() RETURNS trigger LANGUAGE plpg
 BEGIN
     RAISE EXCEPTION '%', TG_ARGV[0] USING ERRCODE = 'integrity_constraint_violation';
 END $$;
-CREATE OR REPLACE TRIGGER applied_events_append_only BEFORE UPDATE OR DELETE ON applied_events
+CREATE OR REPLACE TRIGGER applied_events_append_only BEFORE DELETE ON applied_events
     FOR EACH ROW EXECUTE FUNCTION mchub_register_refuse('applied_events is append-only');
+CREATE OR REPLACE TRIGGER applied_events_no_update BEFORE UPDATE ON applied_events
+    FOR EACH ROW WHEN (NOT (NEW.subject_id = 'erased' AND OLD.kind = 'enrolment'
+        AND (NEW.seq, NEW.event_id, NEW.kind, NEW.event_type, NEW.applied_at)
+            IS NOT DISTINCT FROM (OLD.seq, OLD.event_id, OLD.kind, OLD.event_type, OLD.applied_at)
+        AND NEW.occurred_at IS NOT DISTINCT FROM OLD.occurred_at))
+    EXECUTE FUNCTION mchub_register_refuse('applied_events is append-only');
 CREATE OR REPLACE TRIGGER credentials_revocation_final BEFORE UPDATE ON credentials
     FOR EACH ROW WHEN (OLD.status = 'revoked')
     EXECUTE FUNCTION mchub_register_refuse('revocation is final');
-CREATE OR REPLACE TRIGGER credentials_no_delete BEFORE DELETE ON credentials
-    FOR EACH ROW EXECUTE FUNCTION mchub_register_refuse('credentials are never deleted');
+-- a learner's erasure (DELETE /learners/{id}) is the only deletion
+DROP TRIGGER IF EXISTS credentials_no_delete ON credentials;
 """
 
 #: advisory lock key that serialises schema creation between processes

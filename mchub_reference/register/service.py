@@ -46,6 +46,7 @@ from connectors.register.models import (
     Health,
     LearnerCredentials,
     LearnerEnrolments,
+    LearnerErasure,
     Problem,
     Verification,
 )
@@ -328,6 +329,15 @@ def create_app(store: RegisterStore, *, token: str | None = None) -> FastAPI:
         history = store.enrolments_of_learner(education_id)
         return LearnerEnrolments(education_id=education_id, enrolments=history,
                                  current=current_enrolments(history))
+
+    @app.delete("/learners/{educationId}", dependencies=auth,
+                operation_id="eraseLearner", response_model=LearnerErasure, tags=["push"],
+                summary="Erase a learner's personal data (GDPR Art. 17)",
+                responses={401: _UNAUTHORISED, 422: _INVALID},
+                description="Removes the learner's credentials and enrolments. The hub calls "
+                            "it from `mchub learners erase`; idempotent (a repeat erases 0).")
+    def erase_learner(education_id: Annotated[str, education_id_param]) -> LearnerErasure:
+        return store.erase_learner(education_id)
 
     @app.get("/verify/{credentialId}", response_model=Verification,
              operation_id="verifyCredential", tags=["query"],

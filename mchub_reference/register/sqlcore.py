@@ -26,6 +26,7 @@ from connectors.register.models import (
     EnrolmentChange,
     EnrolmentRecord,
     HistoryEntry,
+    LearnerErasure,
     LearnerRef,
     Revocation,
     Verification,
@@ -168,6 +169,22 @@ class SqlRegisterStore(ABC):
              change.occurred_at.isoformat() if change.occurred_at else None,
              change.source_system, change.enrolment_key, self._param(now)))
         return ApplyResult(status="applied", event_id=change.event_id, created=True)
+
+    def erase_learner(self, education_id: str) -> LearnerErasure:
+        """Delete the learner's credentials and enrolments; the idempotency records of
+        their events stay (event ids, so a redelivery is still a duplicate), with the
+        education ID of an enrolment's subject replaced."""
+        with self._transaction(f"learner:{education_id}") as sql:
+            credentials = sql("SELECT credential_id FROM credentials WHERE education_id = ?",
+                              (education_id,))
+            enrolments = sql("SELECT event_id FROM enrolments WHERE education_id = ?",
+                             (education_id,))
+            sql("DELETE FROM credentials WHERE education_id = ?", (education_id,))
+            sql("DELETE FROM enrolments WHERE education_id = ?", (education_id,))
+            sql("UPDATE applied_events SET subject_id = 'erased' WHERE kind = 'enrolment'"
+                " AND subject_id = ?", (education_id,))
+        return LearnerErasure(education_id=education_id, credentials_erased=len(credentials),
+                              enrolments_erased=len(enrolments))
 
     # ------------------------------------------------------------------ read side
 

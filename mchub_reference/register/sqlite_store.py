@@ -3,7 +3,8 @@
 One connection, used by one thread at a time behind a lock; every change runs in a
 ``BEGIN IMMEDIATE`` transaction, so changes are serialised even across processes sharing
 the file (``busy_timeout`` waits for the other writer). JSON is stored as text, times as
-ISO 8601 text. Triggers make ``applied_events`` append-only and revocation final.
+ISO 8601 text. Triggers make ``applied_events`` append-only (but for an erased learner's enrolment
+subject) and revocation final; only a learner's erasure deletes credentials.
 """
 
 from __future__ import annotations
@@ -31,7 +32,12 @@ CREATE TABLE IF NOT EXISTS applied_events (
     applied_at   TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS applied_events_subject ON applied_events (subject_id);
-CREATE TRIGGER IF NOT EXISTS applied_events_no_update BEFORE UPDATE ON applied_events
+DROP TRIGGER IF EXISTS applied_events_no_update;
+CREATE TRIGGER applied_events_no_update BEFORE UPDATE ON applied_events
+WHEN NOT (NEW.subject_id = 'erased' AND OLD.kind = 'enrolment' AND NEW.seq = OLD.seq
+          AND NEW.event_id = OLD.event_id AND NEW.kind = OLD.kind
+          AND NEW.event_type = OLD.event_type AND NEW.occurred_at IS OLD.occurred_at
+          AND NEW.applied_at = OLD.applied_at)
 BEGIN SELECT RAISE(ABORT, 'applied_events is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS applied_events_no_delete BEFORE DELETE ON applied_events
 BEGIN SELECT RAISE(ABORT, 'applied_events is append-only'); END;
@@ -54,8 +60,8 @@ CREATE INDEX IF NOT EXISTS credentials_learner ON credentials (education_id);
 CREATE TRIGGER IF NOT EXISTS credentials_revocation_final BEFORE UPDATE ON credentials
 WHEN OLD.status = 'revoked'
 BEGIN SELECT RAISE(ABORT, 'revocation is final'); END;
-CREATE TRIGGER IF NOT EXISTS credentials_no_delete BEFORE DELETE ON credentials
-BEGIN SELECT RAISE(ABORT, 'credentials are never deleted'); END;
+-- a learner's erasure (DELETE /learners/{id}) is the only deletion
+DROP TRIGGER IF EXISTS credentials_no_delete;
 
 CREATE TABLE IF NOT EXISTS enrolments (
     event_id           TEXT PRIMARY KEY REFERENCES applied_events (event_id),

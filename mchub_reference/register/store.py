@@ -37,6 +37,7 @@ from connectors.register.models import (
     CredentialChange,
     CredentialState,
     EnrolmentRecord,
+    LearnerErasure,
     Verification,
 )
 
@@ -69,6 +70,11 @@ class RegisterStore(Protocol):
 
     def verify(self, credential_id: str) -> Verification:
         """Whether a credential is known and active."""
+        ...
+
+    def erase_learner(self, education_id: str) -> LearnerErasure:
+        """Remove the learner's personal data: credentials and enrolments (the
+        idempotency record keeps event ids only); a second call erases nothing."""
         ...
 
     def ping(self) -> None:

@@ -35,6 +35,7 @@ from hub.topics import (
     REGISTER_STATE,
     apply_topics,
 )
+from mchub_reference.register.store import RegisterStore
 from tests.integration.fanout.fanout_support import (
     caught_up,
     hub_running,
@@ -64,10 +65,15 @@ async def test_erase_one_learner_leaves_the_log_verifiable_and_the_others_intact
 ) -> None:
     settings = settings.model_copy(update={"data_dir": tmp_path})
     await apply_topics(settings)
-    with register() as (url, _store):
-        async with hub_running(settings, {"register": url}):
-            await publish_samples(settings)
-            await caught_up(settings, ["deliver-register", STAGE_NAME])
+    with register() as (url, store):
+        await _erase_one_learner(settings, tmp_path, url, store)
+
+
+async def _erase_one_learner(settings: Settings, tmp_path: Path, url: str,
+                             store: RegisterStore) -> None:
+    async with hub_running(settings, {"register": url}):
+        await publish_samples(settings)
+        await caught_up(settings, ["deliver-register", STAGE_NAME])
 
     log = await read_topic(settings, settings.topic(CANONICAL_LOG), at_least=25, timeout=30)
     requests = await read_topic(settings, settings.topic(DECIDE_REQUESTS), at_least=25)
@@ -93,8 +99,9 @@ async def test_erase_one_learner_leaves_the_log_verifiable_and_the_others_intact
     erased_credentials = by_learner[erased_id]
     others = {cid for k, v in by_learner.items() if k != erased_id for cid in v}
 
-    # through the real CLI, as an operator would
-    env = worker_env(settings, MCHUB_DATA_DIR=str(tmp_path))
+    assert len(store.credentials_of_learner(erased_id)) == len(erased_credentials)
+    # through the real CLI, as an operator would; the register is told as well
+    env = worker_env(settings, MCHUB_DATA_DIR=str(tmp_path), MCHUB_REGISTER_URL=url)
     done = await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "hub", "learners", "erase", erased_id, "--yes",
@@ -103,7 +110,12 @@ async def test_erase_one_learner_leaves_the_log_verifiable_and_the_others_intact
     )
     assert done.returncode == 0, done.stderr
     assert "1 key(s) destroyed" in done.stdout
+    assert f"register: erased {len(erased_credentials)} credential(s)" in done.stdout
+    assert store.credentials_of_learner(erased_id) == []
+    assert store.enrolments_of_learner(erased_id) == []
+    assert all(store.get_credential(cid) is not None for cid in others)
     [event] = await erasures_of(settings, pseudonym_of(settings, erased_id))
+    assert event["destinations"]["register"]["status"] == "erased"
     assert event["keysDestroyed"] == 1 and event["requestedBy"] == "t"
     assert set(event["credentialIds"]) == erased_credentials
     assert event["reason"] == "Art. 17 request T-1"

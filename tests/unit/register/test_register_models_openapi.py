@@ -96,7 +96,8 @@ def test_openapi_document_publishes_the_contract() -> None:
     assert set(doc["paths"]) == {
         "/credentials/{credentialId}", "/learners/{educationId}/enrolments/{eventId}",
         "/learners/{educationId}/credentials", "/learners/{educationId}/enrolments",
-        "/verify/{credentialId}", "/healthz", "/changes"}
+        "/verify/{credentialId}", "/healthz", "/changes", "/learners/{educationId}"}
+    assert set(doc["paths"]["/learners/{educationId}"]) == {"delete"}
     batch = doc["paths"]["/changes"]["post"]
     assert {"200", "401", "422"} <= set(batch["responses"])
     assert {"ChangeBatch", "BatchResult", "BatchItemResult"} <= set(doc["components"]["schemas"])

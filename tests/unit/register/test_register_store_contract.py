@@ -162,6 +162,29 @@ def test_enrolments_are_recorded_once_in_status_date_order(
     assert register_store.enrolments_of_learner("77777777777") == []
 
 
+def test_a_learners_erasure_removes_their_data_and_only_theirs(
+        register_store: RegisterStore) -> None:
+    learner = education_id(HE_01)
+    register_store.apply_change(issued("cred-he", "ev-1"))
+    register_store.apply_change(revoked("cred-he", "ev-2"))  # a revoked one goes too
+    register_store.apply_change(issued("cred-vet", "ev-3", name=VET_01))
+    register_store.apply_change(enrolment("en-1", "enrolled", "2025-02-03"))
+    erased = register_store.erase_learner(learner)
+    assert (erased.credentials_erased, erased.enrolments_erased) == (1, 1)
+    assert register_store.credentials_of_learner(learner) == []
+    assert register_store.enrolments_of_learner(learner) == []
+    assert register_store.get_credential("cred-he") is None
+    assert register_store.verify("cred-he").status == "unknown"
+    # a redelivery of an erased learner's events is still a duplicate, not a new record
+    assert register_store.apply_change(issued("cred-he", "ev-1")).status == "duplicate"
+    assert register_store.apply_change(
+        enrolment("en-1", "enrolled", "2025-02-03")).status == "duplicate"
+    assert register_store.get_credential("cred-he") is None
+    assert register_store.get_credential("cred-vet") is not None  # others intact
+    again = register_store.erase_learner(learner)
+    assert (again.credentials_erased, again.enrolments_erased) == (0, 0)
+
+
 def test_event_ids_are_one_namespace_across_credentials_and_enrolments(
         register_store: RegisterStore) -> None:
     register_store.apply_change(issued("cred-1", "ev-shared"))
