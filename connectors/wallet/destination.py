@@ -127,6 +127,21 @@ class SentCredentials:
                 ),
             )
 
+    def forget(self, credential_ids: list[str]) -> int:
+        """Delete what was sent for these credentials (a learner's erasure), overwriting
+        the freed pages and truncating the write-ahead log; returns the rows deleted."""
+        if not credential_ids:
+            return 0
+        with self._lock:
+            self._conn.execute("PRAGMA secure_delete = ON")
+            with self._conn:
+                marks = ",".join("?" * len(credential_ids))
+                deleted = self._conn.execute(
+                    f"DELETE FROM wallet_credentials WHERE credential_id IN ({marks})",
+                    tuple(credential_ids)).rowcount
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return int(deleted)
+
     def close(self) -> None:
         """Close the database."""
         with self._lock:

@@ -8,8 +8,10 @@ every replica, reads "erased" — and appends an erasure event to
 erased when, why, how many keys, and the credential ids and enrolment events concerned,
 found on the canonical log by the pseudonym). The register, which holds the learner's
 data in clear, is asked to erase it too (``DELETE /learners/{educationId}`` at
-``MCHUB_REGISTER_URL``); the event records whether it did. The canonical log is not
-touched, so ``mchub audit verify`` still passes: the chain covers the ciphertext.
+``MCHUB_REGISTER_URL``); the event records whether it did. The signed credentials the
+wallet connector kept for the learner's credentials (``MCHUB_WALLET_DB``) are deleted.
+The canonical log is not touched, so ``mchub audit verify`` still passes: the chain
+covers the ciphertext.
 
 **Export** lists everything the hub holds on the learner: the key store's record, the
 learner's canonical events (opened while the key exists), the register state records and
@@ -120,6 +122,7 @@ async def erase_learner(
     finally:
         keys.close()
     await _tombstone_register_state(settings, found.credential_ids)
+    wallet_copies = _forget_wallet_copies(settings, found.credential_ids)
     notified = await _notify_register(settings, education_id)
     event = {
         "type": "learner-erased",
@@ -131,6 +134,7 @@ async def erase_learner(
         "credentialIds": found.credential_ids,
         "enrolmentEventIds": found.enrolment_event_ids,
         "destinations": notified,
+        "walletCopiesDeleted": wallet_copies,
         "hubVersion": __version__,
     }
     producer = make_producer(settings)
@@ -142,6 +146,21 @@ async def erase_learner(
     finally:
         await producer.stop()
     return event
+
+
+def _forget_wallet_copies(settings: Settings, credential_ids: list[str]) -> int:
+    """Delete the signed credentials the wallet connector kept for the learner's
+    credentials (``MCHUB_WALLET_DB``); 0 when there is no such file."""
+    from connectors.wallet.destination import SentCredentials, sent_db_path
+
+    path = sent_db_path(settings)
+    if not path.exists():
+        return 0
+    sent = SentCredentials(path)
+    try:
+        return sent.forget(credential_ids)
+    finally:
+        sent.close()
 
 
 async def _notify_register(settings: Settings, education_id: str) -> dict[str, Any]:

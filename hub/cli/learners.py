@@ -79,6 +79,9 @@ def erase(
         f"enrolment event(s) now read \"erased\"; erasure event on "
         f"{settings.topic(LEARNER_ERASURES)}"
     )
+    if event["walletCopiesDeleted"]:
+        print(f"wallet connector: {event['walletCopiesDeleted']} signed credential(s) it kept "
+              "deleted")
     for name, answer in event["destinations"].items():
         if answer["status"] == "erased":
             print(f"{name}: erased {answer['credentials']} credential(s) and "

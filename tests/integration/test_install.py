@@ -109,17 +109,36 @@ def test_mchub_demo_runs_from_a_temporary_directory(installed: Path, tmp_path: P
         assert "OK: every chain and checkpoint verified" in verified, verified
         after = replayed("register.credentials.state.after")
         assert 0 < after < before, (before, after)  # the learner's credential is left out
+        anchor = tmp_path / "anchor.json"
+        run([mchub, "audit", "anchor", "-o", str(anchor)], cwd=tmp_path, env=operator,
+            timeout=300)
         run([mchub, "kafka", "down"], cwd=tmp_path, env=env, timeout=120)
         again = run([mchub, "demo"], cwd=tmp_path, env=env, timeout=600)
         assert f"Kafka 4.1.1 started at 127.0.0.1:{port}" in again, again
         rerun = re.search(r"^\s+total\s+(\d+)\s+(\d+)\s+\|\s+(\d+)\s+(\d+)\s+(\d+)\s+"
                           r"(\d+)", again, re.MULTILINE)
         assert rerun is not None and int(rerun.group(6)) == events, again  # all duplicates
-        verified = run([mchub, "audit", "verify"], cwd=tmp_path, env=operator, timeout=300)
+        # the anchor kept before the restart still verifies the chain after it
+        verified = run([mchub, "audit", "verify", "--anchor", str(anchor)], cwd=tmp_path,
+                       env=operator, timeout=300)
         assert "OK: every chain and checkpoint verified" in verified, verified
+        # the key store survived: another learner's data still opens, the erased one not
+        other = _json_out(run([mchub, "learners", "export", "73520374068"], cwd=tmp_path,
+                              env=operator, timeout=300))
+        assert {e["learner"] for e in other["canonicalEvents"]} == {"opened"}, other
+        gone = _json_out(run([mchub, "learners", "export", "77721222107"], cwd=tmp_path,
+                             env=operator, timeout=300))
+        assert {e["learner"] for e in gone["canonicalEvents"]} == {"erased"}, gone
     finally:
         subprocess.run([mchub, "kafka", "down"], cwd=tmp_path, env=env,
                        capture_output=True, timeout=120, check=False)
+
+
+def _json_out(output: str) -> dict:  # type: ignore[type-arg]
+    """The JSON document a command printed (its progress lines around it left out)."""
+    start, end = output.index("{"), output.rindex("}") + 1
+    doc: dict = json.loads(output[start:end])  # type: ignore[type-arg]
+    return doc
 
 
 def test_the_core_install_pulls_no_test_only_packages(installed: Path, tmp_path: Path) -> None:

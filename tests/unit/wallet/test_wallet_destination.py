@@ -194,3 +194,23 @@ def test_registry_errors_are_configuration_errors() -> None:
         WalletRegistry.from_json(
             {"wallets": {"c": {"url": "https://c.test", "tokenEnv": "CAMPUS_TOKEN"}}}, environ={}
         )
+
+
+def test_an_erasure_forgets_the_signed_copies_of_the_learners_credentials(
+        tmp_path: Path) -> None:
+    from connectors.wallet.destination import SentCredential
+
+    path = tmp_path / "issued.db"
+    sent = SentCredentials(path)
+    for cid in ("c-1", "c-2", "c-3"):
+        sent.put(SentCredential(cid, f"ev-{cid}", "https://w.example", f"token-of-{cid}"))
+    assert sent.forget(["c-1", "c-3", "unknown"]) == 2
+    assert sent.forget([]) == 0
+    assert sent.get("c-1") is None and sent.get("c-3") is None
+    assert sent.get("c-2") is not None
+    sent.close()
+    import zlib
+
+    stored = path.read_bytes()  # the pages were overwritten, not only unlinked
+    assert zlib.compress(b"token-of-c-2", 6) in stored
+    assert zlib.compress(b"token-of-c-1", 6) not in stored
