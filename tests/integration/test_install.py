@@ -110,7 +110,7 @@ def test_mchub_demo_runs_from_a_temporary_directory(installed: Path, tmp_path: P
         after = replayed("register.credentials.state.after")
         assert 0 < after < before, (before, after)  # the learner's credential is left out
         anchor = tmp_path / "anchor.json"
-        run([mchub, "audit", "anchor", "-o", str(anchor)], cwd=tmp_path, env=operator,
+        run([mchub, "audit", "anchor", "--out", str(anchor)], cwd=tmp_path, env=operator,
             timeout=300)
         run([mchub, "kafka", "down"], cwd=tmp_path, env=env, timeout=120)
         again = run([mchub, "demo"], cwd=tmp_path, env=env, timeout=600)
