@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiokafka import ConsumerRecord
@@ -42,3 +44,20 @@ async def read_topic(
 def json_values(records: list[ConsumerRecord]) -> list[dict[str, Any]]:
     """The JSON bodies of records."""
     return [json.loads(r.value) for r in records]
+
+
+@contextlib.asynccontextmanager
+async def core_stream(settings: Settings) -> AsyncIterator[Settings]:
+    """The core stream (ingest + decide) running in-process on ``settings``' topics until
+    the block ends; entered once every stage has joined its group."""
+    from hub.stream.runner import core_stages, run_stages
+
+    stop = asyncio.Event()
+    stages = core_stages(settings)
+    task = asyncio.create_task(run_stages(stages, stop))
+    await asyncio.wait_for(asyncio.gather(*(s.ready.wait() for s in stages)), 60)
+    try:
+        yield settings
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 60)

@@ -7,7 +7,6 @@ registry (``MCHUB_ISSUERS``), exactly as ``mchub run`` would.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from hub.authz import REGISTRY_ENV, example_registry_path
 from hub.gateway.auth import generate_key
 from hub.gateway.server import running_gateway
 from hub.settings import Settings
-from hub.stream.runner import core_stages, run_stages
+from tests.support_kafka import core_stream
 
 EXAMPLE = example_registry_path()
 
@@ -65,15 +64,8 @@ async def stream(
 
     monkeypatch.setenv(REGISTRY_ENV, str(registry.path))
     await apply_topics(applied_settings, [source_topic_spec("he", "fi31457-own")])
-    stop = asyncio.Event()
-    stages = core_stages(applied_settings)
-    task = asyncio.create_task(run_stages(stages, stop))
-    await asyncio.wait_for(asyncio.gather(*(s.ready.wait() for s in stages)), 60)
-    try:
-        yield applied_settings
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 60)
+    async with core_stream(applied_settings) as running:
+        yield running
 
 
 @pytest.fixture

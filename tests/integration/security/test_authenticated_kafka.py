@@ -29,7 +29,6 @@ from hub.contract.codec import AvroCodec
 from hub.localkafka import LocalKafka
 from hub.localkafka.security import provision, read_credentials
 from hub.settings import ADMIN_PRINCIPAL, Settings
-from hub.stream.runner import core_stages, run_stages
 from hub.topics import (
     AUDIT_CHECKPOINTS,
     CANONICAL_LOG,
@@ -42,7 +41,7 @@ from hub.topics import (
     source_topic,
 )
 from tests.support import free_port_block, shared_dir
-from tests.support_kafka import read_topic
+from tests.support_kafka import core_stream, read_topic
 
 SAMPLES = shared_dir() / "feeds" / "samples" / "he"
 HE_01 = (SAMPLES / "01_kiallitas_tesztvezerelt_python.json").read_bytes()  # FI31457
@@ -143,15 +142,8 @@ async def test_a_source_writes_only_its_own_topics(hub: Settings) -> None:
 @pytest.fixture
 async def stream(hub: Settings) -> AsyncIterator[Settings]:
     """Ingest and decide as the hub's principal."""
-    stop = asyncio.Event()
-    stages = core_stages(hub)
-    task = asyncio.create_task(run_stages(stages, stop))
-    await asyncio.wait_for(asyncio.gather(*(s.ready.wait() for s in stages)), 60)
-    try:
-        yield hub
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 60)
+    async with core_stream(hub) as running:
+        yield running
 
 
 async def test_the_sender_is_the_authenticated_principal_not_a_header(stream: Settings) -> None:
