@@ -157,14 +157,6 @@ def trace_id(record: ConsumerRecord, rid: str) -> str:
     return wire.uuid5_hex(TRACE_NAMESPACE, rid)
 
 
-def header(record: ConsumerRecord, name: str) -> str | None:
-    """The first value of a record header as text, or ``None``."""
-    for key, value in record.headers or ():
-        if key == name:
-            return bytes(value).decode("utf-8", "replace")
-    return None
-
-
 def received_at(record: ConsumerRecord) -> str:
     """When the hub received the record: its Kafka timestamp (stable across re-processing)."""
     return datetime.fromtimestamp(record.timestamp / 1000, tz=UTC).isoformat(
@@ -194,6 +186,8 @@ class IngestHandler(BaseHandler):
                 "no issuer registry (MCHUB_ISSUERS): events produced straight to Kafka are "
                 "not checked against their awarding body"
             )
+        #: full source topic name -> (feed, source id), parsed once per topic
+        self._source_topics: dict[str, tuple[str, str | None]] = {}
         self._attestation: bytes | None = None  # read on the first record that needs it
         self._unattested = 0
         self.requests_topic = settings.topic(DECIDE_REQUESTS)
@@ -218,9 +212,13 @@ class IngestHandler(BaseHandler):
 
     def topic_feed(self, topic: str) -> tuple[str, str | None]:
         """``(feed, source id)`` of a source topic's full name (source ``None``: shared)."""
+        known = self._source_topics.get(topic)
+        if known is not None:
+            return known
         parsed = parse_source_topic(topic.removeprefix(self.settings.topic_prefix))
         if parsed is None or not topic.startswith(self.settings.topic_prefix):
             raise ValueError(f"{topic} is not a source topic")
+        self._source_topics[topic] = parsed
         return parsed
 
     def outputs_for(self, record: ConsumerRecord, feed: str, result: MessageResult) -> list[Output]:
