@@ -62,7 +62,8 @@ BODY_PATHS: Final[Mapping[str, str]] = {
     "vet": "Intezmeny/OMAzonosito",
     "al": "felnottkepzo_nyilvantartasi_szam",
 }
-_ID_RE: Final = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+#: a source or key id: lowercase letters, digits and '-' (also a source's Kafka principal)
+ID_RE: Final = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 _ACTION_BY_RECORD: Final[Mapping[str, Action]] = {
     "credential": "issue",
     "revocation": "revoke",
@@ -97,7 +98,7 @@ class ApiKeyRecord(_Model):
     @field_validator("id")
     @classmethod
     def _key_id(cls, value: str) -> str:
-        if not _ID_RE.fullmatch(value):
+        if not ID_RE.fullmatch(value):
             raise ValueError("key ids are lowercase letters, digits and '-' (max 63)")
         return value
 
@@ -122,7 +123,7 @@ class SourceEntry(_Model):
     @field_validator("id")
     @classmethod
     def _source_id(cls, value: str) -> str:
-        if not _ID_RE.fullmatch(value):
+        if not ID_RE.fullmatch(value):
             raise ValueError("source ids are lowercase letters, digits and '-' (max 63)")
         return value
 

@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from hub.authz import ID_RE
 from hub.normalise.common import MAX_BYTES
 from hub.normalise.common import PAYLOAD_TOO_LARGE as _PAYLOAD_TOO_LARGE
 from hub.settings import Settings
@@ -112,14 +113,10 @@ AUDIT_CHECKPOINTS = "audit.checkpoints.log"
 LEARNER_ERASURES = "canon.learners.erasures"
 
 
-#: a source id as the issuer registry allows it (hub.authz), also a Kafka principal name
-_SOURCE_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
-
-
 def source_topic(feed: str, source_id: str) -> str:
     """The topic only ``source_id``'s Kafka principal may write for ``feed``
     (``src.<feed>.<kind>.<source id>``): ingest takes the sender from its name."""
-    if not _SOURCE_ID.fullmatch(source_id):
+    if not ID_RE.fullmatch(source_id):
         raise ValueError(f"not a source id: {source_id!r}")
     return f"{SOURCE_TOPICS[feed]}.{source_id}"
 
@@ -131,7 +128,7 @@ def parse_source_topic(logical: str) -> tuple[str, str | None] | None:
         if logical == shared:
             return feed, None
         rest = logical.removeprefix(shared + ".")
-        if rest != logical and _SOURCE_ID.fullmatch(rest):
+        if rest != logical and ID_RE.fullmatch(rest):
             return feed, rest
     return None
 
@@ -139,7 +136,7 @@ def parse_source_topic(logical: str) -> tuple[str, str | None] | None:
 def source_topics_pattern(settings: Settings) -> str:
     """The regular expression of every source topic, shared and per source (full names)."""
     shared = "|".join(re.escape(t) for t in SOURCE_TOPICS.values())
-    return f"^{re.escape(settings.topic_prefix)}({shared})(\\.[a-z0-9][a-z0-9-]{{0,62}})?$"
+    return f"^{re.escape(settings.topic_prefix)}({shared})(\\.{ID_RE.pattern})?$"
 
 
 def source_topic_spec(feed: str, source_id: str) -> TopicSpec:
