@@ -39,9 +39,10 @@ from urllib.parse import quote
 import httpx
 
 from connectors.delivery.http_sink import BatchAnswer, HttpRequest
+from connectors.delivery.policy import classify_status, classify_transport_error
 from connectors.fanout.base import CanonicalItem, FanoutConnector, connector
 from connectors.register.models import LearnerErasure
-from hub.errors import DestinationRejected, DestinationUnavailable
+from hub.errors import DestinationRejected
 from hub.settings import Settings
 
 NAME = "register"
@@ -192,20 +193,24 @@ async def erase_at_register(
     """Ask the register to erase a learner (``DELETE /learners/{educationId}``): called by
     ``mchub learners erase`` once the learner's keys are destroyed.
 
-    Raises :class:`~hub.errors.DestinationUnavailable` when the register cannot be reached
-    or answers 5xx (erase again later), :class:`~hub.errors.DestinationRejected` on any
-    other refusal."""
+    An answer other than 2xx raises what the delivery policy says it means
+    (:func:`~connectors.delivery.policy.classify_status`: ``DestinationUnavailable``,
+    ``DestinationUnauthorised`` or ``DestinationRejected``), as does no answer."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
         async with httpx.AsyncClient(base_url=base_url, timeout=30, transport=transport) as http:
             answer = await http.delete(f"/learners/{quote(education_id, safe='')}",
                                        headers=headers)
-    except httpx.HTTPError as exc:
-        raise DestinationUnavailable(f"register at {base_url}: {exc}") from exc
-    if answer.status_code >= 500 or answer.status_code in (408, 429):
-        raise DestinationUnavailable(f"register at {base_url} answered {answer.status_code}")
-    if answer.status_code != 200:
+    except httpx.TransportError as exc:
+        raise classify_transport_error(exc, destination=f"register at {base_url}") from exc
+    error = classify_status(answer.status_code, body=answer.content,
+                            destination=f"register at {base_url}",
+                            content_type=answer.headers.get("content-type"))
+    if error is not None:
+        raise error
+    try:
+        return LearnerErasure.model_validate(answer.json())
+    except ValueError as exc:
         raise DestinationRejected(
-            f"register at {base_url} refused the erasure: {answer.status_code}",
-            status=answer.status_code, body_digest="")
-    return LearnerErasure.model_validate(answer.json())
+            f"register at {base_url} answered {answer.status_code} without an erasure "
+            f"result: {exc}", status=answer.status_code, body_digest="") from exc

@@ -168,14 +168,14 @@ async def _notify_register(settings: Settings, education_id: str) -> dict[str, A
     (``{}`` when no register is configured). A failure is recorded, not raised: the keys
     are gone already, and erasing again notifies again."""
     from connectors.fanout.register import erase_at_register
-    from hub.errors import DestinationRejected, DestinationUnavailable
+    from hub.errors import MchubError
 
     url = settings.fanout.register_url
     if not url:
         return {}
     try:
         done = await erase_at_register(url, education_id, token=settings.fanout.token("register"))
-    except (DestinationUnavailable, DestinationRejected) as exc:
+    except MchubError as exc:  # unavailable, unauthorised or refused: recorded, erase again
         return {"register": {"status": "failed", "error": str(exc)}}
     return {"register": {"status": "erased", "credentials": done.credentials_erased,
                          "enrolments": done.enrolments_erased}}
