@@ -312,3 +312,9 @@ class RegistryFile:
         """Reload now (tests, CLI)."""
         self._checked = 0.0
         return self.current()
+
+
+def registry_from_environment() -> IssuerRegistry | None:
+    """The registry ``MCHUB_ISSUERS`` names, loaded; ``None`` when it is not set."""
+    found = RegistryFile.from_environment()
+    return found.current() if found is not None else None

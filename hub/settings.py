@@ -464,7 +464,7 @@ class Settings(BaseSettings):
         user = section.user or HUB_PRINCIPAL
         password = section.password.get_secret_value() if section.password else None
         if protocol == "auto":
-            known = _local_credentials(self.credentials_file(), self.bootstrap)
+            known = local_kafka_passwords(self.credentials_file(), self.bootstrap)
             if password is None and known is not None:
                 password = known.get(user)
                 if password is None:
@@ -544,16 +544,22 @@ class Settings(BaseSettings):
         }
 
 
-def _local_credentials(path: Path, bootstrap: str) -> dict[str, str] | None:
-    """The passwords of the local broker's principals when ``path`` exists and names
-    ``bootstrap`` (a file of another cluster is ignored)."""
+def read_kafka_credentials(path: Path) -> dict[str, Any]:
+    """The local broker's credentials file (``{}`` when there is none)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return None
+        return {}
     except (OSError, ValueError) as exc:
         raise ConfigurationError(f"cannot read the Kafka credentials file {path}: {exc}") from exc
-    if not isinstance(data, dict) or data.get("bootstrap") != bootstrap:
+    return data if isinstance(data, dict) else {}
+
+
+def local_kafka_passwords(path: Path, bootstrap: str) -> dict[str, str] | None:
+    """The passwords of the local broker's principals when ``path`` exists and names
+    ``bootstrap`` (a file of another cluster is ignored)."""
+    data = read_kafka_credentials(path)
+    if data.get("bootstrap") != bootstrap:
         return None
     passwords = data.get("passwords")
     return {str(k): str(v) for k, v in passwords.items()} if isinstance(passwords, dict) else {}

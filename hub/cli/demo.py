@@ -25,7 +25,7 @@ from typing import Annotated
 import typer
 
 from connectors.fanout.workers import fanout_workers
-from hub.authz import RegistryFile, example_registry_path
+from hub.authz import example_registry_path, registry_from_environment
 from hub.cli.kafka import provision_local
 from hub.errors import ConfigurationError
 from hub.localkafka import LocalKafka
@@ -71,8 +71,7 @@ def ensure_broker(settings: Settings) -> Settings:
 async def publish_as_sources(settings: Settings, messages: list[SourceMessage]) -> list[Published]:
     """Publish each feed's samples as the sector system would: authenticated as the feed's
     default source in the issuer registry, to the feed's shared topic."""
-    found = RegistryFile.from_environment()
-    registry = found.current() if found is not None else None
+    registry = registry_from_environment()
     published: list[Published] = []
     for feed in SOURCE_TOPICS:
         mine = [m for m in messages if m.feed == feed]

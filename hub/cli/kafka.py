@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from hub.authz import RegistryFile
+from hub.authz import registry_from_environment
 from hub.localkafka import ClusterSpec, LocalKafka, pid_alive
 from hub.settings import ADMIN_PRINCIPAL, Settings, load_settings
 
@@ -67,8 +67,7 @@ def provision_local(cluster: LocalKafka, spec: ClusterSpec,
     (``MCHUB_ISSUERS``) on the local cluster; one progress line."""
     from hub.localkafka.security import provision
 
-    found = RegistryFile.from_environment()
-    registry = found.current() if found is not None else None
+    registry = registry_from_environment()
     sources = provision(local_admin(cluster, spec, settings), registry)
     _say(f"authenticated (SASL/SCRAM-SHA-512, ACLs): principals {', '.join(sources) or 'none'} "
          "for the sources" + ("" if registry else " (no issuer registry: set MCHUB_ISSUERS)")
@@ -117,8 +116,7 @@ def acls(
     from hub.principals import acl_plan
 
     settings = load_settings()
-    found = RegistryFile.from_environment()
-    registry = found.current() if found is not None else None
+    registry = registry_from_environment()
     plan = acl_plan(settings, registry, source)
     for acl in plan:
         print(f"{acl.principal}\t{acl.operation}\t{acl.resource}\t{acl.pattern}\t{acl.name}")

@@ -3,21 +3,17 @@ own topics, created together (docs/security.md)."""
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import sys
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 
 from hub.cli.gateway import RegistryOption, registry_path
-from hub.settings import ADMIN_PRINCIPAL, load_settings
+from hub.settings import ADMIN_PRINCIPAL, load_settings, local_kafka_passwords
 
 app = typer.Typer(help="Sector systems: registry entry, Kafka principal, ACLs and topics.",
                   no_args_is_help=True)
-
-Feed = Literal["he", "vet", "al"]
-
 
 def _say(message: str) -> None:
     print(f"mchub: {message}", file=sys.stderr)
@@ -38,10 +34,10 @@ def add(
     On the local broker the password goes into its credentials file; on any other cluster
     it is printed once (as the admin principal, MCHUB_KAFKA_USER, creates it).
     """
-    from hub.authz import Entitlement, SourceEntry, dump_registry, load_registry
-    from hub.localkafka.security import apply_principals, ensure_passwords, read_credentials
-    from hub.principals import acl_plan, check_source_id
-    from hub.topics import apply_topics, source_topic, source_topic_spec
+    from hub.authz import Entitlement, SourceEntry, dump_registry, load_registry, parse_registry
+    from hub.localkafka.security import provision
+    from hub.principals import check_source_id
+    from hub.topics import source_topic
 
     feeds = sorted(set(feed))
     unknown = [f for f in feeds if f not in ("he", "vet", "al")]
@@ -66,19 +62,14 @@ def add(
                         if s.id == source_id else s for s in document.sources)
     updated = document.model_copy(update={"sources": sources})
     text = dump_registry(updated)
-    from hub.authz import parse_registry
-
     new_registry = parse_registry(text, str(path))  # checked before anything is written
     settings = load_settings()
     admin = settings.as_principal(ADMIN_PRINCIPAL, unless_set=True)
-    local = read_credentials(settings.credentials_file()).get("bootstrap") == settings.bootstrap
-    if local:
-        password = ensure_passwords(settings.credentials_file(), settings.bootstrap,
-                                    [source_id])[source_id]
-    else:
-        password = secrets.token_urlsafe(24)
-    apply_principals(admin, {source_id: password}, acl_plan(admin, new_registry, [source_id]))
-    asyncio.run(apply_topics(admin, [source_topic_spec(f, source_id) for f in feeds]))
+    local = local_kafka_passwords(settings.credentials_file(), settings.bootstrap) is not None
+    password = secrets.token_urlsafe(24)
+    # the local broker's file keeps the password; any other cluster's is printed below
+    provision(admin, new_registry, [source_id],
+              passwords=None if local else {source_id: password})
     path.write_text(text, encoding="utf-8")
     topics = ", ".join(settings.topic(source_topic(f, source_id)) for f in feeds)
     _say(f"source {source_id}: entitlements in {path}, Kafka principal User:{source_id} "

@@ -36,6 +36,7 @@ from hub.settings import (
     HUB_PRINCIPAL,
     KAFKA_VERSION,
     Settings,
+    read_kafka_credentials,
 )
 
 MECHANISM: Final = "SCRAM-SHA-512"
@@ -46,17 +47,6 @@ _PLAIN_LOGIN: Final = "org.apache.kafka.common.security.plain.PlainLoginModule"
 
 
 # -- the credentials file --------------------------------------------------------------
-
-
-def read_credentials(path: Path) -> dict[str, Any]:
-    """The credentials file (``{}`` when there is none)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as exc:
-        raise ConfigurationError(f"cannot read the Kafka credentials file {path}: {exc}") from exc
-    return data if isinstance(data, dict) else {}
 
 
 def write_credentials(path: Path, data: dict[str, Any]) -> None:
@@ -72,7 +62,7 @@ def write_credentials(path: Path, data: dict[str, Any]) -> None:
 def ensure_passwords(path: Path, bootstrap: str, principals: Iterable[str]) -> dict[str, str]:
     """The passwords of ``principals`` (new random ones for those without), the file
     updated to name ``bootstrap``; returns every password the file holds."""
-    data = read_credentials(path)
+    data = read_kafka_credentials(path)
     passwords: dict[str, str] = dict(data.get("passwords") or {})
     changed = data.get("bootstrap") != bootstrap or data.get("mechanism") != MECHANISM
     for principal in principals:
@@ -222,11 +212,12 @@ def apply_principals(settings: Settings, passwords: dict[str, str],
 
 
 def provision(settings: Settings, registry: IssuerRegistry | None,
-              sources: Iterable[str] | None = None) -> list[str]:
+              sources: Iterable[str] | None = None, *,
+              passwords: dict[str, str] | None = None) -> list[str]:
     """Give the registry's sources (default: every source with entitlements) a principal
-    with a password (new ones kept in the credentials file when the cluster is the local
-    one), apply every ACL of the plan and create each source's own topics; ``settings``
-    authenticate as the admin principal. Returns the sources provisioned."""
+    with a password — ``passwords``, else the local cluster's credentials file (new ones
+    made and kept there) — apply every ACL of the plan and create each source's own
+    topics; ``settings`` authenticate as the admin principal. Returns the sources."""
     import asyncio
 
     from hub.principals import acl_plan, check_source_id, registry_sources, source_feeds
@@ -236,7 +227,8 @@ def provision(settings: Settings, registry: IssuerRegistry | None,
                   (registry_sources(registry) if registry is not None else []))
     for source_id in chosen:
         check_source_id(source_id)
-    passwords = ensure_passwords(settings.credentials_file(), settings.bootstrap, chosen)
+    if passwords is None:
+        passwords = ensure_passwords(settings.credentials_file(), settings.bootstrap, chosen)
     apply_principals(settings, {s: passwords[s] for s in chosen},
                      acl_plan(settings, registry, chosen))
     if registry is not None and chosen:

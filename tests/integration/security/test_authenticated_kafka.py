@@ -27,8 +27,8 @@ from hub.adapters.kafka import make_consumer, make_producer
 from hub.authz import REGISTRY_ENV, example_registry_path, load_registry
 from hub.contract.codec import AvroCodec
 from hub.localkafka import LocalKafka
-from hub.localkafka.security import provision, read_credentials
-from hub.settings import ADMIN_PRINCIPAL, Settings
+from hub.localkafka.security import provision
+from hub.settings import ADMIN_PRINCIPAL, Settings, read_kafka_credentials
 from hub.topics import (
     AUDIT_CHECKPOINTS,
     CANONICAL_LOG,
@@ -198,7 +198,7 @@ async def test_sources_add_creates_principal_acls_and_topic_that_survive_a_resta
     assert added.returncode == 0, added.stderr
     assert "User:fi99999-own" in added.stderr
     assert load_registry(registry_file).source("fi99999-own") is not None
-    assert "fi99999-own" in read_credentials(local.credentials_file)["passwords"]
+    assert "fi99999-own" in read_kafka_credentials(local.credentials_file)["passwords"]
     acls = mchub("kafka", "acls", "--source", "fi99999-own", env=env)
     assert acls.returncode == 0, acls.stderr
     own_topic = hub.topic(source_topic("he", "fi99999-own"))
