@@ -409,6 +409,25 @@ class Settings(BaseSettings):
         "new change of the key, or `mchub redrive`, tries again)",
     )
 
+    # -- issue 12 (the Kafka ecosystem can read the hub): registry and wire format ------
+    wire_format: Literal["single-object", "registry"] = Field(
+        "single-object",
+        description="framing of canonical Avro records on canon.events.log: Avro "
+        "single-object (C3 01 + schema fingerprint; decodable with the published schemas "
+        "alone) or registry (00 + 4-byte schema id, for Confluent-compatible serdes, "
+        "Connect converters, ksqlDB, Flink; needs MCHUB_SCHEMA_REGISTRY_URL). The hash "
+        "chain and `mchub audit verify` are the same in both (docs/schema-registry.md)",
+    )
+    schema_registry_url: str = Field(
+        "",
+        description="Confluent-compatible schema registry where the hub registers its "
+        "schemas on start (e.g. http://127.0.0.1:8081/apis/ccompat/v7, what `mchub "
+        "registry up` starts); empty: none",
+    )
+    schema_registry_port: int = Field(
+        8081, ge=1, le=65535, description="port of the local schema registry (`mchub registry up`)"
+    )
+
     kafka: KafkaSection = Field(default_factory=KafkaSection)
     gateway: GatewaySection = Field(default_factory=GatewaySection)
     audit: AuditSection = Field(default_factory=AuditSection)

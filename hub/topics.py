@@ -109,6 +109,23 @@ DECIDE_CHANGELOG = "canon.decide.changelog"
 INGEST_DEAD_LETTERS = "dlq.src.undecodable"
 DELIVERY_RECEIPTS = "out.deliveries.receipts"
 REGISTER_STATE = "register.credentials.state"
+#: the register's state as typed tables for stock sinks (connectors.register.table)
+REGISTER_CREDENTIALS_TABLE = "register.credentials.table"
+REGISTER_TITLES = "register.credential-titles.table"
+REGISTER_ISSUER_COUNTRIES = "register.credential-issuer-countries.table"
+REGISTER_AWARDING_BODIES = "register.credential-awarding-bodies.table"
+REGISTER_LEARNING_OUTCOMES = "register.credential-learning-outcomes.table"
+REGISTER_ASSESSMENT_TYPES = "register.credential-assessment-types.table"
+REGISTER_QUALITY_ASSURANCE = "register.credential-quality-assurance.table"
+REGISTER_TABLES: dict[str, str] = {
+    REGISTER_CREDENTIALS_TABLE: "one typed row per credential: its current state, flat",
+    REGISTER_TITLES: "a credential's title per language",
+    REGISTER_ISSUER_COUNTRIES: "a credential's issuer countries",
+    REGISTER_AWARDING_BODIES: "a credential's awarding bodies (position 0: the primary)",
+    REGISTER_LEARNING_OUTCOMES: "a credential's learning outcomes",
+    REGISTER_ASSESSMENT_TYPES: "a credential's assessment types",
+    REGISTER_QUALITY_ASSURANCE: "a credential's quality assurance (accreditations)",
+}
 AUDIT_CHECKPOINTS = "audit.checkpoints.log"
 LEARNER_ERASURES = "canon.learners.erasures"
 
@@ -214,6 +231,20 @@ def declared_topics() -> list[TopicSpec]:
                 ("max.compaction.lag.ms", str(7 * DAY_MS)),
                 ("delete.retention.ms", str(DAY_MS)),
             ),
+        ),
+        *(
+            TopicSpec(
+                topic,
+                f"{about} (Kafka Connect JSON with schema, compacted; tombstone on erasure)",
+                FOREVER,
+                "compact",
+                extra=(  # personal data in clear, as register.credentials.state
+                    ("segment.ms", str(DAY_MS)),
+                    ("max.compaction.lag.ms", str(7 * DAY_MS)),
+                    ("delete.retention.ms", str(DAY_MS)),
+                ),
+            )
+            for topic, about in REGISTER_TABLES.items()
         ),
         TopicSpec(
             LEARNER_ERASURES,

@@ -20,6 +20,11 @@ Kafka transaction with its input offset. A new owner of a partition fences the o
 before it restores that partition's memory, so the memory matches the committed topic;
 any number of instances split the partitions.
 
+**Typed tables for stock sinks.** In the same transaction it writes the credential's
+rows to the ``register.*.table`` topics (:mod:`connectors.register.table`: a flat row
+plus child rows, Kafka Connect JSON with schema), so a Kafka Connect JDBC sink loads the
+register into a database without code (docs/schema-registry.md).
+
 Enrolments are not credential states and are skipped (they reach the register over
 HTTP). Undecodable canonical records and states the register contract refuses go to
 ``dlq.out.register`` intact, with the reason in ``mchub-dlq-error``.
@@ -38,6 +43,7 @@ from pydantic import ValidationError
 from connectors.fanout.base import CanonicalDecoder, CanonicalItem
 from connectors.fanout.register import credential_push
 from connectors.register.models import CredentialChange
+from connectors.register.table import table_records
 from hub.errors import ConfigurationError, UndecodableInput
 from hub.settings import Settings
 from hub.stream.kernel import BaseHandler, Output, Stage, dead_letter
@@ -50,14 +56,18 @@ log = logging.getLogger(__name__)
 STAGE_NAME = "project-register-state"
 
 
-def state_value(item: CanonicalItem, record: dict[str, Any] | None) -> bytes:
-    """The state record value of a credential event (validated against the contract).
+def state_change(item: CanonicalItem, record: dict[str, Any] | None) -> CredentialChange:
+    """The register's state of a credential after ``item`` (validated against the contract).
 
     Raises :class:`pydantic.ValidationError` when the register contract refuses it.
     """
     body = credential_push(item, record=record)
-    change = CredentialChange.model_validate({**body, "credentialId": item.credential_id})
-    return change.model_dump_json(by_alias=True).encode()
+    return CredentialChange.model_validate({**body, "credentialId": item.credential_id})
+
+
+def state_value(item: CanonicalItem, record: dict[str, Any] | None) -> bytes:
+    """The state record value of a credential event (:func:`state_change` as JSON)."""
+    return state_change(item, record).model_dump_json(by_alias=True).encode()
 
 
 class RegisterStateProjection(BaseHandler):
@@ -171,12 +181,17 @@ class RegisterStateProjection(BaseHandler):
                     item.credential_id,
                 )
         try:
-            value = state_value(item, record_elements)
-        except ValidationError as exc:
+            change = state_change(item, record_elements)
+            rows = table_records(change)
+        except (ValidationError, ValueError) as exc:
             return [self._dead_letter(record, f"refused by the register contract: {exc}")]
         table[item.credential_id] = (status, record_elements)
         key = item.credential_id.encode()
-        return [Output(self.state_topic, value, key=key, partition=record.partition)]
+        value = change.model_dump_json(by_alias=True).encode()
+        outputs = [Output(self.state_topic, value, key=key, partition=record.partition)]
+        outputs += [Output(self.settings.topic(topic), row, key=row_key)
+                    for topic, row_key, row in rows]
+        return outputs
 
     def _dead_letter(self, record: ConsumerRecord, error: str) -> Output:
         self.dead_lettered += 1

@@ -39,6 +39,7 @@ from hub.topics import (
 
 #: wire formats of record values
 AVRO = "avro-single-object"
+AVRO_REGISTRY = "avro-registry"
 REQUEST = "decide-request"
 JSON = "json"
 JWS = "jws"
@@ -47,10 +48,12 @@ RAW = "raw"
 _CONFIGS = ("cleanup.policy", "retention.ms", "max.message.bytes", "min.insync.replicas")
 
 
-def wire_format(logical: str) -> str:
-    """The wire format of the values of the logical topic ``logical``."""
+def wire_format(logical: str, settings: Settings | None = None) -> str:
+    """The wire format of the values of the logical topic ``logical`` (the canonical
+    log's framing is ``settings.wire_format``; either is decoded)."""
     if logical == CANONICAL_LOG:
-        return AVRO
+        registry = settings is not None and settings.wire_format == "registry"
+        return AVRO_REGISTRY if registry else AVRO
     if logical == DECIDE_REQUESTS:
         return REQUEST
     if logical == AUDIT_CHECKPOINTS:
@@ -93,7 +96,7 @@ def decode_value(fmt: str, value: bytes, codec: AvroCodec) -> tuple[str, Any]:
     """``(how it was read, the value)`` of one record value of wire format ``fmt``; a value
     that does not read as its format is shown as text or base64 with ``undecodable``."""
     try:
-        if fmt == AVRO:
+        if fmt in (AVRO, AVRO_REGISTRY):
             name, record = codec.decode_dict(value)
             return f"avro:{name}", _jsonable(record)
         if fmt == REQUEST:
@@ -111,7 +114,7 @@ def decode_value(fmt: str, value: bytes, codec: AvroCodec) -> tuple[str, Any]:
 
 def decode_record(settings: Settings, record: ConsumerRecord, codec: AvroCodec) -> dict[str, Any]:
     """One record as a JSON-ready dict (see the module docstring)."""
-    fmt = wire_format(logical_name(settings, record.topic))
+    fmt = wire_format(logical_name(settings, record.topic), settings)
     headers = {}
     for name, raw in record.headers or ():
         headers[name] = _text_or_base64(bytes(raw))[1]
@@ -224,7 +227,7 @@ async def describe_topics(settings: Settings, names: Sequence[str] = ()) -> list
                 {
                     "topic": topic,
                     "exists": True,
-                    "format": wire_format(logical_name(settings, topic)),
+                    "format": wire_format(logical_name(settings, topic), settings),
                     "configs": configs.get(topic, {}),
                     "records": sum(p.end - p.earliest for p in parts),
                     "partitions": [p.__dict__ for p in parts],

@@ -27,6 +27,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connectors.delivery.ledger import LedgerRecord
+from connectors.register.models import CredentialChange
+from connectors.register.table import TableRecord, table_tombstones
 from hub import __version__, wire
 from hub.adapters.kafka import make_producer
 from hub.contract.codec import AvroCodec
@@ -183,17 +185,28 @@ async def _notify_register(settings: Settings, education_id: str) -> dict[str, A
 
 async def _tombstone_register_state(settings: Settings, credential_ids: list[str]) -> None:
     """Tombstones of the learner's credentials on the compacted register state topic, in
-    the partition the projection writes each credential to."""
+    the partition the projection writes each credential to, and of their rows in the
+    register's typed tables (``register.*.table``)."""
     if not credential_ids:
         return
     topic = settings.topic(REGISTER_STATE)
     count = len(await partitions_of(settings, topic))
+    # the typed tables' rows of each credential, as its last state wrote them
+    wanted = set(credential_ids)
+    rows: list[TableRecord] = []
+    for record in await read_all(settings, topic):
+        if record.key is None or record.value is None:
+            continue
+        if bytes(record.key).decode() in wanted:
+            rows += table_tombstones(CredentialChange.model_validate_json(record.value))
     producer = make_producer(settings)
     await producer.start()
     try:
         for cid in credential_ids:
             key = cid.encode()
             await producer.send(topic, None, key=key, partition=partition_for(key, count))
+        for table, row_key, _ in dict.fromkeys(rows):
+            await producer.send(settings.topic(table), None, key=row_key)
         await producer.flush()
     finally:
         await producer.stop()

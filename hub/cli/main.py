@@ -74,6 +74,7 @@ _register()
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; map usage errors and hub errors to one-line messages and exit codes."""
+    _install_schema_lookup()
     try:
         code = app(args=argv, standalone_mode=False)
     except typer.Exit as exc:
@@ -90,6 +91,21 @@ def main(argv: list[str] | None = None) -> None:
     except typer.TyperException as exc:  # usage errors of the vendored click parser
         _usage_error(exc)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _install_schema_lookup() -> None:
+    """Let every command decode registry-framed canonical records (ids looked up in
+    MCHUB_SCHEMA_REGISTRY_URL on first sight); invalid settings are left for the command
+    to report."""
+    from pydantic import ValidationError
+
+    from hub.adapters.schema_registry import install_registry_lookup
+    from hub.settings import load_settings
+
+    try:
+        install_registry_lookup(load_settings())
+    except (MchubError, ValidationError):
+        return
 
 
 def _usage_error(exc: Exception) -> None:

@@ -29,6 +29,7 @@ from aiokafka.errors import (
 
 from connectors.fanout.workers import fanout_workers
 from hub.adapters.http_server import quiet_server, serving_in_thread
+from hub.adapters.schema_registry import prepare_wire_format
 from hub.errors import BrokerUnavailable, ConfigurationError
 from hub.settings import Settings, load_settings
 from hub.stream import outage
@@ -69,6 +70,7 @@ def run(
         install_signal_handlers(stop)
         if not await apply_topics_when_reachable(settings, stop):
             return  # stopped while waiting for Kafka
+        await prepare_wire_format(settings)
         async with fanout_workers(settings) as fanout:
             workers = [*core_stages(settings), *fanout]
             if chosen is not None:

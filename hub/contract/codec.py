@@ -5,7 +5,9 @@ Wire format of every canonical Kafka record value (Avro spec, "Single-object enc
     C3 01 | CRC-64-AVRO fingerprint of the writer schema's canonical form (8 bytes, LE) | body
 
 so any Avro library holding the published schemas (``hub/contract/schemas/eu.mchub.canonical/``) can
-decode our topics. Decoding looks the fingerprint up in the :class:`SchemaStore` (every
+decode our topics. With ``MCHUB_WIRE_FORMAT=registry`` the same body is framed for a
+schema registry instead (:mod:`hub.contract.framing`); the codec decodes both.
+Decoding looks the fingerprint up in the :class:`SchemaStore` (every
 released version), reads with that writer schema and resolves to the current reader
 schema of the same record. Bad headers, unknown fingerprints and broken bodies raise
 :class:`hub.errors.UndecodableInput`.
@@ -24,6 +26,7 @@ from fastavro import schemaless_reader, schemaless_writer
 from pydantic import ValidationError
 
 from hub.contract.fingerprint import HEADER_SIZE, MAGIC
+from hub.contract.framing import is_registry_framed, single_object_form
 from hub.contract.models import EVENT_CLASSES, CanonicalEvent
 from hub.contract.store import SchemaStore
 from hub.errors import UndecodableInput
@@ -83,8 +86,13 @@ class AvroCodec:
         return buffer.getvalue()
 
     def decode_dict(self, data: bytes) -> tuple[str, dict[str, Any]]:
-        """Decode bytes to ``(record name, Avro dict form in the current schema)``."""
-        if len(data) < HEADER_SIZE or data[:2] != MAGIC:
+        """Decode bytes to ``(record name, Avro dict form in the current schema)``.
+
+        Either framing (:mod:`hub.contract.framing`): a registry-framed record is read
+        through its single-object form."""
+        if is_registry_framed(data):
+            data = single_object_form(data)
+        elif len(data) < HEADER_SIZE or data[:2] != MAGIC:
             raise UndecodableInput("not an Avro single-object encoded message (bad header)")
         reader = self._readers.get(bytes(data[2:HEADER_SIZE]))
         if reader is None:

@@ -4,7 +4,10 @@ Algorithm (``docs/audit.md`` has the full description):
 
 - the **hash of a canonical record** is ``SHA-256`` over the exact record value bytes as
   written to ``canon.events.log`` (Avro single-object encoding, ``prevHash`` included),
-  as 64 lowercase hex digits;
+  as 64 lowercase hex digits; a record framed for a schema registry
+  (``MCHUB_WIRE_FORMAT=registry``) is hashed in its single-object form (the 5-byte
+  registry header replaced by the single-object header of the same schema), so the
+  chain is the same in both wire formats and survives a change of format;
 - every record carries in ``envelope.prevHash`` the hash of the previous record **in
   the same partition**; the first chained record of partition *p* carries
   :func:`genesis` (*p*), so a record cannot be moved to another partition unnoticed;
@@ -35,6 +38,7 @@ from aiokafka.partitioner import murmur2
 from fastavro import parse_schema, schemaless_reader
 
 from hub.contract.fingerprint import HEADER_SIZE, MAGIC
+from hub.contract.framing import is_registry_framed, single_object_form
 from hub.contract.store import SchemaStore
 from hub.errors import UndecodableInput
 from hub.topics import CANONICAL_LOG
@@ -57,8 +61,15 @@ def genesis(partition: int) -> str:
 
 
 def record_hash(value: bytes) -> str:
-    """The hash of a canonical record: SHA-256 (hex) of its exact value bytes."""
-    return hashlib.sha256(value).hexdigest()
+    """The hash of a canonical record: SHA-256 (hex) of its single-object form (the
+    exact value bytes unless the record is framed for a schema registry)."""
+    return hashlib.sha256(as_single_object(value)).hexdigest()
+
+
+def as_single_object(value: bytes) -> bytes:
+    """``value`` in single-object framing — what the chain hashes and the readers read
+    (a registry-framed record gets its header swapped; :mod:`hub.contract.framing`)."""
+    return single_object_form(value) if is_registry_framed(value) else value
 
 
 def partition_for(key: bytes, partitions: int) -> int:
@@ -180,8 +191,13 @@ class EnvelopeReader:
             raise UndecodableInput(f"{layout.name} body is not a record")
         return layout, record["envelope"], buffer.tell()
 
+    def record_name(self, data: bytes) -> str:
+        """The record name (e.g. ``CredentialIssued``) of a single-object record's schema."""
+        return self._layout(data).name
+
     def envelope(self, data: bytes) -> tuple[str, dict[str, Any]]:
         """(record name, envelope fields before ``prevHash``) of a canonical record."""
+        data = as_single_object(data)
         layout, envelope, _ = self._prefix(data)
         return layout.name, envelope
 
@@ -192,6 +208,7 @@ class EnvelopeReader:
         ``receivedAt``, which is raw epoch microseconds here) and, for
         ``CredentialRevoked``, the whole envelope, ``credentialKey`` and ``reason``.
         """
+        data = as_single_object(data)
         layout = self._layout(data)
         buffer = BytesIO(data)
         buffer.seek(HEADER_SIZE)
@@ -206,6 +223,7 @@ class EnvelopeReader:
     def ids(self, data: bytes) -> tuple[str, list[bytes | None]]:
         """(record name, the :data:`ID_FIELDS` as raw UTF-8 bytes or ``None``) — the
         replay hot path: a hand-rolled read of the leading envelope strings."""
+        data = as_single_object(data)
         layout = self._layout(data)
         plan = layout.plan
         if plan is None:
@@ -238,12 +256,14 @@ class EnvelopeReader:
 
     def prev_hash(self, data: bytes) -> str | None:
         """The record's ``envelope.prevHash`` (``None`` when null)."""
+        data = as_single_object(data)
         _, _, offset = self._prefix(data)
         value, _, _ = self._prev_hash_at(data, offset)
         return value
 
     def prev_hash_offset(self, data: bytes) -> int:
         """Where the record's ``envelope.prevHash`` union starts (for :meth:`with_prev_hash`)."""
+        data = as_single_object(data)
         _, _, offset = self._prefix(data)
         return offset
 

@@ -60,6 +60,9 @@ from aiokafka import ConsumerRecord, TopicPartition
 from hub import wire
 from hub.adapters.kafka import make_consumer
 from hub.adapters.memory import is_memory
+from hub.adapters.schema_registry import register_schemas
+from hub.contract.framing import SCHEMA_IDS, frame, value_headers
+from hub.contract.models import NAMESPACE
 from hub.core import StateTables
 from hub.core.lifecycle import OutcomeReport, StateChange
 from hub.core.state import credential_changelog_key, index_changelog_key
@@ -144,6 +147,9 @@ class DecideHandler:
         self.audit = settings.audit
         self.checkpoints_topic = settings.topic(AUDIT_CHECKPOINTS)
         self.envelopes = EnvelopeReader()
+        #: framing of the canonical records (MCHUB_WIRE_FORMAT; the chain hashes the
+        #: single-object form either way)
+        self.wire_format = settings.wire_format
         #: partitions of the canonical log (read from metadata in :meth:`restore`)
         self.log_partitions: int | None = None
         self._signer = signer
@@ -316,6 +322,9 @@ class DecideHandler:
             self.store = MemoryStore()
             self._forget()
         store = self.store
+        if self.wire_format == "registry" and not self._schemas_registered():
+            # the ids the framing needs: registered (idempotently) before the first record
+            await register_schemas(self.settings)
         self.log_partitions = len(await partitions_of(self.settings, self.log_topic))
         if self._signer is None:
             self._signer = audit_signer(self.settings)
@@ -521,6 +530,12 @@ class DecideHandler:
             outputs += self.checkpoint()
         return outputs
 
+    def _schemas_registered(self) -> bool:
+        """Whether every current canonical schema has a registry id in this process."""
+        store = self.envelopes.store
+        return all(SCHEMA_IDS.id_of(store.get(name).fingerprint) is not None
+                   for name in store.names())
+
     # -- hash chain ----------------------------------------------------------
     def _chained(self, value: bytes, key: bytes, prev_hash_at: int | None = None) -> Output:
         """The canonical record, chained to its partition's head, for that partition."""
@@ -533,7 +548,10 @@ class DecideHandler:
         chained = self.envelopes.with_prev_hash(value, head.link(), at=prev_hash_at)
         head.advance(chained)
         self._dirty_chains.add(partition)
-        return Output(self.log_topic, chained, key=key, partition=partition)
+        framed = frame(chained, self.wire_format)
+        name = f"{NAMESPACE}.{self.envelopes.record_name(chained)}"
+        return Output(self.log_topic, framed, key=key, partition=partition,
+                      headers=value_headers(framed, name))
 
     def checkpoint(self) -> list[Output]:
         """A signed checkpoint of every chain head: on the checkpoint topic, and as the

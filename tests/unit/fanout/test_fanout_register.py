@@ -17,6 +17,7 @@ from connectors.register.models import (
     EnrolmentChange,
     EnrolmentPush,
 )
+from connectors.register.table import TABLE_TOPICS
 from hub.contract import AvroCodec
 from hub.settings import Settings
 from hub.topics import REGISTER_STATE, destination_dead_letters
@@ -97,8 +98,11 @@ def record(value: bytes | None, offset: int = 0, key: bytes = b"k") -> ConsumerR
 
 def test_projection_keeps_the_record_in_the_revoked_state() -> None:
     projection = RegisterStateProjection(Settings())
-    [issued_out] = projection.handle(record(ISSUED))
-    [revoked_out] = projection.handle(record(REVOKED, 1))
+    issued_out, *issued_rows = projection.handle(record(ISSUED))
+    revoked_out, *revoked_rows = projection.handle(record(REVOKED, 1))
+    # the typed tables (connectors.register.table) in the same transaction, same keys
+    assert issued_rows and [o.key for o in issued_rows] == [o.key for o in revoked_rows]
+    assert {o.topic for o in issued_rows} == set(TABLE_TOPICS)
     assert issued_out.topic == revoked_out.topic == REGISTER_STATE
     assert issued_out.key == revoked_out.key
     first = decode_state_record(issued_out.key, issued_out.value)
@@ -112,10 +116,10 @@ def test_projection_keeps_the_record_in_the_revoked_state() -> None:
 
 def test_projection_restores_from_its_own_records_and_dead_letters_garbage() -> None:
     first = RegisterStateProjection(Settings())
-    [out] = first.handle(record(ISSUED))
+    out, *_ = first.handle(record(ISSUED))
     again = RegisterStateProjection(Settings())
     again._load(record(out.value, key=out.key or b""))
-    [revoked] = again.handle(record(REVOKED, 1))
+    revoked, *_ = again.handle(record(REVOKED, 1))
     assert json.loads(revoked.value or b"")["credential"] is not None
     [dead] = again.handle(record(b"\x00garbage", 2))
     assert dead.topic == destination_dead_letters("register")
