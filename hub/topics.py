@@ -111,12 +111,12 @@ DELIVERY_RECEIPTS = "out.deliveries.receipts"
 REGISTER_STATE = "register.credentials.state"
 #: the register's state as typed tables for stock sinks (connectors.register.table)
 REGISTER_CREDENTIALS_TABLE = "register.credentials.table"
-REGISTER_TITLES = "register.credential-titles.table"
-REGISTER_ISSUER_COUNTRIES = "register.credential-issuer-countries.table"
-REGISTER_AWARDING_BODIES = "register.credential-awarding-bodies.table"
-REGISTER_LEARNING_OUTCOMES = "register.credential-learning-outcomes.table"
-REGISTER_ASSESSMENT_TYPES = "register.credential-assessment-types.table"
-REGISTER_QUALITY_ASSURANCE = "register.credential-quality-assurance.table"
+REGISTER_TITLES = "register.titles.table"
+REGISTER_ISSUER_COUNTRIES = "register.countries.table"
+REGISTER_AWARDING_BODIES = "register.bodies.table"
+REGISTER_LEARNING_OUTCOMES = "register.outcomes.table"
+REGISTER_ASSESSMENT_TYPES = "register.assessments.table"
+REGISTER_QUALITY_ASSURANCE = "register.accreditations.table"
 REGISTER_TABLES: dict[str, str] = {
     REGISTER_CREDENTIALS_TABLE: "one typed row per credential: its current state, flat",
     REGISTER_TITLES: "a credential's title per language",

@@ -13,15 +13,15 @@ time as Connect ``Timestamp`` (milliseconds), optional fields nullable.
 
 Tables (logical topic → key columns), column names in snake_case:
 
-=============================================  ===========================================
-``register.credentials.table``                 ``credential_id``
-``register.credential-titles.table``           ``credential_id``, ``language``
-``register.credential-issuer-countries.table`` ``credential_id``, ``position``
-``register.credential-awarding-bodies.table``  ``credential_id``, ``position`` (0 = primary)
-``register.credential-learning-outcomes.table`` ``credential_id``, ``position``
-``register.credential-assessment-types.table`` ``credential_id``, ``position``
-``register.credential-quality-assurance.table`` ``credential_id``, ``position``
-=============================================  ===========================================
+====================================  ==============================================================
+``register.credentials.table``        ``credential_id``
+``register.titles.table``             ``credential_id``, ``language``
+``register.countries.table``          ``credential_id``, ``position`` (issuer countries)
+``register.bodies.table``             ``credential_id``, ``position`` (awarding bodies, 0 = primary)
+``register.outcomes.table``           ``credential_id``, ``position`` (learning outcomes)
+``register.assessments.table``        ``credential_id``, ``position`` (assessment types)
+``register.accreditations.table``     ``credential_id``, ``position`` (quality assurance)
+====================================  ==============================================================
 
 A credential's rows are written whenever its state changes (issued, revoked: a revoked
 row keeps the issued elements and adds the revocation) and **tombstoned** (key, null
