@@ -32,4 +32,5 @@ lint: $(STAMP)
 
 clean:
 	-$(BIN)/mchub kafka down
+	-$(BIN)/mchub schema-registry down
 	rm -rf var

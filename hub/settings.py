@@ -421,11 +421,13 @@ class Settings(BaseSettings):
     schema_registry_url: str = Field(
         "",
         description="Confluent-compatible schema registry where the hub registers its "
-        "schemas on start (e.g. http://127.0.0.1:8081/apis/ccompat/v7, what `mchub "
-        "registry up` starts); empty: none",
+        "schemas on start (e.g. http://127.0.0.1:8085/apis/ccompat/v7, what `mchub "
+        "schema-registry up` starts); empty: none",
     )
     schema_registry_port: int = Field(
-        8081, ge=1, le=65535, description="port of the local schema registry (`mchub registry up`)"
+        8085, ge=1, le=65535,
+        description="port of the local schema registry (`mchub schema-registry up`; 8081, "
+        "the Confluent default, is the reference register's)",
     )
 
     kafka: KafkaSection = Field(default_factory=KafkaSection)

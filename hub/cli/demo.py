@@ -33,6 +33,7 @@ from hub.publish import Published, SourceMessage, publish, sample_messages
 from hub.receipts import ReceiptBook, read_receipts
 from hub.settings import ADMIN_PRINCIPAL, Settings, load_settings
 from hub.stream.runner import core_stages, run_stages
+from hub.stream.schema_registry import prepare_wire_format
 from hub.topics import SOURCE_TOPICS, apply_topics
 
 #: delivery states in the order the deliveries table shows them
@@ -107,6 +108,12 @@ async def _run_demo(
     results = await apply_topics(settings.as_principal(ADMIN_PRINCIPAL, unless_set=True))
     created = sum(1 for r in results if r.action == "created")
     _say(f"{len(results)} topics declared ({created} created)")
+    registered = await prepare_wire_format(settings)
+    if registered:
+        subjects = sorted({r.subject for r in registered})
+        _say(f"{len(registered)} schemas registered in {settings.schema_registry_url} "
+             f"({len(subjects)} subjects {subjects[0]}…, FULL_TRANSITIVE); canonical records "
+             f"framed {settings.wire_format} (MCHUB_WIRE_FORMAT)")
     messages = list(sample_messages(folder))
     if not messages:
         raise typer.BadParameter(f"no sample files under {folder}", param_hint="--samples")
@@ -255,6 +262,22 @@ def _print_issuer_documents(report: FanoutReport) -> None:
     )
 
 
+def ensure_schema_registry(settings: Settings) -> Settings:
+    """Start the embedded schema registry beside the broker, unless an external one was
+    configured (MCHUB_SCHEMA_REGISTRY_URL); the settings to use."""
+    from hub.cli.schema_registry import local_registry
+
+    if settings.schema_registry_url:
+        _say(f"using the schema registry at {settings.schema_registry_url} "
+             "(MCHUB_SCHEMA_REGISTRY_URL)")
+        return settings
+    spec, started = local_registry(settings).up(port=settings.schema_registry_port,
+                                                progress=_say)
+    _say(f"schema registry (Apicurio Registry {spec.version}) "
+         f"{'started' if started else 'already running'} at {spec.url}")
+    return settings.model_copy(update={"schema_registry_url": spec.url})
+
+
 def demo(
     samples: Annotated[
         Path | None, typer.Option(help="samples folder (default: shared/feeds/samples)")
@@ -276,6 +299,7 @@ def demo(
             "feeds/samples (the project's shared/ folder), or pass --samples DIR"
         )
     settings = ensure_broker(settings)
+    settings = ensure_schema_registry(settings)
     published, book, report = asyncio.run(_run_demo(settings, folder))
 
     print(f"\nSample feeds from {folder}\n")
@@ -311,7 +335,9 @@ def demo(
     example = report.example_credential or "ID"
     print(f"""
 Where to look next:
-  canonical log        canon.events.log (Avro single-object; schemas in hub/contract/schemas/)
+  canonical log        canon.events.log (Avro {settings.wire_format}; hub/contract/schemas/)
+  schema registry      {settings.schema_registry_url or "none"}
+                       (subjects canon.events.log-eu.mchub.canonical.*; docs/schema-registry.md)
   receipts per source  canon.receipts.he / .vet / .al (JSON, keyed by receipt id)
   rejections           canon.events.rejected (rule, field path, message)
   dead letters         dlq.src.undecodable (original bytes + origin headers)
@@ -319,8 +345,10 @@ Where to look next:
   register             {report.register_db} (served at {report.register_url} during the demo)
                        mchub register serve, then GET http://127.0.0.1:8081/credentials/ID
   register state       register.credentials.state (compacted, one record per credential)
+  register tables      register.credentials.table + 6 child tables (typed, for a Kafka
+                       Connect JDBC sink; docs/schema-registry.md)
   learner data         sealed per learner (docs/privacy.md): mchub learners export EDUCATION_ID
                        mchub learners erase EDUCATION_ID --reason TEXT, then mchub audit verify
   run it again         every event is then recognised as a duplicate
-  workers              mchub run          stop the broker: mchub kafka down
+  workers              mchub run          stop: mchub kafka down, mchub schema-registry down
 """)

@@ -40,6 +40,7 @@ def _register() -> None:
     from hub.cli import register as register_cli
     from hub.cli import render as render_cli
     from hub.cli import run as run_cli
+    from hub.cli import schema_registry as schema_registry_cli
     from hub.cli import sources as sources_cli
     from hub.cli import status as status_cli
     from hub.cli import topics as topics_cli
@@ -60,6 +61,8 @@ def _register() -> None:
     app.command("render")(render_cli.render)
     app.command("replay")(audit_cli.replay)
     app.add_typer(contract_cli.schemas_app, name="schemas")
+    contract_cli.schemas_app.command("register")(schema_registry_cli.register)
+    app.add_typer(schema_registry_cli.app, name="schema-registry")
     app.command("status")(status_cli.status)
     app.command("tail")(topics_cli.tail)
     app.add_typer(sources_cli.app, name="sources")
@@ -99,8 +102,8 @@ def _install_schema_lookup() -> None:
     to report."""
     from pydantic import ValidationError
 
-    from hub.adapters.schema_registry import install_registry_lookup
     from hub.settings import load_settings
+    from hub.stream.schema_registry import install_registry_lookup
 
     try:
         install_registry_lookup(load_settings())

@@ -29,13 +29,13 @@ from aiokafka.errors import (
 
 from connectors.fanout.workers import fanout_workers
 from hub.adapters.http_server import quiet_server, serving_in_thread
-from hub.adapters.schema_registry import prepare_wire_format
 from hub.errors import BrokerUnavailable, ConfigurationError
 from hub.settings import Settings, load_settings
 from hub.stream import outage
 from hub.stream.kernel import Stage
 from hub.stream.metrics import metrics_app
 from hub.stream.runner import core_stages, install_signal_handlers, run_stages
+from hub.stream.schema_registry import prepare_wire_format
 from hub.topics import apply_topics
 
 log = logging.getLogger("hub.cli.run")

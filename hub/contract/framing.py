@@ -46,7 +46,7 @@ FORMAT_HEADER: Final[dict[str, bytes]] = {
 }
 
 #: a lookup of an unknown schema id: the writer schema's fingerprint, or None if the id is
-#: not one of the hub's schemas (``hub.adapters.schema_registry.RegistryLookup``)
+#: not one of the hub's schemas (``hub.stream.schema_registry.RegistryLookup``)
 IdLookup = Callable[[int], bytes | None]
 
 

@@ -60,7 +60,6 @@ from aiokafka import ConsumerRecord, TopicPartition
 from hub import wire
 from hub.adapters.kafka import make_consumer
 from hub.adapters.memory import is_memory
-from hub.adapters.schema_registry import register_schemas
 from hub.contract.framing import SCHEMA_IDS, frame, value_headers
 from hub.contract.models import NAMESPACE
 from hub.core import StateTables
@@ -84,6 +83,7 @@ from hub.stream.checkpoints import (
 from hub.stream.ingest import decode_request
 from hub.stream.kernel import Batch, Output, Outputs, Stage, dead_letter
 from hub.stream.reading import partitions_of, read_topic
+from hub.stream.schema_registry import register_schemas
 from hub.stream.store import MemoryStore, StateStore, StoreKind, open_store
 from hub.topics import (
     AUDIT_CHECKPOINTS,

@@ -1,7 +1,7 @@
 """The hub's schemas in a Confluent-compatible schema registry (``MCHUB_SCHEMA_REGISTRY_URL``).
 
 Any registry that speaks the Confluent REST API works: the embedded one the hub starts
-(``mchub registry up``, Apicurio Registry's ``/apis/ccompat/v7``; :mod:`hub.localregistry`),
+(``mchub schema-registry up``, Apicurio Registry's ``/apis/ccompat/v7``; :mod:`hub.localregistry`),
 a Confluent Schema Registry, Karapace, Redpanda's.
 
 **Subjects** follow the topic-record name strategy: ``<topic>-<record full name>``, e.g.
@@ -64,7 +64,7 @@ def schema_text(schema: dict[str, Any]) -> str:
 def _unreachable(url: str, exc: Exception) -> ConfigurationError:
     return ConfigurationError(
         f"the schema registry at {url} is not reachable ({type(exc).__name__}): start it "
-        "with `mchub registry up`, or set MCHUB_SCHEMA_REGISTRY_URL to a running "
+        "with `mchub schema-registry up`, or set MCHUB_SCHEMA_REGISTRY_URL to a running "
         "Confluent-compatible registry")
 
 
@@ -90,7 +90,7 @@ async def register_schemas(
     if not url:
         raise ConfigurationError(
             "MCHUB_WIRE_FORMAT=registry needs a schema registry: set "
-            "MCHUB_SCHEMA_REGISTRY_URL (the local one: `mchub registry up` prints it)")
+            "MCHUB_SCHEMA_REGISTRY_URL (the local one: `mchub schema-registry up` prints it)")
     store = store if store is not None else SchemaStore()
     done: list[Registration] = []
     configured: set[str] = set()
