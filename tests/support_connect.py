@@ -65,10 +65,9 @@ class ConnectDistribution:
 
 
 def _content_hash() -> str:
-    digest = hashlib.sha256()
-    for path in (TOOL_DIR / "pom.xml",):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()[:16]
+    """What the cache depends on: the pom (the log configuration is read from the checkout)."""
+    pom = TOOL_DIR / "pom.xml"
+    return hashlib.sha256(pom.name.encode() + b"\0" + pom.read_bytes()).hexdigest()[:16]
 
 
 def build_connect(cache_dir: Path | None = None) -> ConnectDistribution:
