@@ -12,19 +12,14 @@ time-stamping authority of the same build (BouncyCastle, on a loopback port).
 
 from __future__ import annotations
 
-import hashlib
 import json
-import shutil
 import subprocess
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from hub.errors import ConfigurationError
-from hub.localkafka import maven_copy_dependencies, require_tools
-from hub.settings import default_cache_dir
+from tests.support_java import JavaTool, build_java_tool
 
 TOOL_DIR: Final = Path(__file__).resolve().parent.parent / "tools" / "dss-validator"
 SOURCE_DIR: Final = TOOL_DIR / "src" / "main" / "java" / "eu" / "mchub" / "dss"
@@ -33,58 +28,16 @@ TSA_CLASS: Final = "eu.mchub.dss.TestTsa"
 DSS_VERSION: Final = "6.3"
 
 
-@dataclass(frozen=True)
-class DssValidator:
-    """A built validator: its classpath (compiled class + DSS jars)."""
-
-    home: Path
-
-    @property
-    def classpath(self) -> str:
-        return f"{self.home / 'classes'}:{self.home / 'libs'}/*"
-
-
-def _sources() -> list[Path]:
-    return sorted(SOURCE_DIR.glob("*.java"))
-
-
-def _content_hash() -> str:
-    digest = hashlib.sha256()
-    for path in (TOOL_DIR / "pom.xml", *_sources()):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()[:16]
+#: a built tool (its ``classpath``)
+DssValidator = JavaTool
 
 
 def build_dss_validator(cache_dir: Path | None = None) -> DssValidator:
     """The validator, built on first use (Maven + javac) into the cache."""
-    home = (cache_dir or default_cache_dir()) / f"dss-validator-{_content_hash()}"
-    if (home / ".complete").exists():
-        return DssValidator(home)
-    require_tools("java", "javac", "mvn")
-    staging = home.with_name(home.name + ".partial")
-    result = maven_copy_dependencies(TOOL_DIR / "pom.xml", staging / "libs")
-    if result.returncode != 0 or not any((staging / "libs").glob(f"dss-jades-{DSS_VERSION}.jar")):
-        tail = (result.stdout + result.stderr).strip().splitlines()[-5:]
-        raise ConfigurationError(f"Maven could not fetch DSS {DSS_VERSION}: {' | '.join(tail)}")
-    compiled = subprocess.run(
-        [
-            "javac",
-            "-d",
-            str(staging / "classes"),
-            "-cp",
-            f"{staging / 'libs'}/*",
-            *map(str, _sources()),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if compiled.returncode != 0:
-        raise ConfigurationError(f"javac failed: {compiled.stderr.strip()[-2000:]}")
-    shutil.rmtree(home, ignore_errors=True)
-    staging.rename(home)
-    (home / ".complete").write_text(DSS_VERSION)
-    return DssValidator(home)
+    return build_java_tool("dss-validator", TOOL_DIR, SOURCE_DIR,
+                           expect_jar=f"dss-jades-{DSS_VERSION}.jar",
+                           what=f"DSS {DSS_VERSION}",
+                           cache_dir=cache_dir)
 
 
 def dss_validate(

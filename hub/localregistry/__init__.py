@@ -27,6 +27,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -77,8 +78,18 @@ def registry_pom() -> Path:
     return package_path("hub.localregistry", "pom.xml")
 
 
+#: Maven's closing advice, the same after every failure: left out of our messages
+_MAVEN_BOILERPLATE: Final = re.compile(
+    r"^(\[ERROR\]\s*)?(|To see the full stack trace.*|Re-run Maven using.*|For more information"
+    r" about the errors.*|\[Help \d+\] http.*)$")
+_ANSI: Final = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def _tail(text: str, lines: int) -> str:
-    return " | ".join(line.strip() for line in text.strip().splitlines()[-lines:])
+    """The last ``lines`` informative lines of a tool's output, joined on one line."""
+    kept = [line.strip() for line in _ANSI.sub("", text).splitlines()]
+    kept = [line for line in kept if not _MAVEN_BOILERPLATE.match(line)]
+    return " | ".join(kept[-lines:])
 
 
 def build_registry(
@@ -110,7 +121,7 @@ def build_registry(
     if result.returncode != 0 or not (built / RUNNER_JAR).exists():
         raise ConfigurationError(
             f"Maven could not build Apicurio Registry {version}: "
-            f"{_tail(result.stdout + result.stderr, 8)}; check access to Maven Central "
+            f"{_tail(result.stdout + result.stderr, 5)}; check access to Maven Central "
             f"(retry `mchub schema-registry up`; `mvn -f {build / 'pom.xml'} package` shows "
             f"the whole output), or point MCHUB_SCHEMA_REGISTRY_URL at another "
             f"Confluent-compatible registry")

@@ -80,13 +80,17 @@ def test_mchub_demo_runs_from_a_temporary_directory(installed: Path, tmp_path: P
     """The demo on the authenticated broker, an erasure with verify and replay after it,
     and the demo again after a broker restart: principals, key store and chain survive."""
     port = free_port_block(2)  # one KRaft node: client and controller ports
-    env = hub_env(tmp_path, port)
+    registry_port = free_port_block(1)
+    env = {**hub_env(tmp_path, port), "MCHUB_SCHEMA_REGISTRY_PORT": str(registry_port)}
     operator = {**env, "MCHUB_BOOTSTRAP": f"127.0.0.1:{port}"}
     mchub = str(installed / "bin" / "mchub")
     try:
         out = run([mchub, "demo"], cwd=tmp_path, env=env, timeout=600)
         assert f"Kafka 4.1.1 started at 127.0.0.1:{port}" in out, out
         assert "with SASL/SCRAM and ACLs" in out and "principals fir-central" in out, out
+        registry_url = f"http://127.0.0.1:{registry_port}/apis/ccompat/v7"
+        assert f"started at {registry_url}" in out, out  # the schema registry, with its URL
+        assert "6 schemas registered" in out and f"schema registry      {registry_url}" in out
         total = re.search(r"^\s+total\s+(\d+)\s+(\d+)\s+\|\s+(\d+)\s+(\d+)", out,
                           re.MULTILINE)
         assert total is not None, out
@@ -130,8 +134,9 @@ def test_mchub_demo_runs_from_a_temporary_directory(installed: Path, tmp_path: P
                              env=operator, timeout=300))
         assert {e["learner"] for e in gone["canonicalEvents"]} == {"erased"}, gone
     finally:
-        subprocess.run([mchub, "kafka", "down"], cwd=tmp_path, env=env,
-                       capture_output=True, timeout=120, check=False)
+        for area in ("kafka", "schema-registry"):
+            subprocess.run([mchub, area, "down"], cwd=tmp_path, env=env,
+                           capture_output=True, timeout=120, check=False)
 
 
 def _json_out(output: str) -> dict:  # type: ignore[type-arg]
