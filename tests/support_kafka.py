@@ -13,6 +13,7 @@ from aiokafka import ConsumerRecord
 
 from hub.adapters.kafka import make_consumer
 from hub.settings import Settings
+from hub.stream.kernel import Stage
 
 
 async def read_topic(
@@ -47,13 +48,14 @@ def json_values(records: list[ConsumerRecord]) -> list[dict[str, Any]]:
 
 
 @contextlib.asynccontextmanager
-async def core_stream(settings: Settings) -> AsyncIterator[Settings]:
-    """The core stream (ingest + decide) running in-process on ``settings``' topics until
-    the block ends; entered once every stage has joined its group."""
+async def core_stream(settings: Settings, *extra: Stage) -> AsyncIterator[Settings]:
+    """The core stream (ingest + decide) and the ``extra`` stages (e.g. the register
+    projection) running in-process on ``settings``' topics until the block ends; entered
+    once every stage has joined its group."""
     from hub.stream.runner import core_stages, run_stages
 
     stop = asyncio.Event()
-    stages = core_stages(settings)
+    stages = [*core_stages(settings), *extra]
     task = asyncio.create_task(run_stages(stages, stop))
     await asyncio.wait_for(asyncio.gather(*(s.ready.wait() for s in stages)), 60)
     try:

@@ -26,10 +26,7 @@ from connectors.register.models import CredentialState
 from hub.audit.learners import _tombstone_register_state
 from hub.publish import publish, sample_messages
 from hub.settings import Settings
-from hub.stream.decide import decide_stage
-from hub.stream.ingest import ingest_stage
 from hub.stream.reading import read_all
-from hub.stream.runner import run_stages
 from hub.topics import (
     REGISTER_AWARDING_BODIES,
     REGISTER_CREDENTIALS_TABLE,
@@ -49,6 +46,7 @@ from tests.support_connect import (
     security_properties,
     wait_until,
 )
+from tests.support_kafka import core_stream
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -68,11 +66,7 @@ def schema_dsn() -> Iterator[str]:
 async def projected(applied_settings: Settings, tmp_path: Path) -> AsyncIterator[Settings]:
     """The sample feeds through the real core stream and register projection."""
     settings = applied_settings.model_copy(update={"data_dir": tmp_path / "data"})
-    stages = [ingest_stage(settings), decide_stage(settings), register_state_stage(settings)]
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_stages(stages, stop))
-    try:
-        await asyncio.wait_for(asyncio.gather(*(s.ready.wait() for s in stages)), 60)
+    async with core_stream(settings, register_state_stage(settings)):
         await publish(settings, sample_messages(SAMPLES))
         for _ in range(600):
             state = await read_all(settings, settings.topic(REGISTER_STATE))
@@ -81,10 +75,6 @@ async def projected(applied_settings: Settings, tmp_path: Path) -> AsyncIterator
                 break
             await asyncio.sleep(0.1)
         yield settings
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 60)
-
 
 def table_name(settings: Settings, logical: str) -> str:
     """The table the sink makes of a topic (``${topic}``, dots as underscores)."""

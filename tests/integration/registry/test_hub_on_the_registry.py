@@ -23,13 +23,10 @@ from hub.contract.store import SchemaStore
 from hub.localregistry import LocalRegistry
 from hub.publish import publish, sample_messages
 from hub.settings import Settings
-from hub.stream.decide import decide_stage
-from hub.stream.ingest import ingest_stage
-from hub.stream.runner import run_stages
 from hub.stream.schema_registry import register_schemas, subject_for
 from hub.topics import CANONICAL_LOG
 from tests.support import REPO_ROOT, free_port_block, shared_dir
-from tests.support_kafka import read_topic
+from tests.support_kafka import core_stream, read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -82,18 +79,11 @@ async def registry_log(
     settings = applied_settings.model_copy(update={
         "data_dir": tmp_path / "data", "wire_format": "registry",
         "schema_registry_url": registry_url})
-    stages = [ingest_stage(settings), decide_stage(settings)]
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_stages(stages, stop))
-    try:
-        await asyncio.wait_for(asyncio.gather(*(s.ready.wait() for s in stages)), 60)
+    async with core_stream(settings):
         await publish(settings, sample_messages(SAMPLES))
         logged = await read_topic(settings, settings.topic(CANONICAL_LOG), at_least=SAMPLE_EVENTS)
         assert len(logged) == SAMPLE_EVENTS
         await asyncio.sleep(1.0)  # an idle checkpoint
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 60)
     yield settings
 
 

@@ -26,11 +26,9 @@ from hub.contract.store import SchemaStore
 from hub.publish import publish, sample_messages
 from hub.settings import Settings
 from hub.stream.checkpoints import trust_anchors
-from hub.stream.decide import decide_stage
-from hub.stream.ingest import ingest_stage
-from hub.stream.runner import run_stages
 from hub.topics import AUDIT_CHECKPOINTS, CANONICAL_LOG, REGISTER_STATE, apply_topics
 from tests.support import memory_settings, shared_dir
+from tests.support_kafka import core_stream
 
 pytestmark = pytest.mark.unit
 
@@ -57,11 +55,7 @@ async def run_hub(settings: Settings) -> None:
     """Core stream + register projection over the sample feeds, until the register
     state holds every credential of the log."""
     await apply_topics(settings)
-    stages = [ingest_stage(settings), decide_stage(settings), register_state_stage(settings)]
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_stages(stages, stop))
-    try:
-        await asyncio.wait_for(asyncio.gather(*(s.ready.wait() for s in stages)), 10)
+    async with core_stream(settings, register_state_stage(settings)):
         await publish(settings, sample_messages(SAMPLES))
         for _ in range(2000):
             log = records(settings, CANONICAL_LOG)
@@ -72,10 +66,6 @@ async def run_hub(settings: Settings) -> None:
             await asyncio.sleep(0.01)
         else:
             raise AssertionError("the hub did not log and project the samples")
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
-
 
 def without_reception_time(value: bytes | None) -> Any:
     """A register record with the event time dropped where the feed has none (the adult
