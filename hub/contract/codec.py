@@ -26,7 +26,7 @@ from fastavro import schemaless_reader, schemaless_writer
 from pydantic import ValidationError
 
 from hub.contract.fingerprint import HEADER_SIZE, MAGIC
-from hub.contract.framing import is_registry_framed, single_object_form
+from hub.contract.framing import as_single_object
 from hub.contract.models import EVENT_CLASSES, CanonicalEvent
 from hub.contract.store import SchemaStore
 from hub.errors import UndecodableInput
@@ -90,9 +90,8 @@ class AvroCodec:
 
         Either framing (:mod:`hub.contract.framing`): a registry-framed record is read
         through its single-object form."""
-        if is_registry_framed(data):
-            data = single_object_form(data)
-        elif len(data) < HEADER_SIZE or data[:2] != MAGIC:
+        data = as_single_object(data)
+        if len(data) < HEADER_SIZE or data[:2] != MAGIC:
             raise UndecodableInput("not an Avro single-object encoded message (bad header)")
         reader = self._readers.get(bytes(data[2:HEADER_SIZE]))
         if reader is None:

@@ -107,6 +107,18 @@ def is_registry_framed(value: bytes | bytearray | memoryview) -> bool:
     return len(value) >= REGISTRY_HEADER_SIZE and value[0] == 0
 
 
+def _swapped(value: bytes | bytearray | memoryview, ids: SchemaIds) -> bytes:
+    """A registry-framed ``value`` with the single-object header of its schema id."""
+    schema_id = int.from_bytes(value[1:REGISTRY_HEADER_SIZE], "big")
+    return MAGIC + ids.fingerprint_of(schema_id) + bytes(value[REGISTRY_HEADER_SIZE:])
+
+
+def as_single_object(value: bytes, ids: SchemaIds = SCHEMA_IDS) -> bytes:
+    """``value`` in single-object framing when it is registry-framed, else ``value`` as it
+    is (the caller checks its header) — what the decoders read and the chain hashes."""
+    return _swapped(value, ids) if is_registry_framed(value) else value
+
+
 def single_object_form(
     value: bytes | bytearray | memoryview, ids: SchemaIds = SCHEMA_IDS
 ) -> bytes:
@@ -118,8 +130,7 @@ def single_object_form(
     if len(value) >= HEADER_SIZE and value[:2] == MAGIC:
         return bytes(value)
     if is_registry_framed(value):
-        schema_id = int.from_bytes(value[1:REGISTRY_HEADER_SIZE], "big")
-        return MAGIC + ids.fingerprint_of(schema_id) + bytes(value[REGISTRY_HEADER_SIZE:])
+        return _swapped(value, ids)
     raise UndecodableInput("not an Avro record in single-object or registry framing")
 
 
@@ -142,19 +153,16 @@ def frame(value: bytes, wire_format: WireFormat, ids: SchemaIds = SCHEMA_IDS) ->
 
 
 def value_headers(
-    value: bytes, full_name: str, ids: SchemaIds = SCHEMA_IDS
+    value: bytes, full_name: str, wire_format: WireFormat, ids: SchemaIds = SCHEMA_IDS
 ) -> list[tuple[str, bytes]]:
-    """The headers that say what a framed canonical ``value`` is (see the module doc)."""
-    if is_registry_framed(value):
-        schema_id = int.from_bytes(value[1:REGISTRY_HEADER_SIZE], "big")
-        return [
-            ("mchub-value-format", FORMAT_HEADER["registry"]),
-            ("mchub-schema", full_name.encode()),
-            ("mchub-schema-fingerprint", ids.fingerprint_of(schema_id).hex().encode()),
-            ("mchub-schema-id", str(schema_id).encode()),
-        ]
-    return [
-        ("mchub-value-format", FORMAT_HEADER["single-object"]),
+    """The headers that say what a single-object ``value`` is once framed in
+    ``wire_format`` (see the module doc)."""
+    fingerprint = bytes(value[2:HEADER_SIZE])
+    headers = [
+        ("mchub-value-format", FORMAT_HEADER[wire_format]),
         ("mchub-schema", full_name.encode()),
-        ("mchub-schema-fingerprint", bytes(value[2:HEADER_SIZE]).hex().encode()),
+        ("mchub-schema-fingerprint", fingerprint.hex().encode()),
     ]
+    if wire_format == "registry":
+        headers.append(("mchub-schema-id", str(ids.id_of(fingerprint)).encode()))
+    return headers

@@ -38,7 +38,7 @@ from aiokafka.partitioner import murmur2
 from fastavro import parse_schema, schemaless_reader
 
 from hub.contract.fingerprint import HEADER_SIZE, MAGIC
-from hub.contract.framing import is_registry_framed, single_object_form
+from hub.contract.framing import as_single_object
 from hub.contract.store import SchemaStore
 from hub.errors import UndecodableInput
 from hub.topics import CANONICAL_LOG
@@ -64,12 +64,6 @@ def record_hash(value: bytes) -> str:
     """The hash of a canonical record: SHA-256 (hex) of its single-object form (the
     exact value bytes unless the record is framed for a schema registry)."""
     return hashlib.sha256(as_single_object(value)).hexdigest()
-
-
-def as_single_object(value: bytes) -> bytes:
-    """``value`` in single-object framing — what the chain hashes and the readers read
-    (a registry-framed record gets its header swapped; :mod:`hub.contract.framing`)."""
-    return single_object_form(value) if is_registry_framed(value) else value
 
 
 def partition_for(key: bytes, partitions: int) -> int:

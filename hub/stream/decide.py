@@ -548,10 +548,10 @@ class DecideHandler:
         chained = self.envelopes.with_prev_hash(value, head.link(), at=prev_hash_at)
         head.advance(chained)
         self._dirty_chains.add(partition)
-        framed = frame(chained, self.wire_format)
         name = f"{NAMESPACE}.{self.envelopes.record_name(chained)}"
-        return Output(self.log_topic, framed, key=key, partition=partition,
-                      headers=value_headers(framed, name))
+        return Output(self.log_topic, frame(chained, self.wire_format), key=key,
+                      partition=partition,
+                      headers=value_headers(chained, name, self.wire_format))
 
     def checkpoint(self) -> list[Output]:
         """A signed checkpoint of every chain head: on the checkpoint topic, and as the

@@ -133,14 +133,14 @@ def test_headers_say_format_schema_and_fingerprint() -> None:
     ids = ids_for_store()
     value = chained_issuance()
     name = "eu.mchub.canonical.CredentialIssued"
-    plain = dict(value_headers(value, name, ids))
+    plain = dict(value_headers(value, name, "single-object", ids))
     assert plain == {
         "mchub-value-format": b"avro-single-object",
         "mchub-schema": name.encode(),
         "mchub-schema-fingerprint": value[2:10].hex().encode(),
     }
     framed = registry_form(value, ids)
-    registry = dict(value_headers(framed, name, ids))
+    registry = dict(value_headers(value, name, "registry", ids))
     assert registry["mchub-value-format"] == b"avro-registry"
     assert registry["mchub-schema-fingerprint"] == plain["mchub-schema-fingerprint"]
     assert registry["mchub-schema-id"] == str(int.from_bytes(framed[1:5], "big")).encode()
