@@ -181,13 +181,8 @@ def _millis(value: datetime) -> int:
     return int(value.astimezone(UTC).timestamp() * 1000)
 
 
-def _envelope(schema: dict[str, Any], payload: dict[str, Any] | None) -> bytes | None:
-    if payload is None:
-        return None
-    return wire.dumps({"schema": schema, "payload": payload})
-
-
-def _key(schema: dict[str, Any], payload: dict[str, Any]) -> bytes:
+def _envelope(schema: dict[str, Any], payload: dict[str, Any]) -> bytes:
+    """A key or value in Kafka Connect's JSON-with-schema envelope."""
     return wire.dumps({"schema": schema, "payload": payload})
 
 
@@ -297,12 +292,13 @@ def table_records(change: CredentialChange) -> list[TableRecord]:
     cid = change.credential_id
     out: list[TableRecord] = [(
         REGISTER_CREDENTIALS_TABLE,
-        _key(CREDENTIAL_KEY, {"credential_id": cid}),
+        _envelope(CREDENTIAL_KEY, {"credential_id": cid}),
         _envelope(CREDENTIAL_ROW, _credential_row(change)),
     )]
     if change.credential is not None:
         for topic, key_schema, key, payload in _child_rows(cid, change.credential):
-            out.append((topic, _key(key_schema, key), _envelope(_VALUE_SCHEMAS[topic], payload)))
+            row = _envelope(_VALUE_SCHEMAS[topic], payload)
+            out.append((topic, _envelope(key_schema, key), row))
     return out
 
 
