@@ -78,13 +78,14 @@ def _require_free_ports(nodes: list[NodeSpec], advice: str) -> None:
     another process holds on 127.0.0.1 (``advice`` says what to do)."""
     for node in nodes:
         for port in (node.port, node.controller_port):
-            if _port_in_use(port):
+            if port_in_use(port):
                 raise ConfigurationError(
                     f"port {port} of node {node.node_id} on 127.0.0.1 is already in use by "
                     f"another process; {advice}")
 
 
-def _port_in_use(port: int) -> bool:
+def port_in_use(port: int) -> bool:
+    """True when a process accepts connections on 127.0.0.1:``port``."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.3)
         return sock.connect_ex(("127.0.0.1", port)) == 0
@@ -421,7 +422,7 @@ class LocalKafka:
             raise ConfigurationError(f"no cluster recorded in {self.data_dir}")
         for node in spec.nodes:
             if node.node_id == node_id:
-                _terminate(node.pid, timeout)
+                terminate(node.pid, timeout)
                 node.pid = None
         self._save(spec)
 
@@ -429,16 +430,17 @@ class LocalKafka:
         stopped = 0
         for node in spec.nodes:
             if pid_alive(node.pid):
-                _terminate(node.pid, timeout)
+                terminate(node.pid, timeout)
                 stopped += 1
         for node in spec.nodes:
             deadline = time.monotonic() + timeout
-            while _port_in_use(node.port) and time.monotonic() < deadline:
+            while port_in_use(node.port) and time.monotonic() < deadline:
                 time.sleep(0.1)
         return stopped
 
 
-def _terminate(pid: int | None, timeout: float) -> None:
+def terminate(pid: int | None, timeout: float) -> None:
+    """Stop process ``pid``: SIGTERM, then SIGKILL after ``timeout`` seconds."""
     if pid is None or not pid_alive(pid):
         return
     with contextlib.suppress(ProcessLookupError):

@@ -39,9 +39,7 @@ from typing import Final
 import httpx
 
 from hub.errors import ConfigurationError
-from hub.localkafka import _port_in_use as port_in_use
-from hub.localkafka import _terminate as terminate
-from hub.localkafka import pid_alive, require_tools
+from hub.localkafka import pid_alive, port_in_use, require_tools, terminate
 from hub.resources import package_path
 from hub.settings import default_cache_dir
 

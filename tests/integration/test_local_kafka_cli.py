@@ -55,9 +55,9 @@ def test_up_twice_leaves_one_broker_and_down_frees_everything(tmp_path: Path) ->
     assert down.returncode == 0, down.stderr
     assert not pid_alive(pid)
     assert java_pids() - before == set()  # no JVM left behind
-    from hub.localkafka import _port_in_use
+    from hub.localkafka import port_in_use
 
-    assert not _port_in_use(port) and not _port_in_use(port + 1)
+    assert not port_in_use(port) and not port_in_use(port + 1)
     stopped = mchub("kafka", "status", "--data-dir", data)
     assert stopped.returncode == 1 and "stopped" in stopped.stdout
 
