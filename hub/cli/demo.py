@@ -265,17 +265,13 @@ def _print_issuer_documents(report: FanoutReport) -> None:
 def ensure_schema_registry(settings: Settings) -> Settings:
     """Start the embedded schema registry beside the broker, unless an external one was
     configured (MCHUB_SCHEMA_REGISTRY_URL); the settings to use."""
-    from hub.cli.schema_registry import local_registry
+    from hub.cli.schema_registry import start_local
 
     if settings.schema_registry_url:
         _say(f"using the schema registry at {settings.schema_registry_url} "
              "(MCHUB_SCHEMA_REGISTRY_URL)")
         return settings
-    spec, started = local_registry(settings).up(port=settings.schema_registry_port,
-                                                progress=_say)
-    _say(f"schema registry (Apicurio Registry {spec.version}) "
-         f"{'started' if started else 'already running'} at {spec.url}")
-    return settings.model_copy(update={"schema_registry_url": spec.url})
+    return settings.model_copy(update={"schema_registry_url": start_local(settings).url})
 
 
 def demo(

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from hub.localregistry import LocalRegistry
+from hub.localregistry import LocalRegistry, RegistrySpec
 from hub.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -33,6 +33,16 @@ def _say(message: str) -> None:
     print(f"mchub: {message}", file=sys.stderr)
 
 
+def start_local(settings: Settings, *, port: int | None = None,
+                data_dir: Path | None = None) -> RegistrySpec:
+    """Start the local registry (no-op when it runs) and say where it is."""
+    spec, started = local_registry(settings, data_dir).up(
+        port=port or settings.schema_registry_port, progress=_say)
+    _say(f"schema registry (Apicurio Registry {spec.version}) "
+         f"{'started' if started else 'already running'} at {spec.url}")
+    return spec
+
+
 @app.command()
 def up(
     port: Annotated[int | None, typer.Option(
@@ -41,12 +51,7 @@ def up(
 ) -> None:
     """Start the registry (no-op when it runs) and print its Confluent-compatible URL, the
     value for MCHUB_SCHEMA_REGISTRY_URL."""
-    settings = load_settings()
-    spec, started = local_registry(settings, data_dir).up(
-        port=port or settings.schema_registry_port, progress=_say)
-    _say(f"schema registry (Apicurio Registry {spec.version}) "
-         f"{'started' if started else 'already running'} at {spec.url}")
-    print(spec.url)
+    print(start_local(load_settings(), port=port, data_dir=data_dir).url)
 
 
 @app.command()
